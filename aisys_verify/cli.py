@@ -1,0 +1,136 @@
+"""The ``aisys-verify`` command line.
+
+Exit codes: 0 clean; 1 findings at or above --fail-on; 2 unusable input or usage
+(a one-line message naming file:line, never a traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aisys_verify import __version__
+from aisys_verify.config import VerifyConfig, from_pyproject, parse_vars
+from aisys_verify.errors import SpecError, UsageError, VerifyError
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aisys-verify", description="Make a multi-agent AI deployment spec executable.")
+    parser.add_argument("--version", action="version", version=f"aisys-verify {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    lint = sub.add_parser("lint", help="cross-check a deployment spec", description=(
+        "Load startup configs, compose files, SLO configs and host facts under PATH... and report what is "
+        "inconsistent. Exit 0 clean, 1 findings at or above --fail-on, 2 unusable input."))
+    _spec_args(lint)
+    lint.add_argument("--format", choices=("text", "json", "sarif"), default="text", help="output format")
+    lint.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
+    lint.add_argument("--fail-on", choices=("error", "warning", "note"), default=None,
+                      help="lowest severity that makes the exit code 1 (default: error)")
+    lint.add_argument("--select", action="append", default=[], metavar="RULE",
+                      help="only these rules (id, name, id prefix or family); repeatable")
+    lint.add_argument("--ignore", action="append", default=[], metavar="RULE", help="skip these rules; repeatable")
+    lint.add_argument("--quiet", "-q", action="store_true", help="text format: one line per finding")
+
+    spec = sub.add_parser("spec", help="show the topology a spec describes")
+    _spec_args(spec)
+    spec.add_argument("--format", choices=("text", "json"), default="text")
+
+    sub.add_parser("rules", help="list the lint rules")
+    return parser
+
+
+def _spec_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="spec folders or files (default: [tool.aisys-verify] spec in pyproject.toml)")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="a spec variable such as PORT_OFFSET=1000 (repeatable)")
+
+
+def _config(args: argparse.Namespace) -> VerifyConfig:
+    config = from_pyproject(Path.cwd()).with_environ(os.environ)
+    config = config.with_overrides(args.paths or None, parse_vars(args.var, "--var"),
+                                   getattr(args, "fail_on", None))
+    if not config.spec:
+        raise UsageError("no spec path given: pass PATH... or set [tool.aisys-verify] spec in pyproject.toml")
+    return config
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from aisys_verify.lint.output import RENDERERS, render_text
+    from aisys_verify.lint.runner import lint
+    from aisys_verify.spec.loader import load_spec
+
+    config = _config(args)
+    report = lint(load_spec(config.spec, config.spec_vars), args.select, args.ignore)
+    text = render_text(report, not args.quiet) if args.format == "text" else RENDERERS[args.format](report)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"aisys-verify: wrote {args.format} report to {args.output} ({sum(report.counts().values())} findings)")
+    else:
+        sys.stdout.write(text)
+    return EXIT_FINDINGS if report.at_or_above(config.lint_fail_on) else EXIT_CLEAN
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    from aisys_verify.spec.loader import load_spec
+
+    config = _config(args)
+    topology = load_spec(config.spec, config.spec_vars)
+    if args.format == "json":
+        print(json.dumps(topology.summary(), indent=2))
+        return EXIT_CLEAN
+    for host in topology.hosts:
+        print(f"host {host.name}: {len(host.agents)} agents, {len(host.groups)} docker groups"
+              + (f"  ({host.startup_config})" if host.startup_config else ""))
+        for group in host.groups:
+            print(f"  {group.name}: {', '.join(r.name for r in group.agents)}")
+    summary = topology.summary()
+    print(f"edges: {', '.join(f'{n} {k}' for k, n in summary['edges'].items())}")
+    print(f"compose projects: {', '.join(summary['compose_projects']) or 'none'}; SLOs: {summary['slos']}")
+    return EXIT_CLEAN
+
+
+def cmd_rules(_args: argparse.Namespace) -> int:
+    from aisys_verify.lint.registry import RULES
+    from aisys_verify.lint.runner import lint  # noqa: F401  (imports every rule family)
+
+    for rule in sorted(RULES.values(), key=lambda r: r.id):
+        print(f"{rule.id}  {rule.severity.label:<7}  {rule.family:<13} {rule.name}: {rule.summary}")
+    return EXIT_CLEAN
+
+
+COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except SpecError as exc:
+        print(f"aisys-verify: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_INPUT
+    except VerifyError as exc:
+        print(f"aisys-verify: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("aisys-verify: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. piped into head
+        return EXIT_CLEAN
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Typed, frozen settings, resolved once, with one documented precedence.
+
+Lowest to highest:
+
+1. defaults (below);
+2. ``[tool.aisys-verify]`` in pyproject.toml (CLI), or pytest ini keys ``aisys_*`` (plugin);
+3. environment variables ``AISYS_SPEC`` (paths joined by os.pathsep), ``AISYS_SPEC_VARS``
+   (``PORT_OFFSET=1000,OTHER=x``), ``AISYS_LINT_FAIL_ON``;
+4. command-line options (``--aisys-spec`` in pytest, ``PATH...`` and ``--var`` in the CLI);
+5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.errors import UsageError
+from aisys_verify.findings import Severity
+
+ENV_SPEC = "AISYS_SPEC"
+ENV_SPEC_VARS = "AISYS_SPEC_VARS"
+ENV_LINT_FAIL_ON = "AISYS_LINT_FAIL_ON"
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    spec: tuple[Path, ...] = ()
+    spec_vars: Mapping[str, str] = field(default_factory=dict)
+    lint_fail_on: Severity = Severity.ERROR
+
+    def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
+                       lint_fail_on: str | Severity | None = None, base: Path | None = None) -> VerifyConfig:
+        """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
+        changes: dict[str, Any] = {}
+        if spec:
+            changes["spec"] = tuple((base / p) if base and not Path(p).is_absolute() else Path(p) for p in spec)
+        if spec_vars:
+            changes["spec_vars"] = {**self.spec_vars, **spec_vars}
+        if lint_fail_on is not None:
+            changes["lint_fail_on"] = parse_severity(lint_fail_on)
+        return replace(self, **changes)
+
+    def with_environ(self, environ: Mapping[str, str]) -> VerifyConfig:
+        spec = [p for p in environ.get(ENV_SPEC, "").split(os.pathsep) if p]
+        return self.with_overrides(spec or None, parse_vars(environ.get(ENV_SPEC_VARS, ""), ENV_SPEC_VARS),
+                                   environ.get(ENV_LINT_FAIL_ON) or None)
+
+
+def parse_severity(value: str | Severity) -> Severity:
+    if isinstance(value, Severity):
+        return value
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def parse_vars(text: str | Sequence[str], where: str) -> dict[str, str]:
+    """'A=1,B=2' or ['A=1', 'B=2'] into a mapping; a malformed item is a UsageError naming ``where``."""
+    items = [i for i in (text.split(",") if isinstance(text, str) else text) if i.strip()]
+    result = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise UsageError(f"{where}: expected NAME=VALUE, got {item!r}")
+        result[name.strip()] = value.strip()
+    return result
+
+
+def from_pyproject(start: Path) -> VerifyConfig:
+    """Defaults overlaid with ``[tool.aisys-verify]`` of the nearest pyproject.toml at or above ``start``."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                table = tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {}).get("aisys-verify", {})
+            except tomllib.TOMLDecodeError as exc:
+                raise UsageError(f"{candidate}: invalid TOML: {exc}") from None
+            spec = table.get("spec")
+            return VerifyConfig().with_overrides(
+                [spec] if isinstance(spec, str) else spec, parse_vars(table.get("spec_vars", []), str(candidate)),
+                table.get("lint_fail_on"), base=folder)
+    return VerifyConfig()

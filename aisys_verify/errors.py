@@ -1,0 +1,58 @@
+"""The one exception tree of aisys-verify.
+
+    VerifyError                      base of everything we raise on purpose
+     ├── UsageError                  bad options or arguments (CLI exit 2, pytest UsageError)
+     ├── SpecError                   a spec file cannot be used; carries file:line and a hint
+     │    └── SpecNotFound           a named path does not exist
+     └── LintFailure                 (also AssertionError) lint findings at or above a threshold
+
+Third-party errors (PyYAML, OS errors) are translated into these at the boundary,
+chained with ``from exc``, so that callers catch one family and users read one
+kind of message: what failed, where, and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aisys_verify.findings import Finding
+    from aisys_verify.spec.source import Location
+
+
+class VerifyError(Exception):
+    """Base of every error aisys-verify raises on purpose."""
+
+
+class UsageError(VerifyError):
+    """An option, argument or marker was used wrongly."""
+
+
+class SpecError(VerifyError):
+    """A spec file cannot be used: malformed, wrong type, or an expression that does not evaluate."""
+
+    def __init__(self, message: str, location: Location | None = None, hint: str = "") -> None:
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{self.message}{hint}"
+
+
+class SpecNotFound(SpecError):
+    """A path given as spec input does not exist."""
+
+
+class LintFailure(VerifyError, AssertionError):
+    """Lint found problems at or above the failing severity (an assertion failure in pytest)."""
+
+    def __init__(self, findings: tuple[Finding, ...], fail_on: str) -> None:
+        self.findings = findings
+        self.fail_on = fail_on
+        lines = [f"spec lint: {len(findings)} finding(s) at or above '{fail_on}':"]
+        lines += [f"  {f.one_line()}" for f in findings]
+        super().__init__("\n".join(lines))

@@ -1,0 +1,13 @@
+"""One module per rule family; importing this package registers them all."""
+
+from aisys_verify.lint.rules import (  # noqa: F401
+    deps,
+    gpu,
+    groups,
+    health,
+    interpolation,
+    ports,
+    resources,
+    secrets,
+    slo,
+)
