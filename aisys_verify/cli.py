@@ -108,7 +108,7 @@ def cmd_rules(_args: argparse.Namespace) -> int:
     from aisys_verify.lint.runner import lint  # noqa: F401  (imports every rule family)
 
     for rule in sorted(RULES.values(), key=lambda r: r.id):
-        print(f"{rule.id}  {rule.severity.label:<7}  {rule.family:<13} {rule.name}: {rule.summary}")
+        print(f"{rule.id:<8} {rule.severity.label:<7}  {rule.family:<13} {rule.name}: {rule.summary}")
     return EXIT_CLEAN
 
 
@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. piped into head
         return EXIT_CLEAN
+    except SystemExit as exc:  # argparse's --help and --version
+        return exc.code if isinstance(exc.code, int) else EXIT_CLEAN
 
 
 if __name__ == "__main__":  # pragma: no cover

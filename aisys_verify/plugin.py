@@ -69,16 +69,23 @@ def aisys_config(request: pytest.FixtureRequest) -> VerifyConfig:
     marker = request.node.get_closest_marker("aisys_spec")
     if marker is None:
         return resolved
+    if marker.args or set(marker.kwargs) - {"paths", "vars"}:
+        given = [repr(a) for a in marker.args] + [f"{k}=" for k in marker.kwargs if k not in ("paths", "vars")]
+        pytest.fail(f"bad aisys_spec marker on {request.node.nodeid}: it takes only the keywords paths= and vars=, "
+                    f"got {', '.join(given)}", pytrace=False)
     try:
-        return _apply_marker(resolved, request.path.parent, *marker.args, **marker.kwargs)
-    except (TypeError, UsageError) as exc:
-        raise pytest.UsageError(f"{request.node.nodeid}: bad aisys_spec marker: {exc}") from None
+        return _apply_marker(resolved, request.path.parent, **marker.kwargs)
+    except UsageError as exc:
+        pytest.fail(f"bad aisys_spec marker on {request.node.nodeid}: {exc}", pytrace=False)
 
 
 def _apply_marker(resolved: VerifyConfig, base: os.PathLike[str], *, paths: tuple[str, ...] | str = (),
                   vars: dict[str, str] | None = None) -> VerifyConfig:
     paths = (paths,) if isinstance(paths, str) else tuple(paths)
-    return resolved.with_overrides(paths or None, dict(vars or {}), base=Path(base))
+    if vars is not None and not isinstance(vars, dict):
+        raise UsageError(f"vars= must be a dict such as {{'PORT_OFFSET': '1000'}}, got {vars!r}")
+    return resolved.with_overrides(paths or None, {str(k): str(v) for k, v in (vars or {}).items()},
+                                   base=Path(base))
 
 
 @pytest.fixture
@@ -87,7 +94,8 @@ def aisys_topology(aisys_config: VerifyConfig, request: pytest.FixtureRequest) -
     from aisys_verify.spec.loader import load_spec
 
     if not aisys_config.spec:
-        raise pytest.UsageError(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec")
+        pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec, or mark the test "
+                    "with @pytest.mark.aisys_spec(paths=...)", pytrace=False)
     key = (aisys_config.spec, tuple(sorted(aisys_config.spec_vars.items())))
     cache = request.config.stash[_CACHE_KEY]
     if key not in cache:

@@ -31,7 +31,7 @@ from aisys_verify.spec.model import (
     ServiceDependency,
     ServiceSecret,
 )
-from aisys_verify.spec.reader import Notes, expect_list, expect_map, expect_str, type_name
+from aisys_verify.spec.reader import Notes, expect_list, expect_map, expect_number, expect_str, type_name
 from aisys_verify.spec.source import Location, YamlDocument, YMap, YSeq
 
 TOP_KEYS = ("version", "name", "services", "networks", "volumes", "secrets", "configs", "include")
@@ -94,6 +94,7 @@ def read_compose_project(docs: list[YamlDocument], name: str, host: str | None, 
     for doc in docs:
         root = expect_map(doc.data, Location(doc.path, 1, 1), f"compose file '{doc.path}'")
         notes.unknown_keys(_only_known(root), TOP_KEYS, f"compose file {doc.path}")
+        raw_services = root.get("services")
         root = _interpolate_tree(root, env, "", records)
         svc_map = expect_map(root.get("services"), root.loc_of("services"), "services", allow_none=True)
         for svc_name, body in svc_map.items():
@@ -101,7 +102,8 @@ def read_compose_project(docs: list[YamlDocument], name: str, host: str | None, 
             svc_body = expect_map(body, svc_loc, f"service {svc_name}", allow_none=True)
             notes.unknown_keys(_only_known(svc_body), SERVICE_KEYS, f"service {svc_name}")
             svc = services.setdefault(str(svc_name), _Service(str(svc_name), svc_loc))
-            _merge_service(svc, svc_body, doc.path)
+            raw_body = raw_services.get(svc_name) if isinstance(raw_services, Mapping) else None
+            _merge_service(svc, svc_body, raw_body if isinstance(raw_body, Mapping) else {}, doc.path)
         for sec_name, body in expect_map(root.get("secrets"), root.loc_of("secrets"), "secrets",
                                          allow_none=True).items():
             secrets[str(sec_name)] = _read_secret_def(str(sec_name), body, root["secrets"].loc_of(sec_name))
@@ -152,7 +154,8 @@ def _interpolate_tree(node: Any, env: Mapping[str, str], path: str, records: lis
     return node
 
 
-def _merge_service(svc: _Service, body: YMap, path: str) -> None:
+def _merge_service(svc: _Service, body: YMap, raw_body: Mapping[str, Any], path: str) -> None:
+    """Merge one file's service body; ``raw_body`` is the same body before interpolation."""
     svc.defined_in.append(path)
     if "image" in body:
         svc.image = expect_str(body["image"], body.loc_of("image"), f"service {svc.name} image", allow_none=True)
@@ -161,8 +164,9 @@ def _merge_service(svc: _Service, body: YMap, path: str) -> None:
     if "network_mode" in body:
         svc.network_mode = expect_str(body["network_mode"], body.loc_of("network_mode"), "network_mode")
     if "environment" in body:
+        raw_vars = {v.name: v.raw for v in _read_environment(raw_body.get("environment"), body.loc, svc.name)}
         for var in _read_environment(body["environment"], body.loc_of("environment"), svc.name):
-            svc.environment[var.name] = var
+            svc.environment[var.name] = EnvVar(var.name, var.value, raw_vars.get(var.name, var.raw), var.loc)
     if "depends_on" in body:
         svc.depends_on.update(_read_depends_on(body["depends_on"], body.loc_of("depends_on"), svc.name))
     if "ports" in body:
@@ -232,7 +236,8 @@ def _read_depends_on(node: Any, loc: Location, svc: str) -> dict[str, ServiceDep
 
 
 _PORT_SHORT = re.compile(
-    r"^(?:(?:(?P<ip>\[[^\]]+\]|[\d.]+|[A-Za-z0-9_.-]+):)?(?P<host>\d+(?:-\d+)?)?:)?(?P<container>\d+(?:-\d+)?)"
+    r"^(?:(?:(?P<ip>\[[^\]]+\]|[\d.]+|[A-Za-z0-9_.-]+):)?(?P<host>\d{1,5}(?:-\d{1,5})?)?:)?"
+    r"(?P<container>\d{1,5}(?:-\d{1,5})?)"
     r"(?:/(?P<proto>tcp|udp|sctp))?$")
 
 
@@ -242,17 +247,20 @@ def _read_port(item: Any, loc: Location, svc: str) -> PublishedPort:
         published = item.get("published")
         if not isinstance(target, int):
             raise SpecError(f"service {svc} port needs an integer 'target'", loc)
-        host_port = int(str(published).split("-")[0]) if published not in (None, "") else None
+        text = "" if published is None else str(published)
+        if isinstance(published, bool) or not re.fullmatch(r"(\d{1,5}(-\d{1,5})?)?", text):
+            raise SpecError(f"service {svc} port 'published' must be a port or range, got {published!r}", loc)
+        host_port = int(text.split("-")[0]) if text else None
         return PublishedPort(item.get("host_ip"), host_port, target, str(item.get("protocol", "tcp")),
-                             f"{item.get('host_ip', '')}:{published}:{target}", loc)
-    text = str(item) if isinstance(item, (int, str)) and not isinstance(item, bool) else None
-    match = _PORT_SHORT.match(text or "")
-    if not text or not match:
+                             f"{item.get('host_ip', '')}:{text}:{target}", loc)
+    short = str(item) if isinstance(item, (int, str)) and not isinstance(item, bool) else None
+    match = _PORT_SHORT.match(short or "")
+    if not short or not match:
         raise SpecError(f"service {svc} has an unreadable port {item!r}", loc,
                         "use HOST:CONTAINER, IP:HOST:CONTAINER or the long form")
     host = match.group("host")
     return PublishedPort(match.group("ip"), int(host.split("-")[0]) if host else None,
-                         int(match.group("container").split("-")[0]), match.group("proto") or "tcp", text, loc)
+                         int(match.group("container").split("-")[0]), match.group("proto") or "tcp", short, loc)
 
 
 def _read_healthcheck(node: Any, loc: Location, svc: str, previous: Healthcheck | None) -> Healthcheck:
@@ -285,18 +293,18 @@ def _merge_deploy(svc: _Service, deploy: YMap) -> None:
 
 
 def _parse_cpus(value: Any, loc: Location, svc: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise SpecError(f"service {svc} cpus must be a number like \"2.0\", got {value!r}", loc) from None
+    cpus = expect_number(value, loc, f"service {svc} cpus")
+    if cpus is None or cpus < 0:
+        raise SpecError(f"service {svc} cpus must be a number like \"2.0\" (not negative), got {value!r}", loc)
+    return cpus
 
 
-_BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
+_BYTES = re.compile(r"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
 _FACTORS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_bytes(value: Any, loc: Location, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
         return value
     match = _BYTES.match(str(value)) if isinstance(value, str) else None
     if not match:
@@ -322,5 +330,9 @@ def _read_secret_def(name: str, node: Any, loc: Location) -> SecretDefinition:
     external_name = body.get("name") if external else None
     if isinstance(external, Mapping):  # the old form: external: {name: ...}
         external_name = external.get("name", external_name)
-    return SecretDefinition(name, bool(external), external_name, body.get("file"), body.get("environment"), loc)
+    return SecretDefinition(name, bool(external),
+                            expect_str(external_name, loc, f"secret {name} name", allow_none=True),
+                            expect_str(body.get("file"), body.loc_of("file"), f"secret {name} file", allow_none=True),
+                            expect_str(body.get("environment"), body.loc_of("environment"),
+                                       f"secret {name} environment", allow_none=True), loc)
 

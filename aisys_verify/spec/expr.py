@@ -16,8 +16,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_VAR = r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::?-\s*(-?\d+)\s*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
-_TERM = re.compile(rf"\s*(?:(\d+)|{_VAR})\s*")
+# numbers are bounded to 9 digits: a port expression never needs more, and int() of
+# thousands of digits is slow and, past 4300, refused by Python itself
+_VAR = r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::?-\s*(-?\d{1,9})\s*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+_TERM = re.compile(rf"\s*(?:(\d{{1,9}})|{_VAR})\s*")
 
 
 class ExprError(ValueError):
@@ -105,8 +107,13 @@ def interpolate(raw: str, env: Mapping[str, str]) -> Interpolated:
     return Interpolated(raw, "".join(out), tuple(subs))
 
 
+MAX_NESTING = 32  # ${A:-${B:-...}} deeper than this is not a real spec; refuse before Python's recursion limit
+
+
 def _interpolate_into(s: str, i: int, end: int, env: Mapping[str, str], out: list[str],
-                      subs: list[Substitution], top: bool) -> None:
+                      subs: list[Substitution], top: bool, depth: int = 0) -> None:
+    if depth > MAX_NESTING:
+        raise ExprError(f"interpolation nested deeper than {MAX_NESTING} levels")
     while i < end:
         ch = s[i]
         if ch != "$":
@@ -120,7 +127,7 @@ def _interpolate_into(s: str, i: int, end: int, env: Mapping[str, str], out: lis
         if i + 1 < end and s[i + 1] == "{":
             close = _matching_brace(s, i + 1, end)
             body = s[i + 2:close]
-            value, name, defined = _expand(body, env)
+            value, name, defined = _expand(body, env, depth)
             if top:
                 bare = _NAME.fullmatch(body.strip()) is not None
                 subs.append(Substitution(name, i, close + 1, value, defined, bare))
@@ -154,7 +161,7 @@ def _matching_brace(s: str, open_at: int, end: int) -> int:
 _OPS = (":-", ":?", ":+", "-", "?", "+")
 
 
-def _expand(body: str, env: Mapping[str, str]) -> tuple[str, str, bool]:
+def _expand(body: str, env: Mapping[str, str], depth: int) -> tuple[str, str, bool]:
     match = _NAME.match(body)
     if not match:
         raise ExprError(f"invalid variable name in '${{{body}}}'")
@@ -168,7 +175,7 @@ def _expand(body: str, env: Mapping[str, str]) -> tuple[str, str, bool]:
         raise ExprError(f"invalid interpolation '${{{body}}}': expected one of {', '.join(_OPS)} after the name")
     arg_raw = rest[len(op):]
     nested: list[str] = []
-    _interpolate_into(arg_raw, 0, len(arg_raw), env, nested, [], top=False)
+    _interpolate_into(arg_raw, 0, len(arg_raw), env, nested, [], top=False, depth=depth + 1)
     arg = "".join(nested)
     unset_or_empty = not value
     unset = value is None

@@ -61,8 +61,9 @@ def _read_plan(node: Any, loc: Location, host: str, notes: Notes) -> GpuPlan:
         raise SpecError(f"host {host} gpu_plan mode '{raw_mode}' is not known", body.loc_of("mode"),
                         f"use one of {', '.join(m.value for m in PartitionMode)}") from None
     device = body.get("device", 0)
-    if not isinstance(device, int) or isinstance(device, bool):
-        raise SpecError(f"host {host} gpu_plan device must be a GPU index", body.loc_of("device"))
+    if not isinstance(device, int) or isinstance(device, bool) or not 0 <= device < 64:
+        raise SpecError(f"host {host} gpu_plan device must be a GPU index (0, 1, ...), got {device!r}",
+                        body.loc_of("device"))
     slices_node = expect_map(body.get("slices"), body.loc_of("slices"), "slices", allow_none=True)
     slices = []
     for group, spec in slices_node.items():

@@ -230,11 +230,12 @@ def _attach_loose_compose(draft: _Draft) -> None:
         else:
             rest.append(doc)
     for doc in rest:
-        services = doc.data["services"]
+        services = doc.data.get("services") or {}
         overlay = all(isinstance(s, Mapping) and "image" not in s and "build" not in s for s in services.values())
         best, overlap = None, 0
         for candidate in draft.hosts.values() if overlay else ():
-            names = {n for c in candidate.compose for n in c.data["services"]}
+            names = {n for c in candidate.compose if isinstance(c.data, Mapping)
+                     for n in (c.data.get("services") or {})}
             hits = len(names & set(services))
             if hits > overlap:
                 best, overlap = candidate, hits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -93,14 +94,16 @@ def expect_number(value: Any, loc: Location, what: str, *, allow_none: bool = Tr
         return None
     if isinstance(value, bool):
         raise SpecError(f"{what} must be a number, got {value!r}", loc)
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+    number: float | None = None
+    if isinstance(value, (int, float, str)):
         try:
-            return float(value)
-        except ValueError:
-            pass
-    raise SpecError(f"{what} must be a number, got {value!r}", loc)
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = None
+    if number is None or not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
+        raise SpecError(f"{what} must be a number (finite), got {shown}", loc)
+    return number
 
 
 def freeze(value: Any) -> Any:
@@ -121,10 +124,10 @@ def parse_duration(value: Any, loc: Location, what: str) -> float:
     """'30s', '5m', '24h', '30d', '1h30m' or a number of seconds."""
     import re
 
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e12:
         return float(value)
-    if isinstance(value, str):
-        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", value.strip())
+    if isinstance(value, str) and len(value) < 64:
+        parts = re.findall(r"(\d{1,12}(?:\.\d{1,9})?)(ms|s|m|h|d|w)", value.strip())
         if parts and "".join(n + u for n, u in parts) == value.strip():
             return sum(float(n) * _UNITS[u] for n, u in parts)
     raise SpecError(f"{what} must be a duration like 30s, 5m, 24h or 30d, got {value!r}", loc)

@@ -49,6 +49,7 @@ class YMap(dict[Any, Any]):
         self.key_locs: dict[Any, Location] = {}
 
     def loc_of(self, key: Any) -> Location:
+        """Where the value of ``key`` is: at the value for scalars, at the key for mappings and lists."""
         return self.key_locs.get(key, self.loc)
 
 
@@ -132,6 +133,7 @@ class _Builder:
         self.constructor = yaml.constructor.SafeConstructor()
         self.duplicates: list[DuplicateKey] = []
         self.depth = 0
+        self.built: dict[int, Any] = {}  # aliases share one node: build (and check) it once
 
     def loc(self, node: yaml.Node) -> Location:
         return Location(self.shown, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -141,15 +143,19 @@ class _Builder:
         if self.depth > 200:  # a recursive alias (&a [*a]) would otherwise never end
             raise SpecError("YAML nests deeper than 200 levels (a recursive alias?)", self.loc(node))
         try:
+            if id(node) in self.built:
+                return self.built[id(node)]
             if isinstance(node, yaml.MappingNode):
-                return self.build_map(node)
-            if isinstance(node, yaml.SequenceNode):
-                seq = YSeq(self.loc(node))
+                result: Any = self.build_map(node)
+            elif isinstance(node, yaml.SequenceNode):
+                result = YSeq(self.loc(node))
                 for item in node.value:
-                    seq.append(self.build(item))
-                    seq.item_locs.append(self.loc(item))
-                return seq
-            return self.scalar(node)
+                    result.append(self.build(item))
+                    result.item_locs.append(self.loc(item))
+            else:
+                return self.scalar(node)
+            self.built[id(node)] = result
+            return result
         finally:
             self.depth -= 1
 
@@ -158,8 +164,10 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             raise SpecError(f"cannot read value: {exc.problem}", self.loc(node)) from exc
-        except (ValueError, OverflowError) as exc:  # e.g. a timestamp out of range
-            raise SpecError(f"cannot read value {node.value!r}: {exc}", self.loc(node)) from exc
+        except Exception as exc:  # PyYAML's constructors raise KeyError, IndexError, ... on bad tagged scalars
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise SpecError(f"cannot read value {node.value!r} as {tag}", self.loc(node),
+                            "remove the explicit !!tag or fix the value") from exc
 
     def build_map(self, node: yaml.MappingNode) -> YMap:
         own = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
@@ -185,5 +193,8 @@ class _Builder:
                     self.duplicates.append(DuplicateKey(str(key), seen[key], self.loc(key_node)))
                 seen[key] = self.loc(key_node)
             result[key] = self.build(value_node)
-            result.key_locs[key] = self.loc(value_node)
+            # a scalar is located at its value (the port, not 'port:'); a mapping or list at its key,
+            # which is where an editor shows the node ('ServiceRegistry:', not its first child)
+            is_scalar = isinstance(value_node, yaml.ScalarNode)
+            result.key_locs[key] = self.loc(value_node if is_scalar else key_node)
         return result

@@ -80,7 +80,7 @@ def read_startup_config(doc: YamlDocument, host: str, env: Mapping[str, str], no
             name = expect_str(entry.get("name"), entry.loc_of("name"), f"pc2_services[{i}].name")
             if not name:
                 raise SpecError(f"pc2_services[{i}] has no name", items.loc_of(i), "add 'name: AgentName'")
-            agents.append(_read_agent(name, entry, items.loc_of(i), "pc2_services", host, env, notes))
+            agents.append(_read_agent(name, entry, entry.loc_of("name"), "pc2_services", host, env, notes))
 
     groups = _read_groups(groups_node, groups_loc, host, notes) if groups_node is not None else ()
     named_ports = tuple(

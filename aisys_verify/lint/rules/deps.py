@@ -155,7 +155,8 @@ def group_order(topology: Topology) -> Iterator[Finding]:
             if src not in groups:
                 continue
             for dst in sorted(declared_targets):
-                if dst in groups and dst not in needed.get(src, {}) and not any(
+                inverted = src in needed.get(dst, {})  # reported as DEP004 from the other side
+                if dst in groups and not inverted and dst not in needed.get(src, {}) and not any(
                         dst in closure.get(mid, set()) for mid in needed.get(src, {})):
                     dep_loc = next(d.loc for d in services[src].depends_on if d.service == dst)
                     yield Finding("DEP005", Severity.NOTE, f"group {src} depends_on {dst}, but no agent of {src} "

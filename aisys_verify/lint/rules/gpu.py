@@ -19,6 +19,8 @@ describe("GPU005", "gpu-too-many-instances", "gpu", Severity.ERROR,
          "The MIG plan asks for more instances than the GPU supports.")
 describe("GPU006", "gpu-model-mismatch", "gpu", Severity.WARNING,
          "The startup config names a different GPU than the host facts.")
+describe("GPU007", "gpu-device-missing", "gpu", Severity.ERROR,
+         "A service reserves a GPU index the host does not have, or one the GPU plan does not divide.")
 
 
 @check("gpu")
@@ -97,3 +99,30 @@ def gpu_model_agreement(topology: Topology) -> Iterator[Finding]:
 
 def _labels(plan: object) -> list[str]:
     return [s.profile or s.group for s in plan.slices]  # type: ignore[attr-defined]
+
+
+@check("gpu")
+def gpu_device_ids(topology: Topology) -> Iterator[Finding]:
+    plans = {p.host: p for p in topology.gpu_plans}
+    for host in topology.hosts:
+        count = sum(g.count for g in host.facts.gpus) if host.facts else None
+        plan = plans.get(host.name)
+        for project in topology.host_projects(host.name):
+            for service in project.services:
+                for device in service.devices:
+                    for dev_id in device.device_ids:
+                        if not dev_id.isdigit():
+                            continue  # a UUID or MIG device name: checked on real hardware by the GPU suite
+                        if count is not None and int(dev_id) >= count:
+                            yield Finding("GPU007", Severity.ERROR,
+                                          f"service {service.name} reserves GPU {dev_id}, but host {host.name} has "
+                                          f"{count} GPU(s)", device.loc,
+                                          "the container fails to start: the device does not exist",
+                                          f"reserve a GPU index below {count}")
+                        elif plan is not None and int(dev_id) != plan.device and any(
+                                s.group == service.name for s in plan.slices):
+                            yield Finding("GPU007", Severity.ERROR,
+                                          f"service {service.name} reserves GPU {dev_id}, but its slice in the GPU "
+                                          f"plan is on GPU {plan.device}", device.loc,
+                                          "the plan's shares and memory limits apply to a GPU the service does "
+                                          "not use", f"reserve GPU {plan.device}, or move the plan")

@@ -23,8 +23,8 @@ def concatenated_numbers(topology: Topology) -> Iterator[Finding]:
                 before = record.raw[start - 1] if start > 0 else ""
                 after = record.raw[end] if end < len(record.raw) else ""
                 if before.isdigit() or after.isdigit():
-                    at0 = interpolate(record.raw, {name: "0"}).value
-                    at1000 = interpolate(record.raw, {name: "1000"}).value
+                    at0 = interpolate(record.raw, {**topology.env, name: "0"}).value
+                    at1000 = interpolate(record.raw, {**topology.env, name: "1000"}).value
                     yield Finding("INT001", Severity.ERROR,
                                   f"'{record.raw}' pastes ${{{name}}} next to digits: {name}=0 gives '{at0}', "
                                   f"{name}=1000 gives '{at1000}'", record.loc,

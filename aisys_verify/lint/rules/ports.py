@@ -17,6 +17,10 @@ describe("PORT003", "port-outside-range", "ports", Severity.WARNING,
 describe("PORT004", "port-ignores-offset", "ports", Severity.WARNING,
          "A literal port where the host's other ports use ${PORT_OFFSET}.")
 describe("PORT005", "port-invalid", "ports", Severity.ERROR, "A port number outside 1-65535.")
+describe("PORT006", "port-in-ephemeral-range", "ports", Severity.NOTE,
+         "Ports inside Linux's ephemeral range, where an outgoing connection may hold them at bind time.")
+
+EPHEMERAL = (32768, 60999)  # Linux default net.ipv4.ip_local_port_range
 
 
 def _bindings(topology: Topology, host: str) -> Iterator[tuple[int, str, Port]]:
@@ -106,3 +110,20 @@ def ports_ignoring_offset(topology: Topology) -> Iterator[Finding]:
                               "a second stack on the same machine (a test profile sets PORT_OFFSET=20000) still "
                               "binds this port, so the two stacks clash or talk to each other",
                               f"write \"${{PORT_OFFSET}}+{port.expr.constant}\"")
+
+
+@check("ports")
+def ports_in_ephemeral_range(topology: Topology) -> Iterator[Finding]:
+    for host in topology.hosts:
+        inside = [(what, port) for number, what, port in _bindings(topology, host.name)
+                  if EPHEMERAL[0] <= number <= EPHEMERAL[1]]
+        if inside:
+            shown = ", ".join(f"{what} {port.number}" for what, port in inside[:4])
+            more = f" and {len(inside) - 4} more" if len(inside) > 4 else ""
+            yield Finding("PORT006", Severity.NOTE,
+                          f"{len(inside)} port(s) on host {host.name} lie in the ephemeral range "
+                          f"{EPHEMERAL[0]}-{EPHEMERAL[1]}: {shown}{more}", inside[0][1].loc,
+                          "the kernel hands these ports to outgoing connections; a listener started while one is "
+                          "in use fails with EADDRINUSE, rarely and unreproducibly",
+                          "keep listen ports below 32768 (lower PORT_OFFSET or the base ports)",
+                          tuple(port.loc for _, port in inside[1:4]))

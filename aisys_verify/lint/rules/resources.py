@@ -33,27 +33,31 @@ def overcommit(topology: Topology) -> Iterator[Finding]:
                           "limits that exceed the machine are only found when containers are OOM-killed",
                           "declare the host's facts in aisys-spec.yaml or pass a host-facts file to lint")
             continue
-        mem = [(s, s.limits.memory_bytes) for s in services if s.limits.memory_bytes]
+        mem = sorted(((s, s.limits.memory_bytes) for s in services if s.limits.memory_bytes), key=lambda x: -x[1])
         total_mem = sum(m for _, m in mem)
         if facts.ram_gb and total_mem > facts.ram_gb * GIB:
-            biggest = sorted(mem, key=lambda x: -x[1])[:3]
+            top = mem[:3]
+            # reported at the largest limit (the YAML to change), with the host's RAM and the next largest related
             yield Finding("RES001", Severity.ERROR,
                           f"memory limits on host {host.name} add up to {total_mem / GIB:.1f} GiB, more than its "
                           f"{facts.ram_gb:g} GiB of RAM (largest: "
-                          f"{', '.join(f'{s.name} {m / GIB:g}g' for s, m in biggest)})", facts.loc,
+                          f"{', '.join(f'{s.name} {m / GIB:g}g' for s, m in top)})",
+                          top[0][0].limits.memory_loc or top[0][0].loc,
                           "limits are promises the kernel cannot keep: under load the OOM killer picks groups, "
                           "and the host itself needs memory too",
                           "lower the limits so they fit with headroom, or correct the host's RAM",
-                          tuple(s.limits.memory_loc for s, _ in biggest if s.limits.memory_loc))
-        cpu = [(s, s.limits.cpus) for s in services if s.limits.cpus]
-        total_cpu = sum(c or 0.0 for _, c in cpu)
+                          (facts.loc, *(s.limits.memory_loc for s, _ in top[1:] if s.limits.memory_loc)))
+        cpu = sorted(((s, s.limits.cpus or 0.0) for s in services if s.limits.cpus), key=lambda x: -x[1])
+        total_cpu = sum(c for _, c in cpu)
         if facts.cpus and total_cpu > facts.cpus:
             yield Finding("RES002", Severity.WARNING,
                           f"CPU limits on host {host.name} add up to {total_cpu:g}, more than its {facts.cpus:g} "
-                          "CPUs", facts.loc,
+                          f"CPUs (largest: {', '.join(f'{s.name} {c:g}' for s, c in cpu[:3])})",
+                          cpu[0][0].limits.cpus_loc or cpu[0][0].loc,
                           "each limit is reachable alone, but not all at once: latency SLOs set under the limits "
                           "will not hold when groups are busy together",
-                          "size limits to the CPUs, or accept it knowingly and lower the latency expectations")
+                          "size limits to the CPUs, or accept it knowingly and lower the latency expectations",
+                          (facts.loc,))
     for plan in topology.gpu_plans:
         plan_host = topology.host(plan.host)
         facts = plan_host.facts if plan_host else None
