@@ -1,0 +1,76 @@
+"""``python -m aisys_verify.standin [run] --spec PATH --host H --group G`` runs one group;
+``python -m aisys_verify.standin healthcheck --spec PATH --host H --group G`` probes its agents'
+HTTP /health (exit 0 only when every agent answers status ok), for container HEALTHCHECKs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from aisys_verify.config import parse_vars
+from aisys_verify.errors import SpecError, VerifyError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m aisys_verify.standin")
+    parser.add_argument("command", nargs="?", choices=("run", "healthcheck"), default="run")
+    parser.add_argument("--spec", action="append", required=True, help="spec folder or file (repeatable)")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--plan", help="run plan JSON written by the stack (addresses, proxies, trace exporter)")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--data-dir", help="where stores live (default: the plan's data_dir)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="healthcheck: seconds per agent")
+    return parser
+
+
+async def _healthcheck(args: argparse.Namespace, spec_vars: dict[str, str]) -> int:
+    from aisys_verify.spec.loader import load_spec
+    from aisys_verify.standin.group import load_plan
+    from aisys_verify.standin.httpd import fetch
+    from aisys_verify.standin.wiring import agents_of_group
+
+    topology = load_spec(args.spec, spec_vars)
+    plan = load_plan(topology, args.plan, None)
+    address = plan.host_addresses[args.host]
+    bad = 0
+    for agent in agents_of_group(topology, args.host, args.group):
+        port = plan.http_ports[agent.key]
+        try:
+            status, body = await fetch(address, port, "GET", "/health", timeout=args.timeout)
+            reply = json.loads(body)
+            ok = status == 200 and reply.get("status") == "ok"
+            line = {"target": agent.name, "status": reply.get("status"), "http_status": status,
+                    "message": reply.get("message")}
+        except (OSError, TimeoutError, ValueError) as exc:
+            ok, line = False, {"target": agent.name, "status": "down", "error": str(exc) or type(exc).__name__}
+        bad += not ok
+        print(json.dumps(line))
+    return 0 if bad == 0 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        spec_vars = parse_vars(args.var, "--var")
+        if args.command == "healthcheck":
+            return asyncio.run(_healthcheck(args, spec_vars))
+        from aisys_verify.standin.group import main_run
+
+        return main_run(args.spec, args.host, args.group, args.plan, spec_vars, args.data_dir)
+    except SpecError as exc:
+        print(f"aisys-verify standin: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except VerifyError as exc:
+        print(f"aisys-verify standin: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

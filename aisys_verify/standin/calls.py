@@ -1,0 +1,135 @@
+"""Dependency calls as the real agents make them, done right: a fresh REQ socket per call
+(linger 0), a timeout, bounded retries with backoff, and a circuit breaker per target.
+
+Targets are addressed through an AddressBook, so the framework can rewrite any edge's
+address (e.g. to put a Toxiproxy proxy on it) without the agent knowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from aisys_verify.standin import protocol
+
+
+class CallFailed(Exception):
+    """A dependency call that did not get a reply (timeout, refused, circuit open)."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(f"{target}: {reason}")
+        self.target = target
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+
+@dataclass
+class AddressBook:
+    """Where one agent reaches each target: ``main[name]`` and ``health[name]``, per edge."""
+
+    main: dict[str, Endpoint] = field(default_factory=dict)
+    health: dict[str, Endpoint] = field(default_factory=dict)
+    http: dict[str, Endpoint] = field(default_factory=dict)
+
+
+@dataclass
+class CircuitBreaker:
+    """Closed -> open after ``threshold`` consecutive failures; half-open after ``reset_after`` s."""
+
+    threshold: int = 5
+    reset_after: float = 5.0
+    failures: int = 0
+    opened_at: float | None = None
+
+    def allow(self, now: float) -> bool:
+        return self.opened_at is None or now - self.opened_at >= self.reset_after
+
+    def record(self, ok: bool, now: float) -> None:
+        if ok:
+            self.failures, self.opened_at = 0, None
+        else:
+            self.failures += 1
+            if self.failures >= self.threshold:
+                self.opened_at = now
+
+    @property
+    def state(self) -> str:
+        return "closed" if self.opened_at is None else "open"
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    timeout_s: float = 5.0  # the real BaseAgent's default receive timeout
+    retries: int = 1
+    backoff_s: float = 0.05
+
+
+class Caller:
+    """Makes calls on behalf of one agent."""
+
+    def __init__(self, agent: str, context: zmq.asyncio.Context, book: AddressBook,
+                 policy: CallPolicy | None = None, policies: Mapping[str, CallPolicy] | None = None) -> None:
+        self.agent = agent
+        self.context = context
+        self.book = book
+        self.policy = policy or CallPolicy()
+        self.policies = dict(policies or {})
+        self.breakers: dict[str, CircuitBreaker] = {}
+
+    async def call(self, target: str, action: str, *, health: bool = False, policy: CallPolicy | None = None,
+                   **fields: Any) -> dict[str, Any]:
+        """Send ``action`` to ``target`` and return its reply; raise CallFailed when no reply comes."""
+        table = self.book.health if health else self.book.main
+        endpoint = table.get(target)
+        if endpoint is None:
+            raise CallFailed(target, "no address (not a known dependency of this agent)")
+        pol = policy or self.policies.get(target) or self.policy
+        breaker = self.breakers.setdefault(target, CircuitBreaker())
+        key_now = time.monotonic()
+        if not health and not breaker.allow(key_now):
+            raise CallFailed(target, f"circuit open after {breaker.failures} failures")
+        message = protocol.envelope(action, self.agent, **fields)
+        last = "no attempt"
+        for attempt in range(pol.retries + 1):
+            if attempt:
+                await asyncio.sleep(pol.backoff_s * (2 ** (attempt - 1)))
+            try:
+                reply = await self._once(endpoint, message, pol.timeout_s)
+            except CallFailed as exc:
+                last = exc.reason
+                continue
+            if not health:
+                breaker.record(True, time.monotonic())
+            return reply
+        if not health:
+            breaker.record(False, time.monotonic())
+        raise CallFailed(target, f"{last} after {pol.retries + 1} attempt(s) to {endpoint.url}")
+
+    async def _once(self, endpoint: Endpoint, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        sock = self.context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.connect(endpoint.url)
+            await sock.send(protocol.encode(message))
+            if not await sock.poll(int(timeout_s * 1000)):
+                raise CallFailed(endpoint.url, f"no reply within {timeout_s:g} s")
+            return protocol.parse_reply(await sock.recv())
+        except zmq.ZMQError as exc:
+            raise CallFailed(endpoint.url, f"zmq error: {exc}") from None
+        finally:
+            sock.close(0)

@@ -1,0 +1,111 @@
+"""One docker group as one OS process (as deployed: one container per group), hosting its agents.
+
+``run_group`` loads the spec, builds every agent of the group, starts them, prints one JSON
+line ``{"event": "group_ready", ...}`` on stdout when all are bound, and runs until SIGTERM or
+SIGINT, then stops every agent cleanly (ready keys deleted, stores closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import zmq.asyncio
+
+from aisys_verify.spec.loader import load_spec
+from aisys_verify.spec.model import Topology
+from aisys_verify.standin.agent import AgentRuntime
+from aisys_verify.standin.calls import Caller
+from aisys_verify.standin.logs import JsonLog
+from aisys_verify.standin.metrics import Metrics
+from aisys_verify.standin.roles.base import AgentContext
+from aisys_verify.standin.tracing import make_tracer
+from aisys_verify.standin.wiring import RunPlan, address_book, agents_of_group, call_edges, default_plan
+
+
+@dataclass
+class GroupRuntime:
+    topology: Topology
+    plan: RunPlan
+    host: str
+    group: str
+    agents: list[AgentRuntime] = field(default_factory=list)
+    memory_exporter: object | None = None
+
+    async def start(self) -> None:
+        members = list(agents_of_group(self.topology, self.host, self.group))
+        context = zmq.asyncio.Context.instance()
+        redis_host, redis_port = self.plan.redis[self.host]
+        self.redis = aioredis.Redis(host=redis_host, port=redis_port, socket_timeout=1.0,
+                                    socket_connect_timeout=0.5, decode_responses=True)
+        tracer, self.memory_exporter = make_tracer(f"{self.host}/{self.group}", self.plan.trace)
+        edges = call_edges(self.topology)
+        bind = self.plan.host_addresses[self.host]
+        log_dir = Path(self.plan.log_dir) if self.plan.log_dir else None
+        for agent in members:
+            log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
+            caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent, edges))
+            ctx = AgentContext(agent, self.topology, self.plan, caller, self.redis, tracer, log,
+                               Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
+                               Path(self.plan.data_dir))
+            self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key], edges))
+        try:
+            for runtime in self.agents:
+                await runtime.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(a.stop() for a in self.agents), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+        for runtime in self.agents:
+            runtime.ctx.log.close()
+
+
+def load_plan(topology: Topology, plan_path: str | None, data_dir: str | None) -> RunPlan:
+    plan = RunPlan.from_file(plan_path) if plan_path else default_plan(topology)
+    if data_dir:
+        plan.data_dir = data_dir
+    return plan
+
+
+async def run_group(spec: Sequence[str], host: str, group: str, plan_path: str | None = None,
+                    spec_vars: dict[str, str] | None = None, data_dir: str | None = None) -> None:
+    topology = load_spec(spec, spec_vars)
+    runtime = GroupRuntime(topology, load_plan(topology, plan_path, data_dir), host, group)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.perf_counter()
+    await runtime.start()
+    ready = {"event": "group_ready", "host": host, "group": group, "pid": os.getpid(),
+             "agents": [a.name for a in runtime.agents], "start_s": round(time.perf_counter() - started, 4)}
+    print(json.dumps(ready), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+        print(json.dumps({"event": "group_stopped", "host": host, "group": group}), flush=True)
+
+
+def main_run(spec: Sequence[str], host: str, group: str, plan_path: str | None, spec_vars: dict[str, str],
+             data_dir: str | None) -> int:
+    try:
+        asyncio.run(run_group(spec, host, group, plan_path, spec_vars, data_dir))
+    except OSError as exc:
+        print(json.dumps({"event": "group_failed", "host": host, "group": group, "error": str(exc)}), flush=True)
+        print(f"aisys-verify standin: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,125 @@
+"""The real agents' wire protocol (TOPOLOGY.md §4), for stand-ins and for suites talking to real agents.
+
+* Requests are JSON objects ``{"action": ..., "source_agent", "request_id", "timestamp", ...}``
+  on a ZeroMQ REQ/REP socket; replies are JSON objects with ``status`` "success" or "error".
+* The health socket answers any message (JSON ``{"action": "health_check"}`` or plain text)
+  with the health reply; the main socket answers ``ping``, ``health`` and ``health_check`` too.
+* W3C trace context travels in the envelope as ``traceparent`` (and ``tracestate``).
+
+Parsing never raises on bad input: a bad frame becomes an error reply.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_MESSAGE_BYTES = 1 << 20  # larger requests get an error reply instead of being parsed
+HEALTH_ACTIONS = frozenset({"ping", "health", "health_check"})
+
+
+class ProtocolError(ValueError):
+    """A request that cannot be served; its message goes back in the error reply."""
+
+    def __init__(self, message: str, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    body: dict[str, Any]
+
+    @property
+    def request_id(self) -> str:
+        return str(self.body.get("request_id") or "")
+
+    @property
+    def source(self) -> str:
+        return str(self.body.get("source_agent") or "")
+
+    @property
+    def traceparent(self) -> str | None:
+        value = self.body.get("traceparent")
+        return value if isinstance(value, str) else None
+
+
+def envelope(action: str, source_agent: str, **fields: Any) -> dict[str, Any]:
+    """A request as the real BaseAgent sends it: the action, who asks, a request id and a timestamp."""
+    return {"action": action, "source_agent": source_agent, "request_id": str(uuid.uuid4()),
+            "timestamp": time.time(), **fields}
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), default=str).encode()
+
+
+def parse_request(frame: bytes) -> Request:
+    """A request from one frame; raises ProtocolError for anything that is not a JSON object with an action."""
+    if len(frame) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(frame)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit", "too_large")
+    try:
+        body = json.loads(frame)
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("request is not JSON: send a JSON object with an 'action'", "not_json") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"request must be a JSON object, got {type(body).__name__}", "bad_request")
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        raise ProtocolError("request has no 'action' string", "bad_request")
+    return Request(action, body)
+
+
+def parse_reply(frame: bytes) -> dict[str, Any]:
+    """A reply as the real BaseAgent reads it: a non-object reply becomes ``{"status": "success", "data": ...}``."""
+    try:
+        body = json.loads(frame)
+    except (UnicodeDecodeError, ValueError):
+        return {"status": "error", "error": "reply is not JSON", "data": frame[:200].decode("utf-8", "replace")}
+    return body if isinstance(body, dict) else {"status": "success", "data": body}
+
+
+def success(**fields: Any) -> dict[str, Any]:
+    return {"status": "success", **fields}
+
+
+def error(message: str, code: str = "error", **fields: Any) -> dict[str, Any]:
+    return {"status": "error", "error": message, "error_code": code, **fields}
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    name: str
+    ok: bool
+    detail: str
+
+
+def health_reply(agent: str, started: float, initialized: bool, checks: list[HealthCheck],
+                 required: set[str], threads: int = 1) -> dict[str, Any]:
+    """The real health reply: ``status`` ok only when every required check passes, else degraded."""
+    failing = [c for c in checks if not c.ok]
+    required_failing = [c for c in failing if c.name in required]
+    if not initialized:
+        status, health_status, message = "degraded", "unknown", "initialising"
+    elif required_failing:
+        status, health_status = "degraded", "degraded"
+        message = "; ".join(f"{c.name}: {c.detail}" for c in required_failing)
+    else:
+        status, health_status = "ok", "healthy"
+        message = "all checks pass" if not failing else "optional checks failing: " + ", ".join(c.name for c in failing)
+    return {
+        "status": status, "agent": agent, "ready": status == "ok", "initialized": initialized,
+        "message": message, "timestamp": iso_now(), "uptime": round(time.time() - started, 3),
+        "active_threads": threads, "health_status": health_status,
+        "health_checks": {c.name: c.ok for c in checks},
+        "health_details": {c.name: c.detail for c in checks},
+    }

@@ -1,0 +1,34 @@
+"""Role behaviours for stand-in agents; ``make_role`` picks one per agent (see table.py)."""
+
+from __future__ import annotations
+
+from aisys_verify.errors import UsageError
+from aisys_verify.standin.roles.base import AgentContext, Role
+from aisys_verify.standin.roles.coordinator import CoordinatorRole
+from aisys_verify.standin.roles.gateway import GatewayRole
+from aisys_verify.standin.roles.generic import GenericRole
+from aisys_verify.standin.roles.gpu import GpuRole
+from aisys_verify.standin.roles.language import LanguageRole
+from aisys_verify.standin.roles.memory import MemoryClientRole, MemoryRole
+from aisys_verify.standin.roles.observability import ObservabilityRole
+from aisys_verify.standin.roles.registry import RegistryRole, TwinRole
+from aisys_verify.standin.roles.table import ROLES, role_for
+
+ROLE_CLASSES: dict[str, type[Role]] = {
+    "registry": RegistryRole, "twin": TwinRole, "coordinator": CoordinatorRole, "memory": MemoryRole,
+    "memory-client": MemoryClientRole, "language": LanguageRole, "gpu": GpuRole,
+    "observability": ObservabilityRole, "gateway": GatewayRole, "generic": GenericRole,
+}
+assert set(ROLE_CLASSES) == set(ROLES)
+
+
+def make_role(ctx: AgentContext) -> Role:
+    choice = role_for(ctx.agent.name, ctx.agent.role)
+    cls = ROLE_CLASSES.get(choice.role)
+    if cls is None:
+        raise UsageError(f"agent {ctx.agent.name}: unknown role '{choice.role}' (from the {choice.source}); "
+                         f"roles: {', '.join(ROLES)}")
+    return cls(ctx)
+
+
+__all__ = ["ROLE_CLASSES", "AgentContext", "Role", "make_role"]

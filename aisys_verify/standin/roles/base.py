@@ -1,0 +1,96 @@
+"""What a role can use (AgentContext) and what it provides (Role)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aisys_verify.standin import protocol, tracing
+from aisys_verify.standin.calls import Caller, CallFailed, CallPolicy
+from aisys_verify.standin.httpd import HttpRequest, HttpResponse
+from aisys_verify.standin.logs import JsonLog
+from aisys_verify.standin.metrics import Metrics
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+    from opentelemetry.trace import Tracer
+
+    from aisys_verify.spec.model import Agent, Topology
+    from aisys_verify.standin.wiring import RunPlan
+
+Action = Callable[[protocol.Request], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class AgentContext:
+    agent: Agent
+    topology: Topology
+    plan: RunPlan
+    caller: Caller
+    redis: aioredis.Redis
+    tracer: Tracer
+    log: JsonLog
+    metrics: Metrics
+    data_dir: Path
+    started: float = field(default_factory=time.time)
+
+    async def call(self, target: str, action: str, *, policy: CallPolicy | None = None,
+                   **fields: Any) -> dict[str, Any]:
+        """Call another agent with a client span and the W3C trace context in the envelope."""
+        with tracing.client_span(self.tracer, self.agent.name, target, action) as carrier:
+            try:
+                envelope_fields: dict[str, Any] = {**carrier, **fields}
+                reply = await self.caller.call(target, action, policy=policy, **envelope_fields)
+            except CallFailed as exc:
+                self.log("call_failed", "warning", target=target, action=action, reason=exc.reason)
+                raise
+            if reply.get("status") == "error":
+                from opentelemetry import trace
+
+                tracing.mark_error(trace.get_current_span(), str(reply.get("error")))
+            return reply
+
+
+class Role:
+    """A behaviour: ZeroMQ actions, optional HTTP routes, optional health checks, start and stop."""
+
+    name = "generic"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.actions: dict[str, Action] = {"work": self.work}
+        self.work_delay_s = float(ctx.agent.config.get("work_delay_ms", 0) or 0) / 1000 if isinstance(
+            ctx.agent.config.get("work_delay_ms", 0), (int, float)) else 0.0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def http(self, request: HttpRequest) -> HttpResponse | None:
+        """Extra HTTP routes; None means 'not mine' (404)."""
+        return None
+
+    def checks(self) -> list[protocol.HealthCheck]:
+        return []
+
+    async def work(self, request: protocol.Request) -> dict[str, Any]:
+        """The configurable 'work' action every stand-in has: echo the payload after work_delay_ms."""
+        import asyncio
+
+        if self.work_delay_s:
+            await asyncio.sleep(self.work_delay_s)
+        return protocol.success(agent=self.ctx.agent.name, echo=request.body.get("payload"))
+
+
+def require(request: protocol.Request, key: str, kind: type | tuple[type, ...] = str) -> Any:
+    """A field of the request, or ProtocolError naming it and the expected type."""
+    value = request.body.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise protocol.ProtocolError(f"'{request.action}' needs '{key}' ({names})", "bad_request")
+    return value

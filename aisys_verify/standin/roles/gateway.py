@@ -1,0 +1,108 @@
+"""The web gateway (PC2 UnifiedWebAgent): the HTTP API the real e2e tests expected (TOPOLOGY.md §6.5).
+
+POST /dialogue/process   {"text": ..., "session_id": ...} -> response, confidence, processing_time_ms
+POST /memory/store       {"content": ..., "session_id": ...} -> 201 {"memory_id": ...}
+GET  /memory/{id}        -> the stored memory, or 404
+GET  /services/list      -> every registered agent
+Bad JSON is a 400, a well-formed request with missing or wrong fields a 422, each with a message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aisys_verify.standin import tracing
+from aisys_verify.standin.calls import CallFailed
+from aisys_verify.standin.httpd import HttpRequest, HttpResponse
+from aisys_verify.standin.roles.base import Role
+
+ERROR_STATUS = {"not_found": 404, "bad_request": 422, "dependency_unavailable": 503}
+
+
+class GatewayRole(Role):
+    name = "gateway"
+
+    async def http(self, request: HttpRequest) -> HttpResponse | None:
+        route = (request.method, request.path)
+        if route == ("POST", "/dialogue/process"):
+            handler = self.dialogue
+        elif route == ("POST", "/memory/store"):
+            handler = self.store
+        elif request.method == "GET" and request.path.startswith("/memory/"):
+            handler = self.read
+        elif route == ("GET", "/services/list"):
+            handler = self.services
+        else:
+            return None
+        traceparent = request.headers.get("traceparent")
+        with tracing.server_span(self.ctx.tracer, self.ctx.agent.name, f"HTTP {request.method} "
+                                 f"{request.path if not request.path.startswith('/memory/') else '/memory/{id}'}",
+                                 traceparent) as span:
+            try:
+                response = await handler(request)
+            except _Invalid as exc:
+                response = HttpResponse.of_json(exc.status, {"error": str(exc)})
+            except CallFailed as exc:
+                response = HttpResponse.of_json(503, {"error": f"upstream unavailable: {exc}"})
+            if response.status >= 500:
+                tracing.mark_error(span, response.body.decode(errors="replace")[:200])
+            response.headers["X-Trace-Id"] = tracing.current_trace_id()
+            return response
+
+    async def dialogue(self, request: HttpRequest) -> HttpResponse:
+        body = _json_object(request)
+        text = body.get("text", body.get("message"))
+        if not isinstance(text, str) or not text.strip():
+            raise _Invalid(422, "'text' is required: a non-empty string")
+        session = body.get("session_id")
+        if session is not None and not isinstance(session, str):
+            raise _Invalid(422, "'session_id' must be a string")
+        fields: dict[str, Any] = {"text": text}
+        if session:
+            fields["session_id"] = session
+        if body.get("tts") is True:
+            fields["tts"] = True
+        return _reply(await self.ctx.call("RequestCoordinator", "process_dialogue", **fields), 200)
+
+    async def store(self, request: HttpRequest) -> HttpResponse:
+        body = _json_object(request)
+        content = body.get("content")
+        if content is None or (isinstance(content, str) and not content.strip()):
+            raise _Invalid(422, "'content' is required")
+        fields = {"content": content, "kind": "memory"}
+        if isinstance(body.get("session_id"), str):
+            fields["session_id"] = body["session_id"]
+        return _reply(await self.ctx.call("MemoryOrchestratorService", "store_memory", **fields), 201)
+
+    async def read(self, request: HttpRequest) -> HttpResponse:
+        memory_id = request.path.removeprefix("/memory/")
+        if not memory_id or "/" in memory_id or len(memory_id) > 64:
+            raise _Invalid(400, "use GET /memory/{memory_id}")
+        return _reply(await self.ctx.call("MemoryOrchestratorService", "get_memory", memory_id=memory_id), 200)
+
+    async def services(self, request: HttpRequest) -> HttpResponse:
+        return _reply(await self.ctx.call("ServiceRegistry", "list_agents"), 200)
+
+
+class _Invalid(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json_object(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise _Invalid(400, "body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _Invalid(400, "body must be a JSON object")
+    return body
+
+
+def _reply(reply: dict[str, Any], ok_status: int) -> HttpResponse:
+    if reply.get("status") == "success":
+        return HttpResponse.of_json(ok_status, {k: v for k, v in reply.items() if k != "status"} | {"status": "ok"})
+    status = ERROR_STATUS.get(str(reply.get("error_code")), 502)
+    return HttpResponse.of_json(status, {"error": reply.get("error"), "error_code": reply.get("error_code")})
+

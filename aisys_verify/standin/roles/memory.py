@@ -1,0 +1,198 @@
+"""Memory agents: a durable store in SQLite (WAL) with a Redis read cache.
+
+A write is acknowledged only after its transaction commits (synchronous=FULL), so an
+acknowledged write survives kill -9 of the process (and a power cut). The Redis cache
+is written through and read first; losing it loses nothing.
+
+MemoryClient (role memory-client) keeps no store: it forwards to MemoryOrchestratorService
+on PC2, as the real one does, so a MainPC dialogue needs PC2's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.standin import protocol
+from aisys_verify.standin.roles.base import AgentContext, Role, require
+
+CACHE_TTL_S = 300
+MEMORY_ACTIONS = ("store_memory", "get_memory", "store_turn", "get_context", "search", "count")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS memories (
+    id TEXT PRIMARY KEY, session_id TEXT, kind TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS memories_session ON memories(session_id, created);
+"""
+
+
+class Store:
+    """SQLite behind a lock; every call runs in a worker thread so the event loop never blocks."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.lock = threading.Lock()
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+
+    def put(self, session_id: str | None, kind: str, content: Any) -> str:
+        memory_id = uuid.uuid4().hex
+        with self.lock:
+            self.db.execute("INSERT INTO memories VALUES (?, ?, ?, ?, ?)",
+                            (memory_id, session_id, kind, json.dumps(content), time.time()))
+        return memory_id
+
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            row = self.db.execute("SELECT id, session_id, kind, content, created FROM memories WHERE id = ?",
+                                  (memory_id,)).fetchone()
+        return _row(row) if row else None
+
+    def session(self, session_id: str, limit: int) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute("SELECT id, session_id, kind, content, created FROM memories "
+                                   "WHERE session_id = ? ORDER BY created DESC LIMIT ?", (session_id, limit)).fetchall()
+        return [_row(r) for r in reversed(rows)]
+
+    def search(self, text: str, limit: int) -> list[dict[str, Any]]:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.lock:
+            rows = self.db.execute("SELECT id, session_id, kind, content, created FROM memories "
+                                   "WHERE content LIKE ? ESCAPE '\\' ORDER BY created DESC LIMIT ?",
+                                   (f"%{escaped}%", limit)).fetchall()
+        return [_row(r) for r in rows]
+
+    def count(self) -> int:
+        with self.lock:
+            return int(self.db.execute("SELECT COUNT(*) FROM memories").fetchone()[0])
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+def _row(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {"memory_id": row[0], "session_id": row[1], "kind": row[2], "content": json.loads(row[3]),
+            "created": row[4]}
+
+
+def _limit(request: protocol.Request, default: int = 20) -> int:
+    value = request.body.get("limit", default)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 500 else default
+
+
+def _session(request: protocol.Request) -> str:
+    value = request.body.get("session_id")
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise protocol.ProtocolError(f"'{request.action}' needs 'session_id' (a string of 1-200 characters)")
+    return value
+
+
+class MemoryRole(Role):
+    name = "memory"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        self.store: Store | None = None
+        self.cache_errors = 0
+        for action in MEMORY_ACTIONS:
+            self.actions[action] = getattr(self, action)
+
+    async def start(self) -> None:
+        path = self.ctx.data_dir / self.ctx.agent.host / f"{self.ctx.agent.name}.sqlite"
+        self.store = await asyncio.to_thread(Store, path)
+
+    async def stop(self) -> None:
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+
+    def checks(self) -> list[protocol.HealthCheck]:
+        ok = self.store is not None
+        return [protocol.HealthCheck("store", ok, str(self.store.path) if self.store else "not open")]
+
+    def _db(self) -> Store:
+        if self.store is None:
+            raise protocol.ProtocolError("store is not open yet", "unavailable")
+        return self.store
+
+    async def _cache_set(self, record: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(self.ctx.redis.set(f"memory:{self.ctx.agent.name}:{record['memory_id']}",
+                                                      json.dumps(record), ex=CACHE_TTL_S), 0.2)
+        except Exception:  # the cache is an optimisation; the store has the data
+            self.cache_errors += 1
+
+    async def store_memory(self, request: protocol.Request) -> dict[str, Any]:
+        content = request.body.get("content")
+        if content is None or (isinstance(content, str) and not content.strip()):
+            raise protocol.ProtocolError("'store_memory' needs non-empty 'content'")
+        raw_session, raw_kind = request.body.get("session_id"), request.body.get("kind")
+        session = raw_session if isinstance(raw_session, str) else None
+        kind = raw_kind if isinstance(raw_kind, str) else "memory"
+        memory_id = await asyncio.to_thread(self._db().put, session, kind, content)
+        await self._cache_set({"memory_id": memory_id, "session_id": session, "kind": kind, "content": content})
+        return protocol.success(memory_id=memory_id, stored_by=self.ctx.agent.name)
+
+    async def get_memory(self, request: protocol.Request) -> dict[str, Any]:
+        memory_id = require(request, "memory_id")
+        try:
+            cached = await asyncio.wait_for(self.ctx.redis.get(f"memory:{self.ctx.agent.name}:{memory_id}"), 0.2)
+        except Exception:
+            cached = None
+        if cached:
+            return protocol.success(memory=json.loads(cached), source="cache")
+        record = await asyncio.to_thread(self._db().get, memory_id)
+        if record is None:
+            return protocol.error(f"no memory '{memory_id}'", "not_found")
+        await self._cache_set(record)
+        return protocol.success(memory=record, source="store")
+
+    async def store_turn(self, request: protocol.Request) -> dict[str, Any]:
+        session = _session(request)
+        turn = {k: request.body.get(k) for k in ("user", "response", "intent", "entities")}
+        memory_id = await asyncio.to_thread(self._db().put, session, "turn", turn)
+        return protocol.success(memory_id=memory_id)
+
+    async def get_context(self, request: protocol.Request) -> dict[str, Any]:
+        session = _session(request)
+        records = await asyncio.to_thread(self._db().session, session, _limit(request))
+        facts: dict[str, Any] = {}
+        for record in records:  # later turns win: what the user said last about a fact
+            entities = record["content"].get("entities") if isinstance(record["content"], dict) else None
+            if isinstance(entities, dict):
+                facts.update({k: v for k, v in entities.items() if k in ("name", "likes")})
+        return protocol.success(session_id=session, turns=records, facts=facts)
+
+    async def search(self, request: protocol.Request) -> dict[str, Any]:
+        text = require(request, "query")
+        return protocol.success(results=await asyncio.to_thread(self._db().search, text, _limit(request)))
+
+    async def count(self, request: protocol.Request) -> dict[str, Any]:
+        return protocol.success(count=await asyncio.to_thread(self._db().count))
+
+
+class MemoryClientRole(Role):
+    """Forwards every memory action to MemoryOrchestratorService (cross-host in the real deployment)."""
+
+    name = "memory-client"
+    upstream = "MemoryOrchestratorService"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        for action in MEMORY_ACTIONS:
+            self.actions[action] = self.forward
+
+    async def forward(self, request: protocol.Request) -> dict[str, Any]:
+        fields = {k: v for k, v in request.body.items()
+                  if k not in ("action", "source_agent", "request_id", "timestamp", "traceparent", "tracestate")}
+        reply = await self.ctx.call(self.upstream, request.action, **fields)
+        return {**reply, "via": self.upstream}

@@ -1,0 +1,111 @@
+"""ServiceRegistry and SystemDigitalTwin: registration and discovery (TOPOLOGY.md §4.4)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from aisys_verify.standin import protocol
+from aisys_verify.standin.roles.base import AgentContext, Role, require
+
+
+class RegistryRole(Role):
+    """ServiceRegistry: register_agent, get_agent_endpoint, list_agents, unregister_agent."""
+
+    name = "registry"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.actions.update({
+            "register_agent": self.register_agent, "get_agent_endpoint": self.get_agent_endpoint,
+            "list_agents": self.list_agents, "unregister_agent": self.unregister_agent,
+        })
+
+    async def start(self) -> None:
+        agent = self.ctx.agent  # a registry knows itself: discovery of the registry works too
+        self.agents[agent.name] = {
+            "agent_name": agent.name, "host": agent.host, "location": agent.host,
+            "address": self.ctx.plan.host_addresses[agent.host], "port": agent.port.number,
+            "health_check_port": agent.health_port.number, "http_port": self.ctx.plan.http_ports[agent.key],
+            "capabilities": None, "status": "HEALTHY", "registered_at": time.time(), "last_seen": time.time()}
+
+    async def register_agent(self, request: protocol.Request) -> dict[str, Any]:
+        name = require(request, "agent_name")
+        entry = {k: request.body.get(k) for k in ("agent_name", "host", "location", "address", "port",
+                                                  "health_check_port", "http_port", "capabilities")}
+        entry.update(status="HEALTHY", registered_at=time.time(), last_seen=time.time())
+        self.agents[name] = entry
+        return protocol.success(message=f"{name} registered")
+
+    async def get_agent_endpoint(self, request: protocol.Request) -> dict[str, Any]:
+        name = require(request, "agent_name")
+        entry = self.agents.get(name)
+        if entry is None:
+            return protocol.error(f"agent '{name}' is not registered", "not_found")
+        return protocol.success(agent_name=name, host=entry["address"], port=entry["port"],
+                                health_check_port=entry["health_check_port"], http_port=entry["http_port"],
+                                location=entry["location"])
+
+    async def list_agents(self, request: protocol.Request) -> dict[str, Any]:
+        return protocol.success(agents=sorted(self.agents), count=len(self.agents))
+
+    async def unregister_agent(self, request: protocol.Request) -> dict[str, Any]:
+        name = require(request, "agent_name")
+        return protocol.success(removed=self.agents.pop(name, None) is not None)
+
+
+class TwinRole(RegistryRole):
+    """SystemDigitalTwin: the registry actions plus metrics, events, errors and history."""
+
+    name = "twin"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        self.events: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.errors: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.vram: dict[str, Any] = {}
+        self.actions.update({
+            "get_all_agents": self.list_all, "get_registered_agents": self.list_all,
+            "get_agent_info": self.get_agent_info, "get_metrics": self.get_metrics,
+            "get_history": self.get_history, "publish_event": self.publish_event,
+            "report_error": self.report_error, "get_ok_agents": self.get_ok_agents,
+            "update_vram_metrics": self.update_vram, "simulate_load": self.simulate_load,
+        })
+
+    async def list_all(self, request: protocol.Request) -> dict[str, Any]:
+        return protocol.success(agents=list(self.agents.values()), count=len(self.agents))
+
+    async def get_agent_info(self, request: protocol.Request) -> dict[str, Any]:
+        name = require(request, "agent_name")
+        if name not in self.agents:
+            return protocol.error(f"agent '{name}' is not registered", "not_found")
+        return protocol.success(info=self.agents[name])
+
+    async def get_metrics(self, request: protocol.Request) -> dict[str, Any]:
+        return protocol.success(metrics={"registered_agents": len(self.agents), "events": len(self.events),
+                                         "errors": len(self.errors), "vram": self.vram})
+
+    async def get_history(self, request: protocol.Request) -> dict[str, Any]:
+        limit = request.body.get("limit", 50)
+        limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit <= 1000 else 50
+        return protocol.success(events=list(self.events)[-limit:])
+
+    async def publish_event(self, request: protocol.Request) -> dict[str, Any]:
+        self.events.append({"ts": time.time(), "source": request.source, "event": request.body.get("event")})
+        return protocol.success()
+
+    async def report_error(self, request: protocol.Request) -> dict[str, Any]:
+        self.errors.append({"ts": time.time(), "source": request.source, "error": request.body.get("error")})
+        return protocol.success()
+
+    async def get_ok_agents(self, request: protocol.Request) -> dict[str, Any]:
+        return protocol.success(agents=sorted(n for n, e in self.agents.items() if e.get("status") == "HEALTHY"))
+
+    async def update_vram(self, request: protocol.Request) -> dict[str, Any]:
+        self.vram[request.source or "unknown"] = request.body.get("metrics")
+        return protocol.success()
+
+    async def simulate_load(self, request: protocol.Request) -> dict[str, Any]:
+        return protocol.success(simulated=True)
