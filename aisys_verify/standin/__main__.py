@@ -17,10 +17,13 @@ from aisys_verify.errors import SpecError, VerifyError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m aisys_verify.standin")
-    parser.add_argument("command", nargs="?", choices=("run", "healthcheck"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "healthcheck", "launch"), default="run")
     parser.add_argument("--spec", action="append", required=True, help="spec folder or file (repeatable)")
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--group", required=True)
+    parser.add_argument("--host", help="run/healthcheck: the group's host")
+    parser.add_argument("--group", help="run/healthcheck: the docker group")
+    parser.add_argument("--layers", help="launch: JSON list of layers, each a list of [host, group]")
+    parser.add_argument("--health-timeout", type=float, default=30.0, help="launch: seconds per layer")
+    parser.add_argument("--stack-id", help="launch: marks the processes of one stack (for cleanup)")
     parser.add_argument("--plan", help="run plan JSON written by the stack (addresses, proxies, trace exporter)")
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--data-dir", help="where stores live (default: the plan's data_dir)")
@@ -57,6 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         spec_vars = parse_vars(args.var, "--var")
+        if args.command == "launch":
+            from aisys_verify.standin.launcher import run_launcher
+
+            if not args.plan or not args.layers:
+                raise VerifyError("launch needs --plan and --layers")
+            return run_launcher(args.spec, spec_vars, args.plan, json.loads(args.layers), args.health_timeout)
+        if not args.host or not args.group:
+            raise VerifyError(f"{args.command} needs --host and --group")
         if args.command == "healthcheck":
             return asyncio.run(_healthcheck(args, spec_vars))
         from aisys_verify.standin.group import main_run

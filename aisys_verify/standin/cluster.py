@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import selectors
 import shutil
 import signal
@@ -62,13 +63,17 @@ class LocalCluster:
     spec_vars: dict[str, str] = field(default_factory=dict)
     trace: str = "none"
     only_hosts: Sequence[str] | None = None
+    network: str | None = None  # 127.x.y for the hosts' addresses; None: a random one, so clusters never clash
     groups: dict[tuple[str, str], Proc] = field(default_factory=dict)
     redis: dict[str, Proc] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.plan: RunPlan = default_plan(self.topology, data_dir=str(self.workdir / "data"))
+        if self.network is None:
+            rng = random.SystemRandom()
+            self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
+        self.plan: RunPlan = default_plan(self.topology, data_dir=str(self.workdir / "data"), network=self.network)
         self.plan.log_dir = str(self.workdir / "logs")
         self.plan.trace = self.trace
         self.plan_path = self.workdir / "plan.json"

@@ -40,13 +40,11 @@ class GroupRuntime:
     group: str
     agents: list[AgentRuntime] = field(default_factory=list)
     memory_exporter: object | None = None
+    redis_clients: dict[tuple[str, int], aioredis.Redis] = field(default_factory=dict)
 
     async def start(self) -> None:
         members = list(agents_of_group(self.topology, self.host, self.group))
         context = zmq.asyncio.Context.instance()
-        redis_host, redis_port = self.plan.redis[self.host]
-        self.redis = aioredis.Redis(host=redis_host, port=redis_port, socket_timeout=1.0,
-                                    socket_connect_timeout=0.5, decode_responses=True)
         tracer, self.memory_exporter = make_tracer(f"{self.host}/{self.group}", self.plan.trace)
         edges = call_edges(self.topology)
         bind = self.plan.host_addresses[self.host]
@@ -54,7 +52,7 @@ class GroupRuntime:
         for agent in members:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
             caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent, edges))
-            ctx = AgentContext(agent, self.topology, self.plan, caller, self.redis, tracer, log,
+            ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,
                                Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
                                Path(self.plan.data_dir))
             self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key], edges))
@@ -65,10 +63,19 @@ class GroupRuntime:
             await self.stop()
             raise
 
+    def _redis(self, agent_key: str) -> aioredis.Redis:
+        """One client per distinct Redis address: agents behind separate proxies get separate clients."""
+        address = self.plan.redis_for(agent_key, self.host)
+        if address not in self.redis_clients:
+            self.redis_clients[address] = aioredis.Redis(host=address[0], port=address[1], socket_timeout=1.0,
+                                                         socket_connect_timeout=0.5, decode_responses=True)
+        return self.redis_clients[address]
+
     async def stop(self) -> None:
         await asyncio.gather(*(a.stop() for a in self.agents), return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.redis.aclose()
+        for client in self.redis_clients.values():
+            with contextlib.suppress(Exception):
+                await client.aclose()
         for runtime in self.agents:
             runtime.ctx.log.close()
 
@@ -83,7 +90,12 @@ def load_plan(topology: Topology, plan_path: str | None, data_dir: str | None) -
 async def run_group(spec: Sequence[str], host: str, group: str, plan_path: str | None = None,
                     spec_vars: dict[str, str] | None = None, data_dir: str | None = None) -> None:
     topology = load_spec(spec, spec_vars)
-    runtime = GroupRuntime(topology, load_plan(topology, plan_path, data_dir), host, group)
+    await serve_group(topology, load_plan(topology, plan_path, data_dir), host, group)
+
+
+async def serve_group(topology: Topology, plan: RunPlan, host: str, group: str) -> None:
+    """Start the group's agents, announce readiness on stdout, run until SIGTERM/SIGINT, stop cleanly."""
+    runtime = GroupRuntime(topology, plan, host, group)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

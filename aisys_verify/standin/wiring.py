@@ -39,12 +39,17 @@ class RunPlan:
     http_ports: dict[str, int]
     # per caller key, per callee key: {"main": [host, port], "health": [...], "http": [...]}
     overrides: dict[str, dict[str, dict[str, tuple[str, int]]]] = field(default_factory=dict)
+    # per agent key: where that agent reaches its host's Redis (a proxy, when interposed)
+    redis_overrides: dict[str, tuple[str, int]] = field(default_factory=dict)
     data_dir: str = ".aisys/data"
     log_dir: str | None = None
     trace: str = "none"  # none | console | file:DIR | otlp:URL
     ready_ttl_s: float = 30.0
     ready_refresh_s: float = 10.0
     health_interval_s: float = 1.0
+
+    def redis_for(self, agent_key: str, host: str) -> tuple[str, int]:
+        return self.redis_overrides.get(agent_key, self.redis[host])
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -57,14 +62,19 @@ class RunPlan:
         except (OSError, ValueError, TypeError) as exc:
             raise UsageError(f"cannot read run plan '{path}': {exc}") from None
         plan.redis = {h: (a, int(p)) for h, (a, p) in plan.redis.items()}
+        plan.redis_overrides = {k: (a, int(p)) for k, (a, p) in plan.redis_overrides.items()}
         plan.overrides = {c: {t: {k: (a, int(p)) for k, (a, p) in v.items()} for t, v in m.items()}
                           for c, m in plan.overrides.items()}
         return plan
 
 
-def default_plan(topology: Topology, data_dir: str = ".aisys/data", base_address: int = 2) -> RunPlan:
-    """Host i at 127.0.0.(base+i); each host's Redis at the host's address and its redis port."""
-    addresses = {h.name: f"127.0.0.{base_address + i}" for i, h in enumerate(topology.hosts)}
+def default_plan(topology: Topology, data_dir: str = ".aisys/data", network: str = "127.0.0",
+                 base_address: int = 2) -> RunPlan:
+    """Host i at <network>.(base+i) (127.0.0.2, 127.0.0.3, ...); each host's Redis at the host's address.
+
+    Any 127.x.y.z is loopback on Linux, so stacks given different networks never clash.
+    """
+    addresses = {h.name: f"{network}.{base_address + i}" for i, h in enumerate(topology.hosts)}
     redis = {s.host: (addresses[s.host], s.port) for s in topology.stores if s.kind == "redis"}
     for host in topology.hosts:
         redis.setdefault(host.name, (addresses[host.name], 6379))

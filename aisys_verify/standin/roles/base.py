@@ -39,7 +39,13 @@ class AgentContext:
 
     async def call(self, target: str, action: str, *, policy: CallPolicy | None = None,
                    **fields: Any) -> dict[str, Any]:
-        """Call another agent with a client span and the W3C trace context in the envelope."""
+        """Call another agent with a client span and the W3C trace context in the envelope.
+
+        A target with no address in this agent's book (not a declared edge) is discovered
+        through the registries, as the real agents discover theirs.
+        """
+        if target not in self.caller.book.main:
+            await self.discover(target)
         with tracing.client_span(self.tracer, self.agent.name, target, action) as carrier:
             try:
                 envelope_fields: dict[str, Any] = {**carrier, **fields}
@@ -52,6 +58,29 @@ class AgentContext:
 
                 tracing.mark_error(trace.get_current_span(), str(reply.get("error")))
             return reply
+
+
+    async def discover(self, target: str) -> None:
+        """Ask ServiceRegistry, then SystemDigitalTwin, for ``target``'s endpoint and remember it."""
+        from aisys_verify.standin.calls import Endpoint
+
+        for registry in ("ServiceRegistry", "SystemDigitalTwin"):
+            if registry not in self.caller.book.main or registry == target:
+                continue
+            try:
+                reply = await self.caller.call(registry, "get_agent_endpoint", agent_name=target,
+                                               policy=CallPolicy(timeout_s=1.0, retries=0))
+            except CallFailed:
+                continue
+            if reply.get("status") == "success" and isinstance(reply.get("port"), int):
+                host = str(reply.get("host"))
+                self.caller.book.main[target] = Endpoint(host, reply["port"])
+                if isinstance(reply.get("health_check_port"), int):
+                    self.caller.book.health[target] = Endpoint(host, reply["health_check_port"])
+                if isinstance(reply.get("http_port"), int):
+                    self.caller.book.http[target] = Endpoint(host, reply["http_port"])
+                self.log("discovered", target=target, via=registry, address=f"{host}:{reply['port']}")
+                return
 
 
 class Role:

@@ -1,0 +1,314 @@
+"""The embedded default backend: every group as a local process, a Redis per host, Toxiproxy on every edge.
+
+No Docker needed. Each host gets its own loopback address (127.N.M.2, .3, ...; a random
+network per stack, so stacks never clash), its proxies a second one (.102, .103, ...), and
+Toxiproxy's control API the .1 address. Groups start in dependency layers through a fork
+server (parallel within a layer), each layer health-gated; a failure stops fast with the
+failing agent's name, the reason and its log tail. Everything started is recorded
+(state.py) and torn down on stop, on Ctrl-C and SIGTERM, and by the next run after a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.errors import VerifyError
+from aisys_verify.spec.loader import load_spec
+from aisys_verify.spec.model import Topology
+from aisys_verify.stack import state
+from aisys_verify.stack.interpose import ProxiedEdge, interpose
+from aisys_verify.stack.order import start_layers
+from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from aisys_verify.standin.wiring import RunPlan, call_edges, default_plan
+
+TOXIPROXY_PORT = 8474
+
+
+class StackStartError(VerifyError):
+    """The stack did not come up: names the host, group and agent, the reason, and the log tail."""
+
+    def __init__(self, message: str, host: str = "", group: str = "", agent: str = "", log_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- log tail ({host}/{group}) ---\n{log_tail}" if log_tail else ""))
+        self.host, self.group, self.agent, self.log_tail = host, group, agent, log_tail
+
+
+@dataclass(frozen=True)
+class AgentEndpoint:
+    """Where a test (the outside world) reaches an agent: directly, never through a proxy."""
+
+    agent: str
+    host: str
+    address: str
+    port: int
+    health_port: int
+    http_port: int
+
+    @property
+    def main_url(self) -> str:
+        return f"tcp://{self.address}:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"tcp://{self.address}:{self.health_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.address}:{self.http_port}"
+
+
+@dataclass
+class StackOptions:
+    interpose: bool = True
+    skip_edges: Sequence[str] = ()
+    health_timeout: float = 30.0
+    trace: str = "none"
+    workdir: Path | None = None
+    keep_workdir: bool = False
+
+
+@dataclass
+class LocalStack:
+    spec: Sequence[str]
+    spec_vars: dict[str, str] = field(default_factory=dict)
+    options: StackOptions = field(default_factory=StackOptions)
+    progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
+
+    def __post_init__(self) -> None:
+        self.topology: Topology = load_spec(self.spec, self.spec_vars)
+        self.stack_id = uuid.uuid4().hex[:10]
+        self.record = state.StackRecord(self.stack_id, "local", [str(s) for s in self.spec])
+        self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix=f"aisys-{self.stack_id}-"))
+        self.record.workdir = str(self.workdir)
+        rng = random.SystemRandom()
+        self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
+        self.plan: RunPlan = default_plan(self.topology, str(self.workdir / "data"), network=self.network)
+        self.plan.log_dir = str(self.workdir / "logs")
+        self.plan.trace = self.options.trace
+        self.proxies: list[ProxiedEdge] = []
+        self.toxiproxy: ToxiproxyServer | None = None
+        self.redis: dict[str, subprocess.Popen[bytes]] = {}
+        self.launcher: subprocess.Popen[bytes] | None = None
+        self.group_pids: dict[tuple[str, str], int] = {}
+        self.started_s: float | None = None
+        self.layers: list[list[tuple[str, str]]] = []
+        self._buffer = b""
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> float:
+        """Bring the whole spec up; returns the seconds it took. On any failure everything is torn down."""
+        for record, procs in state.reap():
+            self.progress(f"aisys-verify: removed {len(procs)} leftover process(es) of stack {record.stack_id}")
+        began = time.perf_counter()
+        atexit.register(self.stop)
+        self.record.save()
+        try:
+            self._start_toxiproxy()
+            self._start_redis()
+            if self.options.interpose:
+                self.proxies = interpose(self.topology, self.plan, call_edges(self.topology), self.options.skip_edges)
+                assert self.toxiproxy is not None
+                self.toxiproxy.client.populate([p.proxy for p in self.proxies])
+            plan_path = self.workdir / "plan.json"
+            plan_path.write_text(self.plan.to_json(), encoding="utf-8")
+            self.layers = start_layers(self.topology)
+            self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
+                          f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
+                          f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
+            self._launch(plan_path)
+        except BaseException:
+            self.stop()
+            raise
+        self.started_s = time.perf_counter() - began
+        self.progress(f"aisys-verify: stack {self.stack_id} ready in {self.started_s:.2f} s")
+        return self.started_s
+
+    def _start_toxiproxy(self) -> None:
+        self.toxiproxy = ToxiproxyServer(f"{self.network}.1", TOXIPROXY_PORT, self.workdir / "logs" / "toxiproxy.log")
+        self.toxiproxy.start()
+        assert self.toxiproxy.popen is not None
+        self.record.add("toxiproxy", self.toxiproxy.popen.pid, f"-host {self.network}.1")
+
+    def _start_redis(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise StackStartError("redis-server is not installed: run scripts/system-deps "
+                                  "(apt-get install redis-server)")
+        for host in self.topology.hosts:
+            address, port = self.plan.redis[host.name]
+            folder = self.workdir / "redis" / host.name
+            folder.mkdir(parents=True, exist_ok=True)
+            popen = subprocess.Popen([binary, "--bind", address, "--port", str(port), "--save", "", "--appendonly",
+                                      "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            self.redis[host.name] = popen
+            self.record.add("redis", popen.pid, "redis-server")
+        for host_name, popen in self.redis.items():
+            address, port = self.plan.redis[host_name]
+            if not _wait_port(address, port, 5.0):
+                raise StackStartError(f"redis for host {host_name} did not listen on {address}:{port} "
+                                      f"(exit code {popen.poll()})")
+
+    def _launch(self, plan_path: Path) -> None:
+        layers = [[list(pair) for pair in layer] for layer in self.layers]
+        cmd = [sys.executable, "-m", "aisys_verify.standin", "launch", *(f"--spec={s}" for s in self.spec),
+               *(f"--var={k}={v}" for k, v in self.spec_vars.items()), "--plan", str(plan_path),
+               "--layers", json.dumps(layers), "--health-timeout", str(self.options.health_timeout),
+               "--stack-id", self.stack_id]
+        log = (self.workdir / "logs" / "launcher.log").open("ab")
+        self.launcher = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        log.close()
+        self.record.add("launcher", self.launcher.pid, f"--stack-id {self.stack_id}")
+        total = len(self.layers)
+        while True:
+            event = self._next_event(self.options.health_timeout * max(1, total) + 30)
+            kind = event.get("event")
+            if kind == "group_started":
+                self.group_pids[(event["host"], event["group"])] = event["pid"]
+                self.record.add("group", event["pid"], f"--stack-id {self.stack_id}")
+            elif kind == "layer_ready":
+                self.progress(f"  layer {event['layer'] + 1}/{total} healthy in {event['seconds']:.2f} s: "
+                              f"{', '.join(event['groups'])}")
+            elif kind == "stack_ready":
+                return
+            elif kind == "group_failed":
+                raise StackStartError(f"stack failed to start: {event['host']}/{event['group']}"
+                                      f"{'/' + event['agent'] if event.get('agent') else ''}: {event['reason']}",
+                                      event["host"], event["group"], event.get("agent", ""), event.get("log_tail", ""))
+            elif kind in ("launcher_stopped", "eof"):
+                tail = (self.workdir / "logs" / "launcher.log").read_text(errors="replace")[-1500:]
+                raise StackStartError(f"the launcher stopped before the stack was ready:\n{tail}")
+
+    def _next_event(self, timeout: float) -> dict[str, Any]:
+        assert self.launcher is not None
+        assert self.launcher.stdout is not None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StackStartError(f"no progress from the launcher in {timeout:g} s")
+            ready, _, _ = select.select([self.launcher.stdout], [], [], min(remaining, 0.5))
+            if ready:
+                chunk = os.read(self.launcher.stdout.fileno(), 65536)
+                if not chunk:
+                    return {"event": "eof"}
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return dict(json.loads(line))
+        except ValueError:
+            return {"event": "noise", "line": line.decode(errors="replace")}
+
+    def stop(self) -> None:
+        """Tear everything down (idempotent): groups, launcher, Redis, Toxiproxy, the state record."""
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        if self.launcher is not None and self.launcher.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                assert self.launcher.stdin is not None
+                self.launcher.stdin.write(b"stop\n")
+                self.launcher.stdin.flush()
+            try:
+                self.launcher.wait(8)
+            except subprocess.TimeoutExpired:
+                self.launcher.kill()
+                self.launcher.wait()
+        for stream in (self.launcher.stdin, self.launcher.stdout) if self.launcher else ():
+            with contextlib.suppress(Exception):
+                stream.close()  # type: ignore[union-attr]
+        for popen in self.redis.values():
+            _terminate(popen)
+        self.redis.clear()
+        if self.toxiproxy is not None:
+            self.toxiproxy.stop()
+        state.kill_recorded(self.record, grace=1.0)  # anything the steps above missed
+        self.record.remove()
+        if not self.options.keep_workdir and self.options.workdir is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- what tests use --------------------------------------------------------------------
+
+    @property
+    def toxiproxy_client(self) -> ToxiproxyClient:
+        if self.toxiproxy is None:
+            raise VerifyError("this stack runs without Toxiproxy")
+        return self.toxiproxy.client
+
+    def endpoint(self, agent: str, host: str | None = None) -> AgentEndpoint:
+        found = self.topology.find_agent(agent, host)
+        if found is None:
+            raise VerifyError(f"no agent {agent!r}{' on ' + host if host else ''} in the spec")
+        return AgentEndpoint(found.name, found.host, self.plan.host_addresses[found.host], found.port.number,
+                             found.health_port.number, self.plan.http_ports[found.key])
+
+    def endpoints(self) -> list[AgentEndpoint]:
+        return [self.endpoint(a.name, a.host) for a in self.topology.agents]
+
+    def log_path(self, host: str, group: str) -> Path:
+        return self.workdir / "logs" / host / f"{group}.process.log"
+
+    def kill_group(self, host: str, group: str, sig: int = signal.SIGKILL) -> None:
+        pid = self.group_pids.pop((host, group))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    def restart_group(self, host: str, group: str, timeout: float = 20.0) -> None:
+        assert self.launcher is not None
+        assert self.launcher.stdin is not None
+        self.launcher.stdin.write(f"start {host} {group}\n".encode())
+        self.launcher.stdin.flush()
+        event = self._next_event(timeout)
+        while event.get("event") != "group_started":
+            event = self._next_event(timeout)
+        self.group_pids[(host, group)] = event["pid"]
+        self.record.add("group", event["pid"], f"--stack-id {self.stack_id}")
+
+
+def _wait_port(host: str, port: int, timeout: float) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _terminate(popen: subprocess.Popen[bytes] | subprocess.Popen[Any], grace: float = 3.0) -> None:
+    if popen.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(popen.pid, signal.SIGTERM)
+    try:
+        popen.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
+
+
+__all__ = ["AgentEndpoint", "LocalStack", "StackOptions", "StackStartError"]

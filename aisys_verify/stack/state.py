@@ -1,0 +1,120 @@
+"""What a stack started, on disk, so that whatever a killed run left behind is found and removed.
+
+Each stack writes ``<state dir>/<stack id>.json`` with every process it started and a
+marker that must still be in the process's command line (so a reused PID is never killed).
+``reap()`` runs before every stand-up and from ``aisys-verify down``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("AISYS_STATE_DIR") or Path.home() / ".aisys-verify" / "run")
+
+
+@dataclass
+class RecordedProcess:
+    role: str  # launcher | redis | toxiproxy | group
+    pid: int
+    marker: str  # a substring of /proc/<pid>/cmdline
+
+
+@dataclass
+class StackRecord:
+    stack_id: str
+    backend: str
+    spec: list[str]
+    created: float = field(default_factory=time.time)
+    owner_pid: int = field(default_factory=os.getpid)
+    processes: list[RecordedProcess] = field(default_factory=list)
+    workdir: str = ""
+
+    @property
+    def path(self) -> Path:
+        return state_dir() / f"{self.stack_id}.json"
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+        tmp.replace(self.path)  # atomic: a reaper never reads half a record
+
+    def add(self, role: str, pid: int, marker: str) -> None:
+        self.processes.append(RecordedProcess(role, pid, marker))
+        self.save()
+
+    def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    @classmethod
+    def load(cls, path: Path) -> StackRecord | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data["processes"] = [RecordedProcess(**p) for p in data.get("processes", [])]
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(process: RecordedProcess) -> bool:
+    return process.marker in _cmdline(process.pid)
+
+
+def _owner_alive(record: StackRecord) -> bool:
+    return record.owner_pid != os.getpid() and bool(_cmdline(record.owner_pid))
+
+
+def kill_recorded(record: StackRecord, grace: float = 3.0) -> list[RecordedProcess]:
+    """SIGTERM then SIGKILL every recorded process that is still the one we started."""
+    targets = [p for p in record.processes if alive(p)]
+    for proc in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(alive(p) for p in targets):
+        time.sleep(0.05)
+    for proc in targets:
+        if alive(proc):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(proc.pid, signal.SIGKILL)
+    return targets
+
+
+def reap(include_live_owners: bool = False) -> list[tuple[StackRecord, list[RecordedProcess]]]:
+    """Remove the leftovers of stacks whose owner is gone (or every stack, with include_live_owners)."""
+    removed: list[tuple[StackRecord, list[RecordedProcess]]] = []
+    folder = state_dir()
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.glob("*.json")):
+        record = StackRecord.load(path)
+        if record is None:
+            path.unlink(missing_ok=True)
+            continue
+        if _owner_alive(record) and not include_live_owners:
+            continue
+        removed.append((record, kill_recorded(record)))
+        record.remove()
+    return removed
+
+
+def list_stacks() -> list[tuple[StackRecord, list[RecordedProcess]]]:
+    folder = state_dir()
+    records = [StackRecord.load(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return [(r, [p for p in r.processes if alive(p)]) for r in records if r is not None]

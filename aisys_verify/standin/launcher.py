@@ -1,0 +1,225 @@
+"""A fork server for stand-in groups: import and load the spec once, then fork one process per group.
+
+Starting 18 Python processes that each import ZeroMQ, Redis and OpenTelemetry and load the
+spec costs seconds of CPU on a 2-core machine; forking a warm process costs milliseconds.
+Each group is still its own OS process (kill -9 of one group is still possible), started in
+the given layers (dependency order, parallel within a layer) and health-gated: a layer is
+ready when every agent's HTTP /health says ok.
+
+Protocol: JSON lines on stdout (``group_started``, ``layer_ready``, ``stack_ready``,
+``group_failed``, ``group_exited``, ``launcher_stopped``); commands on stdin
+(``start HOST GROUP``, ``stop``). SIGTERM stops every group and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.client
+import json
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.spec.loader import load_spec
+from aisys_verify.spec.model import Topology
+from aisys_verify.standin.wiring import RunPlan, agents_of_group
+
+PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, "ts": round(time.time(), 4), **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def _prctl(option: int, value: int | bytes) -> None:
+    with contextlib.suppress(Exception):  # Linux only; elsewhere the names and death signal are a nicety
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+class Launcher:
+    def __init__(self, topology: Topology, plan: RunPlan, log_dir: Path) -> None:
+        self.topology = topology
+        self.plan = plan
+        self.log_dir = log_dir
+        self.children: dict[int, tuple[str, str]] = {}
+        self.stopping = False
+
+    def fork_group(self, host: str, group: str) -> int:
+        log = self.log_dir / host / f"{group}.process.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid:
+            self.children[pid] = (host, group)
+            emit("group_started", host=host, group=group, pid=pid)
+            return pid
+        # --- child: never returns ---
+        code = 0
+        try:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the launcher, never orphaned
+            _prctl(PR_SET_NAME, f"aisys:{group}"[:15].encode())
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            fd = os.open(str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            sys.stdout = os.fdopen(1, "w", buffering=1)
+            sys.stderr = os.fdopen(2, "w", buffering=1)
+            import asyncio
+
+            from aisys_verify.standin.group import serve_group
+
+            asyncio.run(serve_group(self.topology, self.plan, host, group))
+        except BaseException as exc:  # report into the group's log; the launcher reports the exit
+            if not isinstance(exc, SystemExit):
+                traceback.print_exc()
+                code = 1
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def reap(self) -> list[tuple[int, str, str, int]]:
+        gone = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            host, group = self.children.pop(pid, ("?", "?"))
+            code = os.waitstatus_to_exitcode(status)
+            gone.append((pid, host, group, code))
+            if not self.stopping:
+                emit("group_exited", host=host, group=group, pid=pid, code=code)
+        return gone
+
+    def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
+        """Until every agent of ``groups`` answers HTTP /health with status ok; raise naming the laggard."""
+        pending = {a.key: a for host, group in groups for a in agents_of_group(self.topology, host, group)}
+        last: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        while pending:
+            for pid, host, group, code in self.reap():
+                if (host, group) in groups:
+                    raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
+            for key, agent in list(pending.items()):
+                status, message = self._probe(agent.host, self.plan.http_ports[key])
+                if status == "ok":
+                    del pending[key]
+                else:
+                    last[key] = message
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                key = sorted(pending)[0]
+                agent = pending[key]
+                group = next(g for h, g in groups if any(a.key == key for a in agents_of_group(self.topology, h, g)))
+                raise LaunchError(agent.host, group, agent.name, f"not healthy after {timeout:g} s: {last.get(key)}")
+            time.sleep(0.05)
+
+    def _probe(self, host: str, port: int) -> tuple[str, str]:
+        conn = http.client.HTTPConnection(self.plan.host_addresses[host], port, timeout=0.5)
+        try:
+            conn.request("GET", "/health")
+            reply = json.loads(conn.getresponse().read() or b"{}")
+            return str(reply.get("status")), str(reply.get("message"))
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            return "down", f"{type(exc).__name__}: {exc}"
+        finally:
+            conn.close()
+
+    def stop_all(self, grace: float = 5.0) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.children and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.02)
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        while self.children:
+            try:
+                pid, _ = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            self.children.pop(pid, None)
+
+
+class LaunchError(Exception):
+    def __init__(self, host: str, group: str, agent: str, reason: str) -> None:
+        super().__init__(f"{host}/{group}{'/' + agent if agent else ''}: {reason}")
+        self.host, self.group, self.agent, self.reason = host, group, agent, reason
+
+
+def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str, layers: list[list[list[str]]],
+                 health_timeout: float) -> int:
+    topology = load_spec(spec, spec_vars)
+    plan = RunPlan.from_file(plan_path)
+    # warm the imports the children need, so each fork starts serving at once
+    import redis.asyncio  # noqa: F401
+    import zmq.asyncio  # noqa: F401
+
+    import aisys_verify.standin.group  # noqa: F401
+
+    launcher = Launcher(topology, plan, Path(plan.log_dir or ".aisys/logs"))
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # if whoever started us dies, stop the stack
+    stop = {"now": False}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.perf_counter()
+    try:
+        for index, layer in enumerate(layers):
+            t0 = time.perf_counter()
+            pairs = [(h, g) for h, g in layer]
+            for host, group in pairs:
+                launcher.fork_group(host, group)
+            launcher.wait_healthy(pairs, health_timeout)
+            emit("layer_ready", layer=index, groups=[f"{h}/{g}" for h, g in pairs],
+                 seconds=round(time.perf_counter() - t0, 3))
+            if stop["now"]:
+                raise KeyboardInterrupt
+        emit("stack_ready", seconds=round(time.perf_counter() - started, 3), groups=len(launcher.children))
+        while not stop["now"]:
+            ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+            launcher.reap()
+            if ready:
+                line = sys.stdin.readline()
+                if not line or line.strip() == "stop":
+                    break
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == "start":
+                    launcher.fork_group(parts[1], parts[2])
+    except LaunchError as exc:
+        tail = ""
+        with contextlib.suppress(OSError):
+            log = Path(plan.log_dir or ".aisys/logs") / exc.host / f"{exc.group}.process.log"
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        emit("group_failed", host=exc.host, group=exc.group, agent=exc.agent, reason=exc.reason, log_tail=tail)
+        launcher.stop_all()
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        launcher.stop_all()
+        emit("launcher_stopped")
+    return 0
