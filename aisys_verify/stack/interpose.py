@@ -51,7 +51,7 @@ def interpose(topology: Topology, plan: RunPlan, edges: Iterable[CallEdge],
             continue
         caller = topology.agents_by_key[edge.caller]
         callee = topology.agents_by_key[edge.callee]
-        target_address = plan.host_addresses[callee.host]
+        target_address = plan.address_of(callee.key, callee.host)
         over = plan.overrides.setdefault(caller.key, {}).setdefault(callee.key, {})
         for socket, port in (("main", callee.port.number), ("health", callee.health_port.number)):
             listen = allocate(caller.host)

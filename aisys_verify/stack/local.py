@@ -89,6 +89,8 @@ class LocalStack:
     options: StackOptions = field(default_factory=StackOptions)
     progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
 
+    capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition"})
+
     def __post_init__(self) -> None:
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
         self.stack_id = uuid.uuid4().hex[:10]

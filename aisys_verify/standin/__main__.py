@@ -39,9 +39,9 @@ async def _healthcheck(args: argparse.Namespace, spec_vars: dict[str, str]) -> i
 
     topology = load_spec(args.spec, spec_vars)
     plan = load_plan(topology, args.plan, None)
-    address = plan.host_addresses[args.host]
     bad = 0
     for agent in agents_of_group(topology, args.host, args.group):
+        address = plan.address_of(agent.key, args.host)
         port = plan.http_ports[agent.key]
         try:
             status, body = await fetch(address, port, "GET", "/health", timeout=args.timeout)

@@ -29,10 +29,12 @@ REGISTER = CallPolicy(timeout_s=2.0, retries=0)
 
 
 class AgentRuntime:
-    def __init__(self, ctx: AgentContext, bind_address: str, http_port: int, edges: list[CallEdge]) -> None:
+    def __init__(self, ctx: AgentContext, bind_address: str, http_port: int, edges: list[CallEdge],
+                 advertised_address: str | None = None) -> None:
         self.ctx = ctx
         self.name = ctx.agent.name
         self.bind_address = bind_address
+        self.advertised_address = advertised_address or bind_address  # what registration tells others
         self.http_port = http_port
         self.dependencies = [e for e in edges if e.caller == ctx.agent.key and e.purpose == "dependency"]
         self.registries = [e for e in edges if e.caller == ctx.agent.key and e.purpose == "registration"]
@@ -213,7 +215,7 @@ class AgentRuntime:
     async def register_loop(self) -> None:
         agent = self.ctx.agent
         fields: dict[str, Any] = {"agent_name": agent.name, "host": agent.host, "location": agent.host,
-                  "address": self.bind_address, "port": agent.port.number,
+                  "address": self.advertised_address, "port": agent.port.number,
                   "health_check_port": agent.health_port.number, "http_port": self.http_port}
         delay = 0.2
         while len(self.registered) < len(self.registries):

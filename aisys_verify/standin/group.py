@@ -47,7 +47,7 @@ class GroupRuntime:
         context = zmq.asyncio.Context.instance()
         tracer, self.memory_exporter = make_tracer(f"{self.host}/{self.group}", self.plan.trace)
         edges = call_edges(self.topology)
-        bind = self.plan.host_addresses[self.host]
+        bind = self.plan.bind_address(self.host)
         log_dir = Path(self.plan.log_dir) if self.plan.log_dir else None
         for agent in members:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
@@ -55,7 +55,8 @@ class GroupRuntime:
             ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,
                                Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
                                Path(self.plan.data_dir))
-            self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key], edges))
+            self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key], edges,
+                                            self.plan.address_of(agent.key, self.host)))
         try:
             for runtime in self.agents:
                 await runtime.start()

@@ -116,7 +116,7 @@ class Launcher:
                 if (host, group) in groups:
                     raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
             for key, agent in list(pending.items()):
-                status, message = self._probe(agent.host, self.plan.http_ports[key])
+                status, message = self._probe(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
                 if status == "ok":
                     del pending[key]
                 else:
@@ -130,8 +130,8 @@ class Launcher:
                 raise LaunchError(agent.host, group, agent.name, f"not healthy after {timeout:g} s: {last.get(key)}")
             time.sleep(0.05)
 
-    def _probe(self, host: str, port: int) -> tuple[str, str]:
-        conn = http.client.HTTPConnection(self.plan.host_addresses[host], port, timeout=0.5)
+    def _probe(self, address: str, port: int) -> tuple[str, str]:
+        conn = http.client.HTTPConnection(address, port, timeout=0.5)
         try:
             conn.request("GET", "/health")
             reply = json.loads(conn.getresponse().read() or b"{}")

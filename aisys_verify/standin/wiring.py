@@ -41,12 +41,23 @@ class RunPlan:
     overrides: dict[str, dict[str, dict[str, tuple[str, int]]]] = field(default_factory=dict)
     # per agent key: where that agent reaches its host's Redis (a proxy, when interposed)
     redis_overrides: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # per agent key: the address others dial it at, when not its host's (compose: the group's service name)
+    agent_addresses: dict[str, str] = field(default_factory=dict)
+    # per host: the address its agents bind (compose: 0.0.0.0 inside each container)
+    bind_addresses: dict[str, str] = field(default_factory=dict)
     data_dir: str = ".aisys/data"
     log_dir: str | None = None
     trace: str = "none"  # none | console | file:DIR | otlp:URL
     ready_ttl_s: float = 30.0
     ready_refresh_s: float = 10.0
     health_interval_s: float = 1.0
+
+    def address_of(self, agent_key: str, host: str) -> str:
+        """Where other agents (and probes on the same network) reach this agent."""
+        return self.agent_addresses.get(agent_key) or self.host_addresses[host]
+
+    def bind_address(self, host: str) -> str:
+        return self.bind_addresses.get(host) or self.host_addresses[host]
 
     def redis_for(self, agent_key: str, host: str) -> tuple[str, int]:
         return self.redis_overrides.get(agent_key, self.redis[host])
@@ -133,7 +144,7 @@ def address_book(topology: Topology, plan: RunPlan, caller: Agent, edges: list[C
         if edge.caller != caller.key:
             continue
         callee = topology.agents_by_key[edge.callee]
-        address = plan.host_addresses[callee.host]
+        address = plan.address_of(callee.key, callee.host)
         over = own.get(callee.key, {})
         book.main[callee.name] = Endpoint(*over.get("main", (address, callee.port.number)))
         book.health[callee.name] = Endpoint(*over.get("health", (address, callee.health_port.number)))

@@ -47,10 +47,10 @@ class ObservabilityRole(Role):
 
     async def _scrape_loop(self) -> None:
         host = self.ctx.agent.host
-        address = self.ctx.plan.host_addresses[host]
+        plan = self.ctx.plan
         targets = [a for a in self.ctx.topology.agents if a.host == host]
         while True:
-            results = await asyncio.gather(*(self._scrape(a.name, address, self.ctx.plan.http_ports[a.key])
+            results = await asyncio.gather(*(self._scrape(a.name, plan.address_of(a.key, host), plan.http_ports[a.key])
                                              for a in targets))
             self.summary = dict(results)
             await asyncio.sleep(self.scrape_every)

@@ -27,7 +27,7 @@ class RegistryRole(Role):
         agent = self.ctx.agent  # a registry knows itself: discovery of the registry works too
         self.agents[agent.name] = {
             "agent_name": agent.name, "host": agent.host, "location": agent.host,
-            "address": self.ctx.plan.host_addresses[agent.host], "port": agent.port.number,
+            "address": self.ctx.plan.address_of(agent.key, agent.host), "port": agent.port.number,
             "health_check_port": agent.health_port.number, "http_port": self.ctx.plan.http_ports[agent.key],
             "capabilities": None, "status": "HEALTHY", "registered_at": time.time(), "last_seen": time.time()}
 
