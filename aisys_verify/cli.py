@@ -7,11 +7,13 @@ Exit codes: 0 clean; 1 findings at or above --fail-on; 2 unusable input or usage
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aisys_verify import __version__
 from aisys_verify.config import VerifyConfig, from_pyproject, parse_vars
@@ -48,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--format", choices=("text", "json"), default="text")
 
     sub.add_parser("rules", help="list the lint rules")
+
+    up = sub.add_parser("up", help="stand the spec up in the background (stand-ins, Redis, Toxiproxy)")
+    _spec_args(up)
+    up.add_argument("--backend", choices=("local", "compose"), default=None, help="default: local")
+    up.add_argument("--no-proxies", action="store_true", help="no Toxiproxy: agents dial each other directly")
+    up.add_argument("--health-timeout", type=float, default=30.0, help="seconds per start layer")
+    sub.add_parser("status", help="list running stacks and the health of their agents")
+    down = sub.add_parser("down", help="stop every stack (and remove leftovers of killed runs)")
+    down.add_argument("stack_id", nargs="?", help="only this stack")
     return parser
 
 
@@ -61,7 +72,7 @@ def _spec_args(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> VerifyConfig:
     config = from_pyproject(Path.cwd()).with_environ(os.environ)
     config = config.with_overrides(args.paths or None, parse_vars(args.var, "--var"),
-                                   getattr(args, "fail_on", None))
+                                   getattr(args, "fail_on", None), base=Path.cwd())
     if not config.spec:
         raise UsageError("no spec path given: pass PATH... or set [tool.aisys-verify] spec in pyproject.toml")
     return config
@@ -112,7 +123,102 @@ def cmd_rules(_args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules}
+def cmd_up(args: argparse.Namespace) -> int:
+    import subprocess
+
+    config = _config(args).with_overrides(backend=args.backend)
+    cmd = [sys.executable, "-m", "aisys_verify.stack.daemon", *(f"--spec={p}" for p in config.spec),
+           *(f"--var={k}={v}" for k, v in config.spec_vars.items()), "--backend", config.backend,
+           "--health-timeout", str(args.health_timeout), *(["--no-proxies"] if args.no_proxies else [])]
+    print(f"aisys-verify: starting {config.backend} stack for {', '.join(map(str, config.spec))} ...", flush=True)
+    daemon = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                              start_new_session=True)
+    assert daemon.stdout is not None
+    line = daemon.stdout.readline()
+    daemon.stdout.close()
+    try:
+        event = json.loads(line)
+    except ValueError:
+        print(f"aisys-verify: error: the stack supervisor exited (code {daemon.wait()}) without a report",
+              file=sys.stderr)
+        return EXIT_INPUT
+    for progress in event.get("progress", []):
+        print(progress)
+    if event.get("event") != "ready":
+        print(f"aisys-verify: error: {event.get('error')}", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(f"aisys-verify: stack {event['stack_id']} up ({event['agents']} agents) in {event['seconds']:.2f} s; "
+          f"endpoints: {event['workdir']}/endpoints.json; stop it with 'aisys-verify down'")
+    return EXIT_CLEAN
+
+
+def cmd_status(_args: argparse.Namespace) -> int:
+    from aisys_verify.stack.state import list_stacks
+
+    stacks = list_stacks()
+    if not stacks:
+        print("aisys-verify: no stacks running")
+        return EXIT_CLEAN
+    for record, live in stacks:
+        roles: dict[str, int] = {}
+        for proc in live:
+            roles[proc.role] = roles.get(proc.role, 0) + 1
+        summary = ", ".join(f"{n} {role}" for role, n in sorted(roles.items())) or "no live processes (stale)"
+        print(f"{record.stack_id}  {record.backend:<8} {' '.join(record.spec)}  owner pid {record.owner_pid}: "
+              f"{summary}")
+        endpoints = Path(record.workdir) / "endpoints.json"
+        if endpoints.is_file() and live:
+            print(f"    {_health_line(json.loads(endpoints.read_text()))}")
+    return EXIT_CLEAN
+
+
+def _health_line(endpoints: list[dict[str, object]]) -> str:
+    import zmq
+
+    from aisys_verify.standin import protocol
+
+    context: zmq.Context[Any] = zmq.Context.instance()
+    counts: dict[str, int] = {}
+    for ep in endpoints:
+        sock = context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(f"tcp://{ep['address']}:{ep['health_port']}")
+        sock.send(protocol.encode({"action": "health_check"}))
+        status = str(protocol.parse_reply(sock.recv()).get("status")) if sock.poll(500) else "down"
+        sock.close(0)
+        counts[status] = counts.get(status, 0) + 1
+    return "agents: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from aisys_verify.stack import state
+
+    stopped = 0
+    for record, _live in state.list_stacks():
+        if args.stack_id and record.stack_id != args.stack_id:
+            continue
+        # ask the owner (an `up` supervisor or a pytest run) to stop cleanly, then make sure
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if record.owner_pid != os.getpid():
+                os.kill(record.owner_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and record.path.exists():
+            time.sleep(0.1)
+        killed = state.kill_recorded(record)
+        record.remove()
+        stopped += 1
+        print(f"aisys-verify: stopped stack {record.stack_id}"
+              + (f" ({len(killed)} process(es) had to be killed)" if killed else ""))
+    if not stopped:
+        print("aisys-verify: no stacks to stop")
+    return EXIT_CLEAN
+
+
+COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
+            "down": cmd_down}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

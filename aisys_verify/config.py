@@ -5,8 +5,10 @@ Lowest to highest:
 1. defaults (below);
 2. ``[tool.aisys-verify]`` in pyproject.toml (CLI), or pytest ini keys ``aisys_*`` (plugin);
 3. environment variables ``AISYS_SPEC`` (paths joined by os.pathsep), ``AISYS_SPEC_VARS``
-   (``PORT_OFFSET=1000,OTHER=x``), ``AISYS_LINT_FAIL_ON``;
-4. command-line options (``--aisys-spec`` in pytest, ``PATH...`` and ``--var`` in the CLI);
+   (``PORT_OFFSET=1000,OTHER=x``), ``AISYS_LINT_FAIL_ON``, ``AISYS_BACKEND`` (local or compose),
+   ``AISYS_INTERPOSE`` (0 to run without Toxiproxy);
+4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies`` in pytest;
+   ``PATH...``, ``--var``, ``--backend`` in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
 
@@ -25,6 +27,9 @@ from aisys_verify.findings import Severity
 ENV_SPEC = "AISYS_SPEC"
 ENV_SPEC_VARS = "AISYS_SPEC_VARS"
 ENV_LINT_FAIL_ON = "AISYS_LINT_FAIL_ON"
+ENV_BACKEND = "AISYS_BACKEND"
+ENV_INTERPOSE = "AISYS_INTERPOSE"
+BACKEND_NAMES = ("local", "compose")
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,20 @@ class VerifyConfig:
     spec: tuple[Path, ...] = ()
     spec_vars: Mapping[str, str] = field(default_factory=dict)
     lint_fail_on: Severity = Severity.ERROR
+    backend: str = "local"
+    interpose: bool = True  # Toxiproxy on every edge
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
-                       lint_fail_on: str | Severity | None = None, base: Path | None = None) -> VerifyConfig:
+                       lint_fail_on: str | Severity | None = None, base: Path | None = None,
+                       backend: str | None = None, interpose: bool | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
+        if backend is not None:
+            if backend not in BACKEND_NAMES:
+                raise UsageError(f"unknown backend {backend!r}: use one of {', '.join(BACKEND_NAMES)}")
+            changes["backend"] = backend
+        if interpose is not None:
+            changes["interpose"] = interpose
         if spec:
             changes["spec"] = tuple((base / p) if base and not Path(p).is_absolute() else Path(p) for p in spec)
         if spec_vars:
@@ -47,8 +61,19 @@ class VerifyConfig:
 
     def with_environ(self, environ: Mapping[str, str]) -> VerifyConfig:
         spec = [p for p in environ.get(ENV_SPEC, "").split(os.pathsep) if p]
+        interpose = environ.get(ENV_INTERPOSE)
         return self.with_overrides(spec or None, parse_vars(environ.get(ENV_SPEC_VARS, ""), ENV_SPEC_VARS),
-                                   environ.get(ENV_LINT_FAIL_ON) or None)
+                                   environ.get(ENV_LINT_FAIL_ON) or None, backend=environ.get(ENV_BACKEND) or None,
+                                   interpose=None if interpose is None else parse_bool(interpose, ENV_INTERPOSE))
+
+
+def parse_bool(text: str, where: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{where}: expected true or false, got {text!r}")
 
 
 def parse_severity(value: str | Severity) -> Severity:
@@ -84,5 +109,5 @@ def from_pyproject(start: Path) -> VerifyConfig:
             spec = table.get("spec")
             return VerifyConfig().with_overrides(
                 [spec] if isinstance(spec, str) else spec, parse_vars(table.get("spec_vars", []), str(candidate)),
-                table.get("lint_fail_on"), base=folder)
+                table.get("lint_fail_on"), base=folder, backend=table.get("backend"))
     return VerifyConfig()

@@ -7,18 +7,21 @@ frozen VerifyConfig (precedence in aisys_verify.config).
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from aisys_verify.config import ENV_SPEC, VerifyConfig, parse_vars
+from aisys_verify.config import BACKEND_NAMES, ENV_SPEC, VerifyConfig, parse_vars
 from aisys_verify.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
     from aisys_verify.lint.runner import LintReport
     from aisys_verify.spec.model import Topology
+    from aisys_verify.stack.base import Stack
 
 CONFIG_KEY = pytest.StashKey[VerifyConfig]()
 _CACHE_KEY = pytest.StashKey[dict[object, "Topology"]]()
@@ -32,9 +35,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Spec variable such as PORT_OFFSET=1000 (repeatable)")
     group.addoption("--aisys-lint-fail-on", choices=("error", "warning", "note"), default=None,
                     help="Lowest lint severity that fails aisys_lint.assert_clean()")
+    group.addoption("--aisys-backend", choices=BACKEND_NAMES, default=None,
+                    help="How aisys_stack stands the spec up: local processes (default) or docker compose")
+    group.addoption("--aisys-no-proxies", action="store_true", default=None,
+                    help="Run aisys_stack without Toxiproxy on its edges")
     parser.addini("aisys_spec", "Spec folders or files, relative to the ini file", type="paths", default=[])
     parser.addini("aisys_spec_vars", "Spec variables, one NAME=VALUE per line", type="linelist", default=[])
     parser.addini("aisys_lint_fail_on", "Lowest lint severity that fails (error, warning, note)", default="error")
+    parser.addini("aisys_backend", "Backend of aisys_stack: local or compose", default="local")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,10 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
         resolved = VerifyConfig().with_overrides(
             [str(p) for p in config.getini("aisys_spec")] or None,
             parse_vars(config.getini("aisys_spec_vars"), "aisys_spec_vars"),
-            config.getini("aisys_lint_fail_on") or None)
+            config.getini("aisys_lint_fail_on") or None, backend=config.getini("aisys_backend") or None)
+        no_proxies = config.getoption("aisys_no_proxies")
         resolved = resolved.with_environ(os.environ).with_overrides(
             config.getoption("aisys_spec") or None, parse_vars(config.getoption("aisys_var"), "--aisys-var"),
-            config.getoption("aisys_lint_fail_on"), base=config.invocation_params.dir)
+            config.getoption("aisys_lint_fail_on"), base=config.invocation_params.dir,
+            backend=config.getoption("aisys_backend"), interpose=False if no_proxies else None)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = resolved
@@ -112,3 +122,40 @@ def aisys_lint(aisys_topology: Topology, aisys_config: VerifyConfig) -> LintRepo
     from aisys_verify.lint.runner import lint
 
     return replace(lint(aisys_topology), fail_on=aisys_config.lint_fail_on)
+
+
+@pytest.fixture(scope="session")
+def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The configured spec stood up once per session on the configured backend, torn down at the end.
+
+    Teardown also runs on Ctrl-C and SIGTERM (turned into KeyboardInterrupt while the stack is up);
+    after a SIGKILL the next run removes the leftovers.
+    """
+    from aisys_verify.stack.base import backend_class
+    from aisys_verify.stack.local import StackOptions, StackStartError
+
+    resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
+    if not resolved.spec:
+        pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec", pytrace=False)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    stack = backend_class(resolved.backend)(resolved.spec, dict(resolved.spec_vars),
+                                            StackOptions(interpose=resolved.interpose), progress=progress)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        try:
+            stack.start()
+        except StackStartError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield stack
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

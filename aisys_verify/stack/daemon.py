@@ -1,0 +1,57 @@
+"""``aisys-verify up`` runs the stack in this detached supervisor, so it outlives the command.
+
+It starts the stack, writes the endpoints to ``<workdir>/endpoints.json``, prints one JSON
+line (``ready`` or ``failed``) on stdout for ``up`` to read, then waits for SIGTERM/SIGINT
+(``aisys-verify down``) and stops the stack cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from dataclasses import asdict
+
+from aisys_verify.config import parse_vars
+from aisys_verify.errors import VerifyError
+from aisys_verify.stack.base import backend_class
+from aisys_verify.stack.local import StackOptions
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m aisys_verify.stack.daemon")
+    parser.add_argument("--spec", action="append", required=True)
+    parser.add_argument("--var", action="append", default=[])
+    parser.add_argument("--backend", default="local")
+    parser.add_argument("--no-proxies", action="store_true")
+    parser.add_argument("--health-timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    lines: list[str] = []
+    try:
+        stack = backend_class(args.backend)(args.spec, parse_vars(args.var, "--var"),
+                                            StackOptions(interpose=not args.no_proxies,
+                                                         health_timeout=args.health_timeout),
+                                            progress=lines.append)
+        seconds = stack.start()
+    except VerifyError as exc:
+        print(json.dumps({"event": "failed", "error": str(exc), "progress": lines}), flush=True)
+        return 1
+    try:
+        endpoints = [asdict(e) for e in stack.endpoints()]
+        (stack.workdir / "endpoints.json").write_text(json.dumps(endpoints, indent=1), encoding="utf-8")
+        print(json.dumps({"event": "ready", "stack_id": stack.stack_id, "seconds": round(seconds, 3),
+                          "workdir": str(stack.workdir), "agents": len(endpoints), "progress": lines}), flush=True)
+        sys.stdout.close()
+        stop.wait()
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
