@@ -21,11 +21,14 @@ from aisys_verify.standin.calls import CallFailed, CallPolicy
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse, serve
 from aisys_verify.standin.roles import make_role
 from aisys_verify.standin.roles.base import AgentContext, Role
+from aisys_verify.standin.roles.table import role_for
 from aisys_verify.standin.wiring import CallEdge
 
 READY_KEY = "agent:ready:{name}"
 HEALTH_PROBE = CallPolicy(timeout_s=0.5, retries=0)
 REGISTER = CallPolicy(timeout_s=2.0, retries=0)
+UNREGISTER = CallPolicy(timeout_s=0.3, retries=0)
+CLIENT_ERRORS = frozenset({"bad_request", "not_found", "unknown_action", "not_json", "too_large"})
 
 
 class AgentRuntime:
@@ -37,7 +40,9 @@ class AgentRuntime:
         self.advertised_address = advertised_address or bind_address  # what registration tells others
         self.http_port = http_port
         self.dependencies = [e for e in edges if e.caller == ctx.agent.key and e.purpose == "dependency"]
-        self.registries = [e for e in edges if e.caller == ctx.agent.key and e.purpose == "registration"]
+        # every agent registers with every registry, whatever else its edge to a registry is for
+        self.registries = [a.name for a in ctx.topology.agents
+                           if a.key != ctx.agent.key and role_for(a.name, a.role).role in ("registry", "twin")]
         self.role: Role = make_role(ctx)
         self.checks: dict[str, protocol.HealthCheck] = {}
         self.required_checks = {"redis", "ready_key"} | {
@@ -79,6 +84,11 @@ class AgentRuntime:
 
     async def stop(self) -> None:
         self.stopping = True
+        started = self.initialized  # a start that failed to bind must not touch the running twin's key
+        for target in sorted(self.registered):  # best effort: a stopped agent should not stay listed
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ctx.caller.call(target, "unregister_agent", policy=UNREGISTER,
+                                                            agent_name=self.name, host=self.ctx.agent.host), 0.5)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -86,10 +96,13 @@ class AgentRuntime:
                 await task
         if self.http_server is not None:
             self.http_server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.http_server.wait_closed(), 1.0)
         with contextlib.suppress(Exception):
             await self.role.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ctx.redis.delete(READY_KEY.format(name=self.name)), 0.5)
+        if started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ctx.redis.delete(READY_KEY.format(name=self.name)), 0.5)
         for sock in self.sockets:
             sock.close(0)
         self.ctx.log("stopped")
@@ -132,7 +145,10 @@ class AgentRuntime:
             else:
                 try:
                     reply = await handler(request)
-                    status = "2xx" if reply.get("status") != "error" else "5xx"
+                    if reply.get("status") != "error":
+                        status = "2xx"
+                    else:
+                        status = "4xx" if reply.get("error_code") in CLIENT_ERRORS else "5xx"
                 except protocol.ProtocolError as exc:
                     reply, status = protocol.error(str(exc), exc.code), "4xx"
                 except CallFailed as exc:
@@ -140,10 +156,12 @@ class AgentRuntime:
                 except Exception as exc:  # a role bug: answer, log, keep serving
                     self.ctx.log("handler_error", "error", action=request.action, error=repr(exc))
                     reply, status = protocol.error(f"internal error: {type(exc).__name__}", "internal"), "5xx"
-            if status != "2xx":
+            if status == "5xx":  # a client's mistake is not this hop's failure
                 tracing.mark_error(span, str(reply.get("error")))
-        reply.setdefault("request_id", request.request_id)
-        self.ctx.metrics.observe(request.action, status, time.perf_counter() - started)
+        reply["request_id"] = request.request_id  # the caller's id, even on a forwarded reply
+        # unknown actions share one label value: clients must not be able to mint metric series
+        label = request.action if handler is not None else "unknown"
+        self.ctx.metrics.observe(label, status, time.perf_counter() - started)
         return reply
 
     async def serve_health(self, sock: zmq.asyncio.Socket) -> None:
@@ -178,7 +196,8 @@ class AgentRuntime:
         while True:
             redis_ok = await self._redis_ok()
             self._set("redis", redis_ok, "reachable" if redis_ok else f"unreachable at {self._redis_where()}")
-            if redis_ok and time.monotonic() - last_refresh >= plan.ready_refresh_s:
+            missing = not self.checks.get("ready_key", protocol.HealthCheck("", False, "")).ok
+            if redis_ok and (missing or time.monotonic() - last_refresh >= plan.ready_refresh_s):
                 with contextlib.suppress(Exception):
                     value = json.dumps({"agent": self.ctx.agent.key, "ts": time.time()})
                     await asyncio.wait_for(self.ctx.redis.set(key, value, ex=int(plan.ready_ttl_s)), 0.5)
@@ -219,8 +238,7 @@ class AgentRuntime:
                   "health_check_port": agent.health_port.number, "http_port": self.http_port}
         delay = 0.2
         while len(self.registered) < len(self.registries):
-            for edge in self.registries:
-                target = edge.callee.split("/", 1)[1]
+            for target in self.registries:
                 if target in self.registered:
                     continue
                 try:

@@ -92,8 +92,11 @@ class Caller:
         self.breakers: dict[str, CircuitBreaker] = {}
 
     async def call(self, target: str, action: str, *, health: bool = False, policy: CallPolicy | None = None,
-                   **fields: Any) -> dict[str, Any]:
-        """Send ``action`` to ``target`` and return its reply; raise CallFailed when no reply comes."""
+                   fields: Mapping[str, Any] | None = None, **more: Any) -> dict[str, Any]:
+        """Send ``action`` to ``target`` and return its reply; raise CallFailed when no reply comes.
+
+        Payload fields come as ``fields`` (any names) or keywords (not named like the parameters).
+        """
         table = self.book.health if health else self.book.main
         endpoint = table.get(target)
         if endpoint is None:
@@ -103,7 +106,7 @@ class Caller:
         key_now = time.monotonic()
         if not health and not breaker.allow(key_now):
             raise CallFailed(target, f"circuit open after {breaker.failures} failures")
-        message = protocol.envelope(action, self.agent, **fields)
+        message = protocol.envelope(action, self.agent, {**(fields or {}), **more})
         last = "no attempt"
         for attempt in range(pol.retries + 1):
             if attempt:

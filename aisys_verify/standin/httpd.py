@@ -108,7 +108,10 @@ async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
     if length < 0 or length > MAX_BODY_BYTES:
         raise _BadRequest(413, f"body over {MAX_BODY_BYTES} bytes")
     body = await reader.readexactly(length) if length else b""
-    url = urlsplit(parts[1])
+    try:
+        url = urlsplit(parts[1])
+    except ValueError:
+        raise _BadRequest(400, "malformed request target") from None
     return HttpRequest(parts[0].upper(), url.path, parse_qs(url.query), headers, body)
 
 

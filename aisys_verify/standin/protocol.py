@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 MAX_MESSAGE_BYTES = 1 << 20  # larger requests get an error reply instead of being parsed
+MAX_DEPTH = 64  # deeper JSON is refused: replies that echo it must stay parseable by any client
 HEALTH_ACTIONS = frozenset({"ping", "health", "health_check"})
 
 
@@ -49,14 +51,22 @@ class Request:
         return value if isinstance(value, str) else None
 
 
-def envelope(action: str, source_agent: str, **fields: Any) -> dict[str, Any]:
-    """A request as the real BaseAgent sends it: the action, who asks, a request id and a timestamp."""
-    return {"action": action, "source_agent": source_agent, "request_id": str(uuid.uuid4()),
-            "timestamp": time.time(), **fields}
+def envelope(action: str, source_agent: str, fields: Mapping[str, Any] | None = None, **more: Any) -> dict[str, Any]:
+    """A request as the real BaseAgent sends it: the action, who asks, a request id and a timestamp.
+
+    Payload fields come as a mapping or keywords; the envelope's own keys always win.
+    """
+    return {**(fields or {}), **more, "action": action, "source_agent": source_agent,
+            "request_id": str(uuid.uuid4()), "timestamp": time.time()}
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), default=str).encode()
+    """JSON bytes; a message that cannot be encoded becomes an error reply, never an exception."""
+    try:
+        return json.dumps(message, separators=(",", ":"), default=str).encode()
+    except (ValueError, TypeError, RecursionError) as exc:
+        return json.dumps({"status": "error", "error": f"reply could not be encoded: {type(exc).__name__}",
+                           "error_code": "internal"}).encode()
 
 
 def parse_request(frame: bytes) -> Request:
@@ -67,19 +77,53 @@ def parse_request(frame: bytes) -> Request:
         body = json.loads(frame)
     except (UnicodeDecodeError, ValueError):
         raise ProtocolError("request is not JSON: send a JSON object with an 'action'", "not_json") from None
+    except RecursionError:  # [[[[...]]]] nested deeper than the parser's stack
+        raise ProtocolError("request JSON is nested too deeply", "bad_request") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"request must be a JSON object, got {type(body).__name__}", "bad_request")
+    if _depth(body) > MAX_DEPTH:
+        raise ProtocolError(f"request JSON is nested deeper than {MAX_DEPTH} levels", "bad_request")
+    if "\\ud" in frame.decode("utf-8", "replace").lower() and _has_lone_surrogate(body):
+        raise ProtocolError("request contains invalid Unicode (a lone surrogate escape such as \\ud800)",
+                            "bad_request")
     action = body.get("action")
     if not isinstance(action, str) or not action:
         raise ProtocolError("request has no 'action' string", "bad_request")
     return Request(action, body)
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of decoded JSON, iteratively (no recursion on hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when a decoded string holds a lone UTF-16 surrogate, which no store or UTF-8 encoder accepts."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def parse_reply(frame: bytes) -> dict[str, Any]:
     """A reply as the real BaseAgent reads it: a non-object reply becomes ``{"status": "success", "data": ...}``."""
     try:
         body = json.loads(frame)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return {"status": "error", "error": "reply is not JSON", "data": frame[:200].decode("utf-8", "replace")}
     return body if isinstance(body, dict) else {"status": "success", "data": body}
 

@@ -100,6 +100,7 @@ def resolve_http_ports(topology: Topology) -> dict[str, int]:
         taken = {p for a in host.agents for p in (a.port.number, a.health_port.number)}
         taken |= {a.http_port.number for a in host.agents if a.http_port_source is HttpPortSource.EXPLICIT}
         taken |= {n.port.number for n in host.named_ports}
+        taken |= {s.port for s in topology.stores if s.host == host.name}
         for agent in host.agents:
             if agent.http_port_source is HttpPortSource.EXPLICIT:
                 result[agent.key] = agent.http_port.number

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,7 @@ class AgentContext:
     started: float = field(default_factory=time.time)
 
     async def call(self, target: str, action: str, *, policy: CallPolicy | None = None,
-                   **fields: Any) -> dict[str, Any]:
+                   fields: Mapping[str, Any] | None = None, **more: Any) -> dict[str, Any]:
         """Call another agent with a client span and the W3C trace context in the envelope.
 
         A target with no address in this agent's book (not a declared edge) is discovered
@@ -48,8 +48,8 @@ class AgentContext:
             await self.discover(target)
         with tracing.client_span(self.tracer, self.agent.name, target, action) as carrier:
             try:
-                envelope_fields: dict[str, Any] = {**carrier, **fields}
-                reply = await self.caller.call(target, action, policy=policy, **envelope_fields)
+                payload: dict[str, Any] = {**(fields or {}), **more, **carrier}
+                reply = await self.caller.call(target, action, policy=policy, fields=payload)
             except CallFailed as exc:
                 self.log("call_failed", "warning", target=target, action=action, reason=exc.reason)
                 raise
@@ -69,7 +69,7 @@ class AgentContext:
                 continue
             try:
                 reply = await self.caller.call(registry, "get_agent_endpoint", agent_name=target,
-                                               policy=CallPolicy(timeout_s=1.0, retries=0))
+                                               host=self.agent.host, policy=CallPolicy(timeout_s=1.0, retries=0))
             except CallFailed:
                 continue
             if reply.get("status") == "success" and isinstance(reply.get("port"), int):

@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from aisys_verify.standin import tracing
-from aisys_verify.standin.calls import CallFailed
+from aisys_verify.standin.calls import CallFailed, CallPolicy
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse
 from aisys_verify.standin.roles.base import Role
 
 ERROR_STATUS = {"not_found": 404, "bad_request": 422, "dependency_unavailable": 503}
+ONE_TURN = CallPolicy(timeout_s=15.0, retries=0)
+ONE_WRITE = CallPolicy(timeout_s=5.0, retries=0)
 
 
 class GatewayRole(Role):
@@ -62,7 +64,8 @@ class GatewayRole(Role):
             fields["session_id"] = session
         if body.get("tts") is True:
             fields["tts"] = True
-        return _reply(await self.ctx.call("RequestCoordinator", "process_dialogue", **fields), 200)
+        # a turn is not idempotent (it stores to memory): one attempt, with room for a slow turn
+        return _reply(await self.ctx.call("RequestCoordinator", "process_dialogue", policy=ONE_TURN, **fields), 200)
 
     async def store(self, request: HttpRequest) -> HttpResponse:
         body = _json_object(request)
@@ -72,7 +75,8 @@ class GatewayRole(Role):
         fields = {"content": content, "kind": "memory"}
         if isinstance(body.get("session_id"), str):
             fields["session_id"] = body["session_id"]
-        return _reply(await self.ctx.call("MemoryOrchestratorService", "store_memory", **fields), 201)
+        return _reply(await self.ctx.call("MemoryOrchestratorService", "store_memory", policy=ONE_WRITE, **fields),
+                      201)
 
     async def read(self, request: HttpRequest) -> HttpResponse:
         memory_id = request.path.removeprefix("/memory/")
@@ -93,8 +97,8 @@ class _Invalid(Exception):
 def _json_object(request: HttpRequest) -> dict[str, Any]:
     try:
         body = request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise _Invalid(400, "body is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _Invalid(400, "body is not valid JSON (or nested too deeply)") from None
     if not isinstance(body, dict):
         raise _Invalid(400, "body must be a JSON object")
     return body

@@ -14,7 +14,7 @@ from aisys_verify.standin.roles.base import AgentContext, Role, require
 
 _NAME = re.compile(r"\b(?:my name is|i am|i'm|call me)\s+([A-Z][\w-]*)", re.IGNORECASE)
 _LIKE = re.compile(r"\bi (?:like|love|enjoy)\s+([\w\s-]+?)(?:[.!?,]|$)", re.IGNORECASE)
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<!\d)-?\d{1,15}(?:\.\d{1,15})?(?!\d)")  # longer digit runs are not numbers we read
 _GREETING = re.compile(r"^\s*(hi|hello|hey|good (morning|afternoon|evening))\b", re.IGNORECASE)
 
 

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.standin import protocol
+from aisys_verify.standin.calls import CallPolicy
 from aisys_verify.standin.roles.base import AgentContext, Role, require
 
 CACHE_TTL_S = 300
+ONE_WRITE = CallPolicy(timeout_s=5.0, retries=0)
 MEMORY_ACTIONS = ("store_memory", "get_memory", "store_turn", "get_context", "search", "count")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -194,5 +196,7 @@ class MemoryClientRole(Role):
     async def forward(self, request: protocol.Request) -> dict[str, Any]:
         fields = {k: v for k, v in request.body.items()
                   if k not in ("action", "source_agent", "request_id", "timestamp", "traceparent", "tracestate")}
-        reply = await self.ctx.call(self.upstream, request.action, **fields)
+        # writes are not idempotent: a retry after a lost reply would store twice
+        policy = ONE_WRITE if request.action in ("store_memory", "store_turn") else None
+        reply = await self.ctx.call(self.upstream, request.action, policy=policy, fields=fields)
         return {**reply, "via": self.upstream}

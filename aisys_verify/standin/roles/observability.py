@@ -88,7 +88,7 @@ class ObservabilityRole(Role):
         if (request.method, request.path) in (("POST", "/sync_from_pc2"), ("POST", "/ingest")):
             try:
                 body = request.json()
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 return HttpResponse.of_json(400, {"error": "body is not valid JSON"})
             if not isinstance(body, dict):
                 return HttpResponse.of_json(422, {"error": "body must be a JSON object"})

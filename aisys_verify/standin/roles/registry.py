@@ -25,23 +25,30 @@ class RegistryRole(Role):
 
     async def start(self) -> None:
         agent = self.ctx.agent  # a registry knows itself: discovery of the registry works too
-        self.agents[agent.name] = {
+        self.agents[agent.key] = {
             "agent_name": agent.name, "host": agent.host, "location": agent.host,
             "address": self.ctx.plan.address_of(agent.key, agent.host), "port": agent.port.number,
             "health_check_port": agent.health_port.number, "http_port": self.ctx.plan.http_ports[agent.key],
             "capabilities": None, "status": "HEALTHY", "registered_at": time.time(), "last_seen": time.time()}
+
+    def find(self, name: str, host: Any) -> dict[str, Any] | None:
+        """An entry by name: the one on ``host`` when given (two hosts may run agents of one name)."""
+        matches = [e for e in self.agents.values() if e.get("agent_name") == name]
+        if isinstance(host, str) and host:
+            matches = [e for e in matches if e.get("host") == host] or matches
+        return matches[0] if matches else None
 
     async def register_agent(self, request: protocol.Request) -> dict[str, Any]:
         name = require(request, "agent_name")
         entry = {k: request.body.get(k) for k in ("agent_name", "host", "location", "address", "port",
                                                   "health_check_port", "http_port", "capabilities")}
         entry.update(status="HEALTHY", registered_at=time.time(), last_seen=time.time())
-        self.agents[name] = entry
+        self.agents[f"{entry.get('host') or '?'}/{name}"] = entry  # keyed per host: names repeat across hosts
         return protocol.success(message=f"{name} registered")
 
     async def get_agent_endpoint(self, request: protocol.Request) -> dict[str, Any]:
         name = require(request, "agent_name")
-        entry = self.agents.get(name)
+        entry = self.find(name, request.body.get("host"))
         if entry is None:
             return protocol.error(f"agent '{name}' is not registered", "not_found")
         return protocol.success(agent_name=name, host=entry["address"], port=entry["port"],
@@ -49,11 +56,16 @@ class RegistryRole(Role):
                                 location=entry["location"])
 
     async def list_agents(self, request: protocol.Request) -> dict[str, Any]:
-        return protocol.success(agents=sorted(self.agents), count=len(self.agents))
+        return protocol.success(agents=sorted(e["agent_name"] for e in self.agents.values()), count=len(self.agents))
 
     async def unregister_agent(self, request: protocol.Request) -> dict[str, Any]:
         name = require(request, "agent_name")
-        return protocol.success(removed=self.agents.pop(name, None) is not None)
+        host = request.body.get("host")
+        keys = [k for k, e in self.agents.items() if e.get("agent_name") == name
+                and (not isinstance(host, str) or e.get("host") == host)]
+        for key in keys:
+            del self.agents[key]
+        return protocol.success(removed=bool(keys))
 
 
 class TwinRole(RegistryRole):
@@ -79,9 +91,10 @@ class TwinRole(RegistryRole):
 
     async def get_agent_info(self, request: protocol.Request) -> dict[str, Any]:
         name = require(request, "agent_name")
-        if name not in self.agents:
+        entry = self.find(name, request.body.get("host"))
+        if entry is None:
             return protocol.error(f"agent '{name}' is not registered", "not_found")
-        return protocol.success(info=self.agents[name])
+        return protocol.success(info=entry)
 
     async def get_metrics(self, request: protocol.Request) -> dict[str, Any]:
         return protocol.success(metrics={"registered_agents": len(self.agents), "events": len(self.events),
@@ -101,7 +114,8 @@ class TwinRole(RegistryRole):
         return protocol.success()
 
     async def get_ok_agents(self, request: protocol.Request) -> dict[str, Any]:
-        return protocol.success(agents=sorted(n for n, e in self.agents.items() if e.get("status") == "HEALTHY"))
+        return protocol.success(agents=sorted(e["agent_name"] for e in self.agents.values()
+                                              if e.get("status") == "HEALTHY"))
 
     async def update_vram(self, request: protocol.Request) -> dict[str, Any]:
         self.vram[request.source or "unknown"] = request.body.get("metrics")
