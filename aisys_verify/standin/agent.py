@@ -193,7 +193,9 @@ class AgentRuntime:
         plan = self.ctx.plan
         key = READY_KEY.format(name=self.name)
         last_refresh = 0.0
-        while True:
+        # `while not stopping`, not `while True`: on 3.11 asyncio.wait_for can swallow the cancel
+        # sent by stop() when its inner call finishes in the same step, which would leave this loop running
+        while not self.stopping:
             redis_ok = await self._redis_ok()
             self._set("redis", redis_ok, "reachable" if redis_ok else f"unreachable at {self._redis_where()}")
             missing = not self.checks.get("ready_key", protocol.HealthCheck("", False, "")).ok
@@ -237,7 +239,7 @@ class AgentRuntime:
                   "address": self.advertised_address, "port": agent.port.number,
                   "health_check_port": agent.health_port.number, "http_port": self.http_port}
         delay = 0.2
-        while len(self.registered) < len(self.registries):
+        while len(self.registered) < len(self.registries) and not self.stopping:
             for target in self.registries:
                 if target in self.registered:
                     continue

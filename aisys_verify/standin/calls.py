@@ -57,7 +57,13 @@ class CircuitBreaker:
     opened_at: float | None = None
 
     def allow(self, now: float) -> bool:
-        return self.opened_at is None or now - self.opened_at >= self.reset_after
+        """Closed: yes. Open: no, until reset_after has passed; then one trial call (half-open) re-arms it."""
+        if self.opened_at is None:
+            return True
+        if now - self.opened_at >= self.reset_after:
+            self.opened_at = now  # concurrent callers wait for the trial's outcome instead of piling in
+            return True
+        return False
 
     def record(self, ok: bool, now: float) -> None:
         if ok:

@@ -101,10 +101,12 @@ async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
         if not sep:
             raise _BadRequest(400, "malformed header line")
         headers[name.strip().lower()] = value.strip()
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        raise _BadRequest(400, "bad Content-Length") from None
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise _BadRequest(400, "chunked request bodies are not supported: send Content-Length")
+    raw_length = headers.get("content-length", "0")
+    if not raw_length.isdigit() or len(raw_length) > 12:  # int() would also take '+5' and '1_0'
+        raise _BadRequest(400, "bad Content-Length")
+    length = int(raw_length)
     if length < 0 or length > MAX_BODY_BYTES:
         raise _BadRequest(413, f"body over {MAX_BODY_BYTES} bytes")
     body = await reader.readexactly(length) if length else b""
@@ -112,6 +114,8 @@ async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
         url = urlsplit(parts[1])
     except ValueError:
         raise _BadRequest(400, "malformed request target") from None
+    if parts[2] == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
+        headers["connection"] = "close"  # HTTP/1.0 closes after each response unless asked otherwise
     return HttpRequest(parts[0].upper(), url.path, parse_qs(url.query), headers, body)
 
 

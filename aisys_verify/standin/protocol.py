@@ -83,7 +83,7 @@ def parse_request(frame: bytes) -> Request:
         raise ProtocolError(f"request must be a JSON object, got {type(body).__name__}", "bad_request")
     if _depth(body) > MAX_DEPTH:
         raise ProtocolError(f"request JSON is nested deeper than {MAX_DEPTH} levels", "bad_request")
-    if "\\ud" in frame.decode("utf-8", "replace").lower() and _has_lone_surrogate(body):
+    if _has_lone_surrogate(body):  # from \\ud800 escapes, raw CESU bytes or UTF-16/32 frames alike
         raise ProtocolError("request contains invalid Unicode (a lone surrogate escape such as \\ud800)",
                             "bad_request")
     action = body.get("action")
@@ -150,6 +150,9 @@ class HealthCheck:
 def health_reply(agent: str, started: float, initialized: bool, checks: list[HealthCheck],
                  required: set[str], threads: int = 1) -> dict[str, Any]:
     """The real health reply: ``status`` ok only when every required check passes, else degraded."""
+    reported = {c.name for c in checks}
+    # a required check that has not run yet counts as failing: no 'ok' before the first real check
+    checks = [*checks, *(HealthCheck(name, False, "not checked yet") for name in sorted(required - reported))]
     failing = [c for c in checks if not c.ok]
     required_failing = [c for c in failing if c.name in required]
     if not initialized:
