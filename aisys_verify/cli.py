@@ -200,13 +200,14 @@ def cmd_down(args: argparse.Namespace) -> int:
     for record, _live in state.list_stacks():
         if args.stack_id and record.stack_id != args.stack_id:
             continue
-        # ask the owner (an `up` supervisor or a pytest run) to stop cleanly, then make sure
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if record.owner_pid != os.getpid():
+        # ask a live owner (an `up` supervisor or a pytest run) to stop cleanly, then make sure; a dead
+        # owner's PID may belong to someone else by now, so it is never signalled
+        if state.owner_alive(record) and record.owner_pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(record.owner_pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and record.path.exists():
-            time.sleep(0.1)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and record.path.exists():
+                time.sleep(0.1)
         killed = state.kill_recorded(record)
         record.remove()
         stopped += 1

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from aisys_verify.config import BACKEND_NAMES, ENV_SPEC, VerifyConfig, parse_vars
-from aisys_verify.errors import SpecError, UsageError
+from aisys_verify.errors import SpecError, UsageError, VerifyError
 
 if TYPE_CHECKING:
     from aisys_verify.lint.runner import LintReport
@@ -132,15 +132,21 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     after a SIGKILL the next run removes the leftovers.
     """
     from aisys_verify.stack.base import backend_class
-    from aisys_verify.stack.local import StackOptions, StackStartError
+    from aisys_verify.stack.local import StackOptions
 
     resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
     if not resolved.spec:
         pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec", pytrace=False)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def progress(line: str) -> None:
-        if reporter is not None:
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():  # progress shows on passing runs too, not only in failures
             reporter.write_line(line)
 
     stack = backend_class(resolved.backend)(resolved.spec, dict(resolved.spec_vars),
@@ -149,7 +155,7 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     try:
         try:
             stack.start()
-        except StackStartError as exc:
+        except VerifyError as exc:  # StackStartError, ToxiproxyError, ...: the message says what and where
             pytest.fail(str(exc), pytrace=False)
         yield stack
     finally:

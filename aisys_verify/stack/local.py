@@ -34,7 +34,7 @@ from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
 from aisys_verify.stack.interpose import ProxiedEdge, interpose
 from aisys_verify.stack.order import start_layers
-from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
 from aisys_verify.standin.wiring import RunPlan, call_edges, default_plan
 
 TOXIPROXY_PORT = 8474
@@ -126,6 +126,7 @@ class LocalStack:
             self.progress(f"aisys-verify: removed {len(procs)} leftover process(es) of stack {record.stack_id}")
         began = time.perf_counter()
         atexit.register(self.stop)
+        state.LIVE_IN_THIS_PROCESS.add(self.stack_id)
         self.record.save()
         try:
             self._start_toxiproxy()
@@ -150,7 +151,10 @@ class LocalStack:
 
     def _start_toxiproxy(self) -> None:
         self.toxiproxy = ToxiproxyServer(f"{self.network}.1", TOXIPROXY_PORT, self.workdir / "logs" / "toxiproxy.log")
-        self.toxiproxy.start()
+        try:
+            self.toxiproxy.start()
+        except ToxiproxyError as exc:
+            raise StackStartError(f"Toxiproxy did not start: {exc}", "", "toxiproxy") from exc
         assert self.toxiproxy.popen is not None
         self.record.add("toxiproxy", self.toxiproxy.popen.pid, f"-host {self.network}.1")
 
@@ -170,9 +174,11 @@ class LocalStack:
             self.record.add("redis", popen.pid, "redis-server")
         for host_name, popen in self.redis.items():
             address, port = self.plan.redis[host_name]
-            if not _wait_port(address, port, 5.0):
-                raise StackStartError(f"redis for host {host_name} did not listen on {address}:{port} "
-                                      f"(exit code {popen.poll()})")
+            if not _wait_redis(popen, address, port, 5.0):  # ours must answer, not just anyone on the port
+                log = self.workdir / "redis" / host_name / "redis.log"
+                tail = log.read_text(errors="replace")[-600:] if log.is_file() else ""
+                raise StackStartError(f"redis for host {host_name} did not start on {address}:{port} "
+                                      f"(exit code {popen.poll()})", host_name, "redis", log_tail=tail)
 
     def _launch(self, plan_path: Path) -> None:
         layers = [[list(pair) for pair in layer] for layer in self.layers]
@@ -248,6 +254,7 @@ class LocalStack:
             self.toxiproxy.stop()
         state.kill_recorded(self.record, grace=1.0)  # anything the steps above missed
         self.record.remove()
+        state.LIVE_IN_THIS_PROCESS.discard(self.stack_id)
         if not self.options.keep_workdir and self.options.workdir is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -287,6 +294,23 @@ class LocalStack:
             event = self._next_event(timeout)
         self.group_pids[(host, group)] = event["pid"]
         self.record.add("group", event["pid"], f"--stack-id {self.stack_id}")
+
+
+def _wait_redis(popen: subprocess.Popen[bytes], host: str, port: int, timeout: float) -> bool:
+    """Our redis-server process is alive and answers PING (a port held by another process fails this)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            return False
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.3) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                time.sleep(0.05)  # a redis that lost the bind race exits right after
+                return popen.poll() is None
+        time.sleep(0.02)
+    return False
 
 
 def _wait_port(host: str, port: int, timeout: float) -> bool:

@@ -15,6 +15,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# stacks started by this very process and not yet stopped: never leftovers, whatever their record says
+LIVE_IN_THIS_PROCESS: set[str] = set()
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot): with the PID it names one process for ever."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])  # field 22; the comm field may contain spaces
+    except (IndexError, ValueError):
+        return None
+
 
 def state_dir() -> Path:
     return Path(os.environ.get("AISYS_STATE_DIR") or Path.home() / ".aisys-verify" / "run")
@@ -34,6 +49,7 @@ class StackRecord:
     spec: list[str]
     created: float = field(default_factory=time.time)
     owner_pid: int = field(default_factory=os.getpid)
+    owner_start: int | None = field(default_factory=lambda: process_start_time(os.getpid()))
     processes: list[RecordedProcess] = field(default_factory=list)
     workdir: str = ""
 
@@ -76,8 +92,14 @@ def alive(process: RecordedProcess) -> bool:
     return process.marker in _cmdline(process.pid)
 
 
-def _owner_alive(record: StackRecord) -> bool:
-    return record.owner_pid != os.getpid() and bool(_cmdline(record.owner_pid))
+def owner_alive(record: StackRecord) -> bool:
+    """Is the process that started this stack still running (the same process, not a reused PID)?"""
+    if record.stack_id in LIVE_IN_THIS_PROCESS:
+        return True
+    if record.owner_pid == os.getpid():
+        return False  # our PID but not our stack: a previous process that had this PID
+    start = process_start_time(record.owner_pid)
+    return start is not None and (record.owner_start is None or start == record.owner_start)
 
 
 def kill_recorded(record: StackRecord, grace: float = 3.0) -> list[RecordedProcess]:
@@ -107,7 +129,7 @@ def reap(include_live_owners: bool = False) -> list[tuple[StackRecord, list[Reco
         if record is None:
             path.unlink(missing_ok=True)
             continue
-        if _owner_alive(record) and not include_live_owners:
+        if owner_alive(record) and not include_live_owners:
             continue
         removed.append((record, kill_recorded(record)))
         record.remove()

@@ -91,9 +91,8 @@ class AgentRuntime:
                                                             agent_name=self.name, host=self.ctx.agent.host), 0.5)
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self.tasks:  # bounded: a task that swallowed its cancel must not hold the shutdown for ever
+            await asyncio.wait(self.tasks, timeout=2.0)
         if self.http_server is not None:
             self.http_server.close()
             with contextlib.suppress(Exception):

@@ -1,0 +1,49 @@
+"""Fixtures for the stack tests.
+
+Every module gets its own ``AISYS_STATE_DIR`` under the session's tmp dir, so these tests never see
+(or reap) the stacks other runs keep on this machine, and a leak guard: after the module's last
+test it looks for any stand-in, Redis or Toxiproxy process still running from this session's tmp
+dir, kills it by pid and fails, so a teardown bug cannot hide behind a green run. Tests that stand a
+stack up in-process give it a workdir under tmp_path (so its processes name that folder); children
+run with TMPDIR under tmp_path (so their stacks' workdirs do too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from stack_support import processes_under
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AISYS_STATE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leak_guard(tmp_path_factory: pytest.TempPathFactory, module_state_dir: Path) -> Iterator[None]:
+    base = tmp_path_factory.getbasetemp()
+    yield
+    leaked = processes_under(base)
+    for pid, _ in leaked:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    assert not leaked, "processes left running by the stack tests (now killed):\n" + "\n".join(
+        f"{pid}: {cmd}" for pid, cmd in leaked)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state dir of this test's own (in the environment, for in-process stacks and state.reap())."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    monkeypatch.setenv("AISYS_STATE_DIR", str(folder))
+    return folder
