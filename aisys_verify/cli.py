@@ -163,6 +163,12 @@ def cmd_status(_args: argparse.Namespace) -> int:
         roles: dict[str, int] = {}
         for proc in live:
             roles[proc.role] = roles.get(proc.role, 0) + 1
+        if record.backend == "compose":
+            from aisys_verify.stack.compose import labelled_objects
+
+            objects = labelled_objects(record.stack_id).get(record.stack_id)
+            if objects is not None:
+                roles["container"] = len(objects.containers)
         summary = ", ".join(f"{n} {role}" for role, n in sorted(roles.items())) or "no live processes (stale)"
         print(f"{record.stack_id}  {record.backend:<8} {' '.join(record.spec)}  owner pid {record.owner_pid}: "
               f"{summary}")
@@ -209,6 +215,10 @@ def cmd_down(args: argparse.Namespace) -> int:
             while time.monotonic() < deadline and record.path.exists():
                 time.sleep(0.1)
         killed = state.kill_recorded(record)
+        if record.backend == "compose":
+            from aisys_verify.stack.compose import reap_compose
+
+            reap_compose(include_live_owners=True, stack_id=record.stack_id)
         record.remove()
         stopped += 1
         print(f"aisys-verify: stopped stack {record.stack_id}"

@@ -221,16 +221,12 @@ def reap_compose(include_live_owners: bool = False, stack_id: str | None = None)
 
 
 def _record_owner_alive(record: state.StackRecord) -> bool:
-    check = getattr(state, "owner_alive", None)  # state.owner_alive: PID and start time, live stacks of ours
-    if check is not None:
-        return bool(check(record))
-    return record.owner_pid == os.getpid() or Path(f"/proc/{record.owner_pid}").exists()
+    return state.owner_alive(record)
 
 
 def _live_stacks() -> set[str]:
-    """state's set of stacks this process runs (so no reaper in this process takes them for leftovers)."""
-    live = getattr(state, "LIVE_IN_THIS_PROCESS", None)
-    return live if isinstance(live, set) else set()
+    """The stacks this process runs (so no reaper in this process takes them for leftovers)."""
+    return state.LIVE_IN_THIS_PROCESS
 
 
 def _remove_workdir(path: str) -> None:

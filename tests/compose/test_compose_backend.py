@@ -1,0 +1,307 @@
+"""The compose backend stands the project's own spec up as containers, with the same result as the
+local backend: 77 agents in 18 group containers on two host networks, every cross-host hop through
+Toxiproxy, every agent reached from here only through ports published on loopback addresses.
+
+Needs a Docker engine with Compose v2+ and the images (``scripts/docker-setup``,
+``scripts/build-images``; a stale stand-in image is rebuilt by the stack itself). Without Docker the
+module skips, except in CI (``CI`` set), where ``.ci/run`` provides Docker and a skip would hide a
+broken setup: there it fails instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from aisys_verify.stack.base import probe_health
+from aisys_verify.stack.local import LocalStack, StackOptions
+from aisys_verify.standin import protocol
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SYSTEM_SPEC = REPO / "system"
+TEST_SOURCE = "pytest-compose"
+LABEL = "com.aisys-verify.stack"
+
+
+def _docker_problem() -> str | None:
+    from aisys_verify.stack.compose import ComposeCli, ComposeError
+    from aisys_verify.stack.images import docker_usable
+
+    problem = docker_usable()
+    if problem is None:
+        try:
+            ComposeCli.detect()
+        except ComposeError as exc:
+            problem = str(exc)
+    return problem
+
+
+@pytest.fixture(scope="module", autouse=True)
+def docker_available() -> None:
+    problem = _docker_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the compose backend, but Docker is not usable: {problem} "
+                    "(.ci/run runs scripts/docker-setup and scripts/build-images first)", pytrace=False)
+    pytest.skip(f"Docker is not usable here: {problem} (run scripts/docker-setup)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AISYS_STATE_DIR", str(folder))
+        yield folder
+
+
+def docker(*args: str) -> str:
+    from aisys_verify.stack.images import docker_cli
+
+    proc = subprocess.run([docker_cli(), *args], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, (args, proc.stderr)
+    return proc.stdout
+
+
+def labelled(stack_id: str) -> dict[str, list[str]]:
+    selector = f"label={LABEL}={stack_id}"
+    return {"containers": docker("ps", "-aq", "--filter", selector).split(),
+            "networks": docker("network", "ls", "-q", "--filter", selector).split(),
+            "volumes": docker("volume", "ls", "-q", "--filter", selector).split()}
+
+
+def zmq_request(url: str, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any] | None:
+    context: zmq.Context[Any] = zmq.Context.instance()
+    sock = context.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(url)
+        sock.send(protocol.encode(message))
+        if not sock.poll(int(timeout * 1000)):
+            return None
+        reply = json.loads(sock.recv())
+        assert isinstance(reply, dict)
+        return reply
+    finally:
+        sock.close(0)
+
+
+def http_json(address: str, port: int, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    import http.client
+
+    conn = http.client.HTTPConnection(address, port, timeout=30)
+    try:
+        conn.request(method, path, body=None if body is None else json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, state_dir: Path) -> Iterator[Any]:
+    from aisys_verify.stack.compose import ComposeStack
+
+    lines: list[str] = []
+    s = ComposeStack([str(SYSTEM_SPEC)], options=StackOptions(health_timeout=120.0,
+                                                              workdir=tmp_path_factory.mktemp("compose-stack")),
+                     progress=lines.append)
+    try:
+        s.start()
+        yield s
+    except BaseException:
+        print("\n".join(lines), file=sys.stderr)
+        raise
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def healed(stack: Any) -> Iterator[None]:
+    stack.toxiproxy_client.reset()
+    yield
+    stack.toxiproxy_client.reset()
+
+
+def coordinator_turn(stack: Any, text: str, session: str) -> dict[str, Any]:
+    ep = stack.endpoint("RequestCoordinator", "mainpc")
+    reply = zmq_request(ep.main_url, protocol.envelope("process_dialogue", TEST_SOURCE, text=text, session_id=session))
+    assert reply is not None, f"no reply from {ep.main_url}"
+    return reply
+
+
+# --- the tests -------------------------------------------------------------------------------------
+
+
+def test_the_spec_comes_up_with_the_same_health_as_on_the_local_backend(stack: Any, tmp_path: Path) -> None:
+    # Each agent re-checks its dependencies every second with a 0.5 s deadline; on a busy 2-core machine
+    # one check can miss it and the agent says degraded until the next one: allow a short recovery.
+    health = probe_health(stack)
+    lapses: list[dict[str, str]] = []
+    deadline = time.monotonic() + 20
+    while any(v.get("status") != "ok" for v in health.values()) and time.monotonic() < deadline:
+        lapses.append({k: str(v.get("message") or v.get("error")) for k, v in health.items()
+                       if v.get("status") != "ok"})
+        time.sleep(0.5)
+        health = probe_health(stack)
+    if lapses:
+        print(f"transient lapses before all 77 were ok: {lapses}")
+    assert len(health) == len(stack.topology.agents) == 77
+    assert {k: v.get("status") for k, v in health.items() if v.get("status") != "ok"} == {}, lapses
+    # the local backend, for the comparison (a couple of seconds)
+    local = LocalStack([str(SYSTEM_SPEC)], options=StackOptions(workdir=tmp_path / "local"), progress=lambda _: None)
+    try:
+        local.start()
+        local_health = probe_health(local)
+    finally:
+        local.stop()
+    assert {k: v.get("status") for k, v in health.items()} == {k: v.get("status") for k, v in local_health.items()}
+    # and each agent's reply is the real one, from its container
+    reply = health["pc2/MemoryOrchestratorService"]
+    assert reply.get("ready") is True and reply.get("initialized") is True, reply
+
+
+def test_one_container_per_group_on_its_hosts_network_and_toxiproxy_between(stack: Any) -> None:
+    groups = {(h.name, g.name) for h in stack.topology.hosts for g in h.groups}
+    assert set(stack.services) == groups and len(groups) == 18
+    nets_of: dict[str, set[str]] = {}
+    for cid in labelled(stack.stack_id)["containers"]:
+        info = json.loads(docker("inspect", cid))[0]
+        labels = info["Config"]["Labels"]
+        assert info["State"]["Status"] == "running", (labels, info["State"])
+        name = f"{labels['com.docker.compose.project']}/{labels['com.docker.compose.service']}"
+        nets_of[name] = set(info["NetworkSettings"]["Networks"])
+        # everything published goes to this stack's loopback addresses, never 0.0.0.0 or a LAN address
+        for bindings in (info["HostConfig"]["PortBindings"] or {}).values():
+            for binding in bindings:
+                assert binding["HostIp"].startswith(f"{stack.network}."), (name, binding)
+        assert not info["HostConfig"]["DeviceRequests"], f"{name}: GPU reservation without a GPU runtime"
+    mainpc_net, pc2_net = stack.host_projects["mainpc"], stack.host_projects["pc2"]
+    assert nets_of[f"{stack.fabric_project}/toxiproxy"] == {mainpc_net, pc2_net}
+    for host, group in groups:
+        name = f"{stack.host_projects[host]}/{stack.services[(host, group)]}"
+        assert nets_of[name] == {stack.host_projects[host]}, name  # a host's groups see only their own host
+    assert len(nets_of) == 18 + 2 + 1  # + a Redis per host + Toxiproxy
+    # every edge in the plan the containers run goes through Toxiproxy, cross-host ones included
+    plan = json.loads((stack.workdir / "plan.json").read_text())
+    targets = {tuple(t) for callees in plan["overrides"].values() for sockets in callees.values()
+               for t in sockets.values()}
+    assert {host for host, _ in targets} == {"toxiproxy"}
+    assert len(stack.cross_host_proxies()) >= 2 * 2  # both directions, main and health
+    # the project's compose files are untouched: the generated projects live in the stack's work folder
+    assert all(str(path).startswith(str(stack.workdir)) for path in stack.files.values())
+
+
+def test_a_dialogue_turn_through_the_gateway_crosses_both_hosts(stack: Any, healed: None) -> None:
+    ep = stack.endpoint("UnifiedWebAgent", "pc2")
+    session = f"compose-{uuid.uuid4().hex[:8]}"
+    status, body = http_json(ep.address, ep.http_port, "POST", "/dialogue/process",
+                             {"text": "Hi, my name is Grace", "session_id": session})
+    assert (status, body.get("status"), body.get("degraded")) == (200, "ok", False), body
+    status, body = http_json(ep.address, ep.http_port, "POST", "/dialogue/process",
+                             {"text": "What is my name?", "session_id": session})
+    assert status == 200 and "Grace" in body["response"], body  # PC2 gateway -> MainPC -> PC2 memory and back
+
+
+def test_a_host_partition_degrades_the_memory_hop_and_healing_restores_it(stack: Any, healed: None) -> None:
+    session = f"partition-{uuid.uuid4().hex[:8]}"
+    before = coordinator_turn(stack, "Hi, my name is Ada", session)
+    assert before["status"] == "success" and before["degraded"] is False, before
+    cut = stack.partition()  # one operation: every cross-host proxy disabled
+    served = stack.toxiproxy_client.proxies()
+    assert cut == len(stack.cross_host_proxies()) > 0
+    assert all(served[p.proxy.name]["enabled"] is False for p in stack.cross_host_proxies())
+    assert all(served[p.proxy.name]["enabled"] is True for p in stack.proxies if not p.cross_host)
+    started = time.monotonic()
+    during = coordinator_turn(stack, "The weather is lovely today", session)
+    assert during["status"] == "success", during  # MainPC's own language agents still answer
+    assert during["degraded"] is True, during
+    assert any(r.startswith("memory:") for r in during["degraded_reasons"]), during
+    assert time.monotonic() - started < 15, "an optional hop behind a partition must not stall the turn"
+    stack.partition(False)
+    deadline = time.monotonic() + 30
+    while True:
+        after = coordinator_turn(stack, "What is my name?", session)
+        if after.get("degraded") is False or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert after["status"] == "success" and after["degraded"] is False, after
+    assert "Ada" in after["response"], after  # the turn before the partition was kept on PC2
+
+
+def test_a_killed_group_container_is_restarted(stack: Any, healed: None) -> None:
+    mos = stack.endpoint("MemoryOrchestratorService", "pc2")
+    stack.kill_group("pc2", "memory_stack", signal.SIGKILL)
+    assert zmq_request(mos.health_url, {"action": "health_check"}, timeout=1.0) is None
+    stack.restart_group("pc2", "memory_stack", timeout=60.0)
+    reply = zmq_request(mos.health_url, {"action": "health_check"}, timeout=5.0)
+    assert reply is not None and reply["status"] == "ok", reply
+    log = stack.log_path("pc2", "memory_stack").read_text()
+    assert log.count('"group_ready"') == 2, log[-2000:]  # the container's output: both runs
+
+
+def test_stop_leaves_no_container_network_or_volume(stack: Any) -> None:
+    before = labelled(stack.stack_id)
+    assert len(before["containers"]) == 21 and len(before["networks"]) == 2 and len(before["volumes"]) == 2, before
+    started = time.monotonic()
+    stack.stop()
+    seconds = time.monotonic() - started
+    assert labelled(stack.stack_id) == {"containers": [], "networks": [], "volumes": []}
+    assert not stack.record.path.exists()
+    assert seconds < 60, f"teardown took {seconds:.1f} s"
+
+
+def test_the_leftovers_of_a_sigkilled_owner_are_reaped(tmp_path: Path) -> None:
+    """A process labels a container, a network and a volume as its stack, is SIGKILLed; the reaper removes them."""
+    from aisys_verify.stack.compose import reap_compose
+    from aisys_verify.stack.images import BASE_TAG, image_id
+
+    stack_id = f"test{zlib.crc32(tmp_path.name.encode()):08x}"
+    image = BASE_TAG if image_id(BASE_TAG) else "aisys-verify/standin:latest"
+    script = textwrap.dedent(f"""
+        import subprocess, sys, time
+        from aisys_verify.stack.compose import owner_label
+        from aisys_verify.stack.images import docker_cli
+        labels = ["--label", "{LABEL}={stack_id}", "--label", "com.aisys-verify.owner=" + owner_label()]
+        d = docker_cli()
+        subprocess.run([d, "network", "create", *labels, "{stack_id}-net"], check=True, capture_output=True)
+        subprocess.run([d, "volume", "create", *labels, "{stack_id}-vol"], check=True, capture_output=True)
+        subprocess.run([d, "run", "-d", *labels, "--network", "{stack_id}-net", "-v", "{stack_id}-vol:/data",
+                        "{image}", "sleep", "300"], check=True, capture_output=True)
+        print("ready", flush=True)
+        time.sleep(300)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        assert all(x.stack_id != stack_id for x in reap_compose())  # the owner is alive: kept
+        assert all(labelled(stack_id).values())
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        removed = [x for x in reap_compose() if x.stack_id == stack_id]
+        assert len(removed) == 1, removed
+        assert labelled(stack_id) == {"containers": [], "networks": [], "volumes": []}
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        from aisys_verify.stack.compose import labelled_objects, remove_objects
+
+        for leftover in labelled_objects(stack_id).values():
+            remove_objects(leftover)
