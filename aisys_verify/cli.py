@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-proxies", action="store_true", help="no Toxiproxy: agents dial each other directly")
     up.add_argument("--health-timeout", type=float, default=30.0, help="seconds per start layer")
     sub.add_parser("status", help="list running stacks and the health of their agents")
+    probe = sub.add_parser("probe", help="probe health: HTTP and ZeroMQ targets, one JSON line each", description=(
+        "Probe http://HOST:PORT/PATH (up on 2xx) and zmq://HOST:PORT (an agent's health socket; up on status ok). "
+        "Exit 0 when every target is up, 1 otherwise: usable as a container HEALTHCHECK."))
+    probe.add_argument("targets", nargs="*", metavar="TARGET")
+    probe.add_argument("--stack", metavar="ID", help="probe every agent of a running stack (see 'status')")
+    probe.add_argument("--timeout", type=float, default=5.0, help="seconds per target (default 5)")
+    probe.add_argument("--push", metavar="URL", help="also POST each result here (the hub's /ingest)")
     down = sub.add_parser("down", help="stop every stack (and remove leftovers of killed runs)")
     down.add_argument("stack_id", nargs="?", help="only this stack")
     return parser
@@ -196,6 +203,32 @@ def _health_line(endpoints: list[dict[str, object]]) -> str:
     return "agents: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from aisys_verify.probe import UP, parse_target, probe, push
+
+    targets = list(args.targets)
+    if args.stack:
+        from aisys_verify.stack.state import list_stacks
+
+        record = next((r for r, _ in list_stacks() if r.stack_id == args.stack), None)
+        endpoints = Path(record.workdir) / "endpoints.json" if record else None
+        if endpoints is None or not endpoints.is_file():
+            raise UsageError(f"no running stack {args.stack!r} with endpoints (see 'aisys-verify status')")
+        targets += [f"zmq://{e['address']}:{e['health_port']}" for e in json.loads(endpoints.read_text())]
+    if not targets:
+        raise UsageError("nothing to probe: give TARGET... or --stack ID")
+    for target in targets:
+        parse_target(target)  # all usage errors before any probing
+    down = 0
+    for target in targets:
+        result = probe(target, args.timeout)
+        print(result.line(), flush=True)
+        if args.push and (error := push(result, args.push)):
+            print(json.dumps({"target": target, "push_error": error[:256]}), file=sys.stderr)
+        down += result.status != UP
+    return EXIT_CLEAN if down == 0 else EXIT_FINDINGS
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     import signal
     import time
@@ -229,7 +262,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
-            "down": cmd_down}
+            "probe": cmd_probe, "down": cmd_down}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,7 @@ class Stack(Protocol):
     started_s: float | None
     proxies: list[ProxiedEdge]
     capabilities: frozenset[str]  # e.g. {"kill", "restart", "pause", "partition"}
+    trace_dir: Path | None  # JSON-lines spans of every agent, when the stack exports them to files
 
     def start(self) -> float: ...
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import http.client
 import json
 import os
 import random
@@ -53,6 +52,7 @@ from typing import Any
 import yaml
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.probe import http_health
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
@@ -463,7 +463,14 @@ class ComposeStack:
                 plan.overrides[edge.caller][edge.callee][edge.socket] = (TOXIPROXY_SERVICE, port)
         return result
 
+    @property
+    def trace_dir(self) -> Path | None:
+        """Where the containers' spans land on this machine (JSON lines), when traces are exported to files."""
+        return self._trace_dir
+
     def _container_trace(self, trace: str) -> str:
+        if trace == "auto":
+            trace = f"file:{self.workdir / 'traces'}"
         if trace.startswith("file:"):
             self._trace_dir = Path(trace[5:]).resolve()
             self._trace_dir.mkdir(parents=True, exist_ok=True)
@@ -750,7 +757,7 @@ class ComposeStack:
         while True:
             bad = {}
             for agent in self.topology.agents:
-                status, message = _probe_http(self.host_addresses[agent.host], self.plan.http_ports[agent.key])
+                status, message = http_health(self.host_addresses[agent.host], self.plan.http_ports[agent.key])
                 if status != "ok":
                     bad[agent.key] = f"{status}: {message}"
             if not bad:
@@ -776,7 +783,7 @@ class ComposeStack:
         next_state_check = time.monotonic() + 1.0
         while pending:
             for key, agent in list(pending.items()):
-                status, message = _probe_http(self.host_addresses[agent.host], self.plan.http_ports[key])
+                status, message = http_health(self.host_addresses[agent.host], self.plan.http_ports[key])
                 if status == "ok":
                     del pending[key]
                 else:
@@ -887,18 +894,6 @@ def _as_dict(labels: Any) -> dict[str, str]:
         pairs = (str(x).partition("=") for x in labels)
         return {k: v for k, _, v in pairs}
     return {}
-
-
-def _probe_http(address: str, port: int) -> tuple[str, str]:
-    conn = http.client.HTTPConnection(address, port, timeout=0.5)
-    try:
-        conn.request("GET", "/health")
-        reply = json.loads(conn.getresponse().read() or b"{}")
-        return str(reply.get("status")), str(reply.get("message"))
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        return "down", f"{type(exc).__name__}: {exc}"
-    finally:
-        conn.close()
 
 
 def _tcp_open(address: str, port: int) -> bool:

@@ -77,7 +77,7 @@ class StackOptions:
     interpose: bool = True
     skip_edges: Sequence[str] = ()
     health_timeout: float = 30.0
-    trace: str = "none"
+    trace: str = "auto"  # auto: JSON-lines spans in <workdir>/traces (stack.trace_dir); or none, console, ...
     workdir: Path | None = None
     keep_workdir: bool = False
 
@@ -101,7 +101,8 @@ class LocalStack:
         self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
         self.plan: RunPlan = default_plan(self.topology, str(self.workdir / "data"), network=self.network)
         self.plan.log_dir = str(self.workdir / "logs")
-        self.plan.trace = self.options.trace
+        self.trace_dir: Path | None = self.workdir / "traces" if self.options.trace == "auto" else None
+        self.plan.trace = f"file:{self.trace_dir}" if self.trace_dir else self.options.trace
         self.proxies: list[ProxiedEdge] = []
         self.toxiproxy: ToxiproxyServer | None = None
         self.redis: dict[str, subprocess.Popen[bytes]] = {}
@@ -309,17 +310,6 @@ def _wait_redis(popen: subprocess.Popen[bytes], host: str, port: int, timeout: f
             if sock.recv(16).startswith(b"+PONG"):
                 time.sleep(0.05)  # a redis that lost the bind race exits right after
                 return popen.poll() is None
-        time.sleep(0.02)
-    return False
-
-
-def _wait_port(host: str, port: int, timeout: float) -> bool:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return True
         time.sleep(0.02)
     return False
 

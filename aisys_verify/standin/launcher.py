@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import http.client
 import json
 import os
 import select
@@ -27,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aisys_verify.probe import http_health
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.wiring import RunPlan, agents_of_group
@@ -116,7 +116,7 @@ class Launcher:
                 if (host, group) in groups:
                     raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
             for key, agent in list(pending.items()):
-                status, message = self._probe(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
+                status, message = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
                 if status == "ok":
                     del pending[key]
                 else:
@@ -129,17 +129,6 @@ class Launcher:
                 group = next(g for h, g in groups if any(a.key == key for a in agents_of_group(self.topology, h, g)))
                 raise LaunchError(agent.host, group, agent.name, f"not healthy after {timeout:g} s: {last.get(key)}")
             time.sleep(0.05)
-
-    def _probe(self, address: str, port: int) -> tuple[str, str]:
-        conn = http.client.HTTPConnection(address, port, timeout=0.5)
-        try:
-            conn.request("GET", "/health")
-            reply = json.loads(conn.getresponse().read() or b"{}")
-            return str(reply.get("status")), str(reply.get("message"))
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            return "down", f"{type(exc).__name__}: {exc}"
-        finally:
-            conn.close()
 
     def stop_all(self, grace: float = 5.0) -> None:
         self.stopping = True

@@ -1,0 +1,1 @@
+"""Reporting: Allure evidence (steps, attachments, labels, categories) when allure-pytest is active."""
