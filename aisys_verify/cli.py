@@ -171,7 +171,7 @@ def cmd_status(_args: argparse.Namespace) -> int:
         for proc in live:
             roles[proc.role] = roles.get(proc.role, 0) + 1
         if record.backend == "compose":
-            from aisys_verify.stack.compose import labelled_objects
+            from aisys_verify.stack.docker import labelled_objects
 
             objects = labelled_objects(record.stack_id).get(record.stack_id)
             if objects is not None:
@@ -249,7 +249,7 @@ def cmd_down(args: argparse.Namespace) -> int:
                 time.sleep(0.1)
         killed = state.kill_recorded(record)
         if record.backend == "compose":
-            from aisys_verify.stack.compose import reap_compose
+            from aisys_verify.stack.docker import reap_compose
 
             reap_compose(include_live_owners=True, stack_id=record.stack_id)
         record.remove()

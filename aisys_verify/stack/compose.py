@@ -56,15 +56,28 @@ from aisys_verify.probe import http_health
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
-from aisys_verify.stack.images import ImageError, ImageSet, build_all, docker_cli, docker_usable, missing_or_stale
+from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper's public names)
+    LABEL_OWNER,
+    LABEL_STACK,
+    ComposeCli,
+    ComposeError,
+    Leftover,
+    labelled_objects,
+    live_stacks,
+    owner_alive,
+    owner_label,
+    reap_compose,
+    remove_objects,
+    remove_workdir,
+    run_docker,
+)
+from aisys_verify.stack.images import ImageError, ImageSet, build_all, docker_usable, missing_or_stale
 from aisys_verify.stack.interpose import FIRST_PROXY_PORT, ProxiedEdge, interpose
 from aisys_verify.stack.local import AgentEndpoint, StackOptions, StackStartError
 from aisys_verify.stack.order import start_layers
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError
 from aisys_verify.standin.wiring import RunPlan, agents_of_group, call_edges, default_plan, groups_to_run
 
-LABEL_STACK = "com.aisys-verify.stack"
-LABEL_OWNER = "com.aisys-verify.owner"  # "<hostname>:<pid>:<process start time>"
 LABEL_ROLE = "com.aisys-verify.role"  # group | redis | toxiproxy
 LABEL_HOST = "com.aisys-verify.host"
 LABEL_GROUP = "com.aisys-verify.group"
@@ -78,160 +91,6 @@ TOXIPROXY_PORT = 8474
 REDIS_SERVICE = "aisys-redis"
 STOP_GRACE_S = 10  # SIGTERM, then SIGKILL: stand-ins stop in about 2 s when the machine is not busy
 DUMMY_SECRET = "aisys-verify stand-in secret (not a real credential)\n"
-
-
-class ComposeError(VerifyError):
-    """A compose or docker command failed (the message has the command and its error output)."""
-
-
-# --- the compose CLI ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ComposeCli:
-    """``docker compose`` (v2+ plugin) where the machine has it, else ``docker-compose`` (v1, or a standalone v2+)."""
-
-    command: tuple[str, ...]
-    version: str
-
-    @property
-    def major(self) -> int:
-        match = re.match(r"v?(\d+)", self.version)
-        return int(match.group(1)) if match else 0
-
-    @classmethod
-    def detect(cls) -> ComposeCli:
-        candidates: list[tuple[str, ...]] = []
-        override = os.environ.get("AISYS_COMPOSE")
-        if override:
-            candidates.append(tuple(override.split()))
-        with contextlib.suppress(ImageError):
-            candidates.append((docker_cli(), "compose"))
-        for name in ("docker-compose", str(Path(sys.executable).with_name("docker-compose"))):
-            found = shutil.which(name)
-            if found:
-                candidates.append((found,))
-        for command in candidates:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                proc = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=20,
-                                      check=False)
-                if proc.returncode == 0 and proc.stdout.strip():
-                    return cls(command, proc.stdout.strip())
-        raise ComposeError("no docker compose: run scripts/docker-setup (installs Compose v5 as a CLI plugin)")
-
-
-def _docker(*args: str, check: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    try:
-        proc = subprocess.run([docker_cli(), *args], capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise ComposeError(f"docker {' '.join(args[:4])}: no answer within {timeout:g} s") from None
-    if check and proc.returncode != 0:
-        raise ComposeError(f"docker {' '.join(args[:6])}: exit {proc.returncode}: {proc.stderr.strip()[-1500:]}")
-    return proc
-
-
-# --- owners and leftovers -----------------------------------------------------------------------------
-
-
-def _start_time(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def owner_label(pid: int | None = None) -> str:
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
-
-
-def owner_alive(label: str) -> bool:
-    """True when the owner runs on another machine (not ours to judge) or is still the same live process."""
-    hostname, _, rest = label.partition(":")
-    pid, _, started = rest.partition(":")
-    if hostname != socket.gethostname():
-        return True
-    if not pid.isdigit():
-        return False
-    now = _start_time(int(pid))
-    return bool(now) and now == started
-
-
-@dataclass
-class Leftover:
-    stack_id: str
-    owner: str
-    containers: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-
-
-def labelled_objects(stack_id: str | None = None) -> dict[str, Leftover]:
-    """Every container, network and volume carrying the stack label (of one stack, or all), by stack id."""
-    selector = f"{LABEL_STACK}={stack_id}" if stack_id else LABEL_STACK
-    fmt = f'{{{{.ID}}}}\t{{{{.Label "{LABEL_STACK}"}}}}\t{{{{.Label "{LABEL_OWNER}"}}}}'
-    found: dict[str, Leftover] = {}
-    queries = (("containers", ["ps", "-a", "--no-trunc", "--filter", f"label={selector}", "--format", fmt]),
-               ("networks", ["network", "ls", "--no-trunc", "--filter", f"label={selector}", "--format",
-                             fmt.replace(".ID", ".Name")]),
-               ("volumes", ["volume", "ls", "--filter", f"label={selector}", "--format",
-                            fmt.replace(".ID", ".Name")]))
-    for kind, args in queries:
-        for line in _docker(*args, timeout=60).stdout.splitlines():
-            parts = line.split("\t")
-            if len(parts) < 3 or not parts[1]:
-                continue
-            entry = found.setdefault(parts[1], Leftover(parts[1], parts[2]))
-            getattr(entry, kind).append(parts[0])
-            if not entry.owner or entry.owner == "<no value>":
-                entry.owner = parts[2]
-    return found
-
-
-def remove_objects(leftover: Leftover) -> None:
-    """Containers first (forcibly, with their anonymous volumes), then networks, then volumes."""
-    if leftover.containers:
-        _docker("rm", "-f", "-v", *leftover.containers, check=False, timeout=180)
-    for network in leftover.networks:
-        _docker("network", "rm", network, check=False, timeout=60)
-    if leftover.volumes:
-        _docker("volume", "rm", "-f", *leftover.volumes, check=False, timeout=60)
-
-
-def reap_compose(include_live_owners: bool = False, stack_id: str | None = None) -> list[Leftover]:
-    """Remove what compose stacks whose owner is gone left behind: labelled objects and state records.
-
-    With ``include_live_owners`` (``aisys-verify down``) every stack on this engine is removed.
-    """
-    removed: list[Leftover] = []
-    if docker_usable() is None:
-        for leftover in labelled_objects(stack_id).values():
-            if include_live_owners or not owner_alive(leftover.owner):
-                remove_objects(leftover)
-                removed.append(leftover)
-    folder = state.state_dir()
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        record = state.StackRecord.load(path)
-        if record is None or record.backend != "compose" or (stack_id and record.stack_id != stack_id):
-            continue
-        if include_live_owners or not _record_owner_alive(record):
-            _remove_workdir(record.workdir)
-            record.remove()
-    return removed
-
-
-def _record_owner_alive(record: state.StackRecord) -> bool:
-    return state.owner_alive(record)
-
-
-def _live_stacks() -> set[str]:
-    """The stacks this process runs (so no reaper in this process takes them for leftovers)."""
-    return state.LIVE_IN_THIS_PROCESS
-
-
-def _remove_workdir(path: str) -> None:
-    if path and Path(path).name.startswith("aisys-") and Path(path).is_dir():
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # --- the stack ----------------------------------------------------------------------------------------
@@ -303,7 +162,7 @@ class ComposeStack:
             self.progress(f"aisys-verify: removed {len(procs)} leftover process(es) of stack {record.stack_id}")
         began = time.perf_counter()
         atexit.register(self.stop)
-        _live_stacks().add(self.stack_id)
+        live_stacks().add(self.stack_id)
         self.record.save()
         try:
             self._ensure_images()
@@ -352,10 +211,10 @@ class ComposeStack:
             # Stop every container at once (compose down would stop them layer by layer, each layer
             # waiting for its slowest member), then let compose remove its projects, volumes included.
             with contextlib.suppress(Exception):
-                running = _docker("ps", "-q", "--no-trunc", "--filter", f"label={LABEL_STACK}={self.stack_id}",
+                running = run_docker("ps", "-q", "--no-trunc", "--filter", f"label={LABEL_STACK}={self.stack_id}",
                                   timeout=60).stdout.split()
                 if running:
-                    _docker("stop", "-t", str(STOP_GRACE_S), *running, check=False, timeout=STOP_GRACE_S + 120)
+                    run_docker("stop", "-t", str(STOP_GRACE_S), *running, check=False, timeout=STOP_GRACE_S + 120)
             projects = [p for p in (self.fabric_project, *self.host_projects.values()) if p in self.files]
             with ThreadPoolExecutor(max_workers=max(1, len(projects))) as pool:
                 for project in projects:
@@ -364,7 +223,7 @@ class ComposeStack:
             for leftover in labelled_objects(self.stack_id).values():
                 remove_objects(leftover)
         self.record.remove()
-        _live_stacks().discard(self.stack_id)
+        live_stacks().discard(self.stack_id)
         if not self.options.keep_workdir and self.options.workdir is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -390,8 +249,8 @@ class ComposeStack:
             raise StackStartError(f"cannot build the images: {exc}") from None
 
     def _engine_facts(self) -> dict[str, Any]:
-        info = json.loads(_docker("info", "--format", "{{json .}}", timeout=30).stdout or "{}")
-        api = _docker("version", "--format", "{{.Server.APIVersion}}", timeout=30).stdout.strip()
+        info = json.loads(run_docker("info", "--format", "{{json .}}", timeout=30).stdout or "{}")
+        api = run_docker("version", "--format", "{{.Server.APIVersion}}", timeout=30).stdout.strip()
         major, _, minor = api.partition(".")
         gpus_mode = os.environ.get("AISYS_COMPOSE_GPUS", "auto")
         has_gpu = "nvidia" in (info.get("Runtimes") or {}) if gpus_mode == "auto" else gpus_mode == "keep"
@@ -696,7 +555,7 @@ class ComposeStack:
     def _find_containers(self) -> None:
         """Containers by compose labels: (project, service) -> id."""
         fmt = f'{{{{.ID}}}}\t{{{{.Label "{COMPOSE_PROJECT}"}}}}\t{{{{.Label "{COMPOSE_SERVICE}"}}}}'
-        out = _docker("ps", "-a", "--no-trunc", "--filter", f"label={LABEL_STACK}={self.stack_id}", "--format", fmt)
+        out = run_docker("ps", "-a", "--no-trunc", "--filter", f"label={LABEL_STACK}={self.stack_id}", "--format", fmt)
         self.containers = {}
         for line in out.stdout.splitlines():
             cid, project, service = [*line.split("\t"), "", ""][:3]
@@ -715,7 +574,7 @@ class ComposeStack:
 
     def _start_containers(self, ids: Sequence[str]) -> None:
         if ids:
-            _docker("start", *ids, timeout=300)
+            run_docker("start", *ids, timeout=300)
 
     def _wait_fabric(self, timeout: float) -> None:
         client = self.toxiproxy_client
@@ -807,7 +666,7 @@ class ComposeStack:
             time.sleep(0.1)
 
     def _container_state(self, cid: str) -> tuple[bool, str]:
-        proc = _docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", cid,
+        proc = run_docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", cid,
                        check=False, timeout=30)
         status, code, oom = [*proc.stdout.split(), "?", "?", "?"][:3]
         if status in ("running", "created", "restarting", "paused"):
@@ -815,7 +674,7 @@ class ComposeStack:
         return False, f"is {status} (exit code {code}{', OOM-killed' if oom == 'true' else ''})"
 
     def _logs(self, cid: str, lines: int = 30) -> str:
-        proc = _docker("logs", "--tail", str(lines), cid, check=False, timeout=30)
+        proc = run_docker("logs", "--tail", str(lines), cid, check=False, timeout=30)
         return (proc.stdout + proc.stderr).strip()
 
     # --- what tests use ----------------------------------------------------------------------------
@@ -855,7 +714,7 @@ class ComposeStack:
         """The group container's output (docker logs), written to the work folder now."""
         path = self.workdir / "logs" / host / f"{group}.process.log"
         path.parent.mkdir(parents=True, exist_ok=True)
-        proc = _docker("logs", self.group_container(host, group), check=False, timeout=60)
+        proc = run_docker("logs", self.group_container(host, group), check=False, timeout=60)
         path.write_text(proc.stdout + proc.stderr, encoding="utf-8")
         return path
 
@@ -869,11 +728,11 @@ class ComposeStack:
     def kill_group(self, host: str, group: str, sig: int = signal.SIGKILL) -> None:
         cid = self.group_container(host, group)
         if sig == signal.SIGSTOP:
-            _docker("pause", cid)
+            run_docker("pause", cid)
         elif sig == signal.SIGCONT:
-            _docker("unpause", cid, check=False)
+            run_docker("unpause", cid, check=False)
         else:
-            _docker("kill", "--signal", signal.Signals(sig).name, cid, check=False)
+            run_docker("kill", "--signal", signal.Signals(sig).name, cid, check=False)
             if sig in (signal.SIGKILL, signal.SIGTERM):
                 deadline = time.monotonic() + 15
                 while self._container_state(cid)[0] and time.monotonic() < deadline:
@@ -882,8 +741,8 @@ class ComposeStack:
     def restart_group(self, host: str, group: str, timeout: float = 20.0) -> None:
         cid = self.group_container(host, group)
         if self._container_state(cid)[1] == "paused":
-            _docker("unpause", cid)
-        _docker("start", cid)
+            run_docker("unpause", cid)
+        run_docker("start", cid)
         self._wait_healthy([(host, group)], timeout)
 
 
