@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,9 +23,11 @@ if TYPE_CHECKING:
     from aisys_verify.lint.runner import LintReport
     from aisys_verify.spec.model import Topology
     from aisys_verify.stack.base import Stack
+    from aisys_verify.trace import Trace
 
 CONFIG_KEY = pytest.StashKey[VerifyConfig]()
 _CACHE_KEY = pytest.StashKey[dict[object, "Topology"]]()
+_STACK_SUMMARY_KEY = pytest.StashKey[dict[str, object]]()  # the session stack, for environment.properties
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,7 +48,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("aisys_backend", "Backend of aisys_stack: local or compose", default="local")
 
 
+SUITE_MARKERS = {
+    "e2e": "end-to-end user journeys against a stood-up stack (pytest -m e2e)",
+    "chaos": "fault injection through Toxiproxy and process faults",
+    "load": "load shapes driven through Locust",
+    "slo": "SLO verdicts with confidence intervals and error budgets",
+    "security": "secrets handling and mTLS",
+    "gpu": "GPU partitioning checks (NVML); skipped without a GPU",
+    "backup": "backup and restore drills",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for name, description in SUITE_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
     config.addinivalue_line(
         "markers", "aisys_spec(paths=(), vars=None): lint/load this spec instead of the configured one "
                    "(paths relative to the test file; vars such as {'PORT_OFFSET': '1000'})")
@@ -131,6 +147,7 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     Teardown also runs on Ctrl-C and SIGTERM (turned into KeyboardInterrupt while the stack is up);
     after a SIGKILL the next run removes the leftovers.
     """
+    from aisys_verify.report.allure import StandUpSteps, attach_json, stack_summary
     from aisys_verify.stack.base import backend_class
     from aisys_verify.stack.local import StackOptions
 
@@ -139,8 +156,12 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec", pytrace=False)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
+    # in Allure: a "stand up" step (in each test's set-up) with a sub-step per start layer and the stack summary
+    steps = StandUpSteps(f"stand up {', '.join(str(p) for p in resolved.spec)} on the {resolved.backend} backend",
+                         layers=lambda: getattr(stack, "layers", ()))
 
     def progress(line: str) -> None:
+        steps.line(line)
         if reporter is None:
             return
         if capture is None:
@@ -153,10 +174,15 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
                                             StackOptions(interpose=resolved.interpose), progress=progress)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        try:
-            stack.start()
-        except VerifyError as exc:  # StackStartError, ToxiproxyError, ...: the message says what and where
-            pytest.fail(str(exc), pytrace=False)
+        with steps:
+            started_at = time.time()
+            try:
+                stack.start()
+            except VerifyError as exc:  # StackStartError, ToxiproxyError, ...: the message says what and where
+                pytest.fail(str(exc), pytrace=False)
+            summary = stack_summary(stack, resolved.backend, started_at)
+            attach_json("stack summary", summary)
+        request.config.stash[_STACK_SUMMARY_KEY] = summary
         yield stack
     finally:
         stack.stop()
@@ -165,3 +191,66 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture
+def aisys_trace(aisys_stack: Stack) -> Callable[..., Trace]:
+    """``aisys_trace(trace_id, min_spans=1, timeout=5.0, settle_s=0.3)``: the spans of one request across every
+    agent (waiting for late ones), attached to the report as a tree."""
+    from aisys_verify.report.allure import attach_text
+    from aisys_verify.trace import TraceAssertionError, wait_for_trace
+
+    def get(trace_id: str, min_spans: int = 1, timeout: float = 5.0, settle_s: float = 0.3) -> Trace:
+        if aisys_stack.trace_dir is None:
+            raise TraceAssertionError("this stack exports no trace files (StackOptions(trace='auto') does)")
+        trace = wait_for_trace(aisys_stack.trace_dir, trace_id, settle_s, timeout, min_spans)
+        attach_text(f"trace {trace_id[:8]}", trace.render())
+        return trace
+
+    return get
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that fails while a stack is up gets the stack's logs attached (in Allure): what each agent
+    logged since the test started, and the tail of every group process's output."""
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("aisys_stack")
+    if report.failed and call.when == "call" and stack is not None:
+        from aisys_verify.report.allure import active, attach_stack_logs
+
+        if active():
+            attach_stack_logs(stack, since=call.start)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With --alluredir: categories.json (the failure classes) and environment.properties in the results."""
+    results = session.config.getoption("allure_report_dir", None) if session.config.pluginmanager.hasplugin(
+        "allure_pytest") else None
+    if not results:
+        return
+    import platform
+
+    from aisys_verify import __version__
+    from aisys_verify.report.allure import write_run_files
+
+    resolved = session.config.stash.get(CONFIG_KEY, None)
+    env: dict[str, str] = {
+        "aisys-verify": __version__, "python": platform.python_version(), "pytest": pytest.__version__,
+        "platform": platform.platform(), "machine": f"{platform.node()}, {os.cpu_count()} CPUs",
+        "command": " ".join(["pytest", *session.config.invocation_params.args]),
+    }
+    if resolved is not None:
+        env |= {"spec": ", ".join(str(p) for p in resolved.spec), "backend": resolved.backend,
+                "toxiproxy": "on every edge" if resolved.interpose else "off"}
+        if resolved.spec_vars:
+            env["spec vars"] = ", ".join(f"{k}={v}" for k, v in sorted(resolved.spec_vars.items()))
+    summary = session.config.stash.get(_STACK_SUMMARY_KEY, None)
+    if summary is not None:
+        env["stack"] = (f"{summary['stack_id']} on {summary['network']}: {summary['agents']} agents, "
+                        f"{summary['groups']} groups, {summary['start_layers']} start layers, "
+                        f"{summary['proxies']} proxies")
+        env["stand-up"] = f"{summary['stand_up_s']} s at {summary['started_at']}"
+    write_run_files(Path(results), env)

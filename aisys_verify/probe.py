@@ -8,6 +8,7 @@ target is up), and it can push each result to the observability hub's ``/ingest`
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -63,7 +64,7 @@ def probe(target: str, timeout: float = 5.0) -> ProbeResult:
         health = _zmq(host, port, timeout)
         status = UP if health == "ok" else DEGRADED if health == "degraded" else DOWN
         return ProbeResult(target, kind, status, _ms(started), stamp, health)
-    except (OSError, TimeoutError, ValueError) as exc:
+    except (OSError, TimeoutError, ValueError, http.client.HTTPException) as exc:  # e.g. a non-HTTP listener
         return ProbeResult(target, kind, DOWN, _ms(started), stamp, error=(str(exc) or type(exc).__name__)[:256])
 
 
@@ -117,8 +118,6 @@ def push(result: ProbeResult, url: str, timeout: float = 2.0) -> str | None:
 
 def http_health(address: str, port: int, timeout: float = 0.5) -> tuple[str, str]:
     """An agent's HTTP /health as (status word, message); ("down", reason) when it does not answer."""
-    import http.client
-
     conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         conn.request("GET", "/health")

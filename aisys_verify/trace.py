@@ -101,13 +101,16 @@ class Trace:
             walk(root, 1)
         return "\n".join(lines)
 
-    def assert_hops(self, expected: Iterable[tuple[str, str]], *, no_errors: bool = True,
+    def assert_hops(self, expected: Iterable[tuple[str, str] | tuple[str, str, str]], *, no_errors: bool = True,
                     single_root: bool = True) -> None:
-        """Every (caller, callee) hop is in the trace, each with a server span under its client span."""
+        """Every (caller, callee[, action]) hop is in the trace, each with a server span under its client span."""
         __tracebackhide__ = True
-        problems = []
-        hops = {(h.caller, h.callee) for h in self.hops()}
-        problems += [f"missing hop {caller} -> {callee}" for caller, callee in expected if (caller, callee) not in hops]
+        problems: list[str] = []
+        pairs = {(h.caller, h.callee) for h in self.hops()}
+        triples = {(h.caller, h.callee, h.action) for h in self.hops()}
+        for hop in dict.fromkeys(expected):  # each expected hop reported once
+            if (hop not in triples) if len(hop) == 3 else (hop not in pairs):
+                problems.append(f"missing hop {' -> '.join(hop[:2])}" + (f" ({hop[2]})" if len(hop) == 3 else ""))
         by_id = {s.span_id: s for s in self.spans}
         for span in self.spans:
             if span.kind == "CLIENT" and not any(c.kind == "SERVER" for c in self.children(span)):
@@ -145,3 +148,11 @@ def wait_for_trace(folder: Path, trace_id: str, settle_s: float = 0.3, timeout: 
 
 def hop_names(pairs: Sequence[tuple[str, str]]) -> list[str]:
     return [f"{a} -> {b}" for a, b in pairs]
+
+
+def new_traceparent() -> tuple[str, str]:
+    """A fresh W3C traceparent for a request a test starts, and its trace id (to find the spans later)."""
+    import secrets
+
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    return f"00-{trace_id}-{span_id}-01", trace_id

@@ -35,7 +35,7 @@ from aisys_verify.stack import state
 from aisys_verify.stack.interpose import ProxiedEdge, interpose
 from aisys_verify.stack.order import start_layers
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
-from aisys_verify.standin.wiring import RunPlan, call_edges, default_plan
+from aisys_verify.standin.wiring import RunPlan, agents_of_group, call_edges, default_plan
 
 TOXIPROXY_PORT = 8474
 
@@ -70,6 +70,28 @@ class AgentEndpoint:
     @property
     def http_url(self) -> str:
         return f"http://{self.address}:{self.http_port}"
+
+    def request(self, action: str, fields: dict[str, Any] | None = None, *, timeout: float = 5.0,
+                traceparent: str | None = None, health: bool = False) -> dict[str, Any]:
+        """One request to this agent as the real agents send it (the envelope, a fresh REQ socket);
+        raises TimeoutError when no reply comes within ``timeout``."""
+        import zmq
+
+        from aisys_verify.standin import protocol
+
+        message = protocol.envelope(action, "aisys-verify", {**(fields or {}),
+                                                            **({"traceparent": traceparent} if traceparent else {})})
+        context: zmq.Context[Any] = zmq.Context.instance()
+        sock = context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.connect(self.health_url if health else self.main_url)
+            sock.send(protocol.encode(message))
+            if not sock.poll(int(timeout * 1000)):
+                raise TimeoutError(f"{self.host}/{self.agent}: no reply to {action!r} within {timeout:g} s")
+            return protocol.parse_reply(sock.recv())
+        finally:
+            sock.close(0)
 
 
 @dataclass
@@ -285,6 +307,27 @@ class LocalStack:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
 
+    def wait_healthy(self, timeout: float = 30.0, agents: list[AgentEndpoint] | None = None) -> None:
+        """Until every agent (or the given ones) answers HTTP /health ok; StackStartError naming the laggards."""
+        from aisys_verify.probe import http_health
+
+        pending = list(agents if agents is not None else self.endpoints())
+        deadline = time.monotonic() + timeout
+        last: dict[str, str] = {}
+        while pending:
+            for ep in list(pending):
+                status, message = http_health(ep.address, ep.http_port)
+                if status == "ok":
+                    pending.remove(ep)
+                else:
+                    last[f"{ep.host}/{ep.agent}"] = f"{status}: {message}"
+            if pending and time.monotonic() > deadline:
+                shown = "; ".join(f"{k}: {v}" for k, v in list(last.items())[:5] if any(
+                    k == f"{e.host}/{e.agent}" for e in pending))
+                raise StackStartError(f"{len(pending)} agent(s) not healthy after {timeout:g} s: {shown}")
+            if pending:
+                time.sleep(0.1)
+
     def restart_group(self, host: str, group: str, timeout: float = 20.0) -> None:
         assert self.launcher is not None
         assert self.launcher.stdin is not None
@@ -295,6 +338,8 @@ class LocalStack:
             event = self._next_event(timeout)
         self.group_pids[(host, group)] = event["pid"]
         self.record.add("group", event["pid"], f"--stack-id {self.stack_id}")
+        members = [self.endpoint(a.name, host) for a in agents_of_group(self.topology, host, group)]
+        self.wait_healthy(timeout, members)  # back in service, not merely started
 
 
 def _wait_redis(popen: subprocess.Popen[bytes], host: str, port: int, timeout: float) -> bool:

@@ -1,0 +1,32 @@
+"""Fixtures of the e2e suite, built on the plugin's public fixtures only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from aisys_verify.report.allure import labels
+from aisys_verify.stack.base import Stack
+
+from .support import Gateway
+
+
+@pytest.fixture(autouse=True)
+def _e2e_labels() -> None:
+    labels(suite="e2e")
+
+
+@pytest.fixture(scope="session")
+def gateway(aisys_stack: Stack) -> Gateway:
+    """The web gateway (PC2 UnifiedWebAgent), where users come in."""
+    return Gateway(aisys_stack.endpoint("UnifiedWebAgent").http_url)
+
+
+@pytest.fixture
+def toxiproxy_reset(aisys_stack: Stack) -> Iterator[None]:
+    """Every proxy enabled and every toxic removed after the test, whatever it did or how it ended."""
+    if not aisys_stack.proxies:
+        pytest.skip("the stack runs without Toxiproxy on its edges (--aisys-no-proxies): no edge can be cut")
+    yield
+    aisys_stack.toxiproxy_client.reset()

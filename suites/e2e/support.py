@@ -1,0 +1,159 @@
+"""How the e2e suite talks to the stack: HTTP to the web gateway, ZeroMQ requests to agents,
+and waiting for the stack to be well again after a fault. Built on the public API only
+(the stack's endpoints, ``aisys_verify.standin.protocol``, ``aisys_verify.probe``), with the
+request and response of every exchange attached to the Allure report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from aisys_verify.probe import UP, probe
+from aisys_verify.report.allure import attach_json, step
+from aisys_verify.standin import protocol
+
+SOURCE = "aisys-verify-e2e"
+TURN_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    body: Any  # the parsed JSON, or the raw text when the body is not JSON
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json_object(self) -> dict[str, Any]:
+        return self.body if isinstance(self.body, dict) else {}
+
+
+def http(method: str, url: str, body: Any = None, *, timeout: float = TURN_TIMEOUT_S,
+         headers: Mapping[str, str] | None = None) -> HttpReply:
+    """One HTTP exchange; ``body`` is JSON-encoded unless it is already bytes. Never raises on a 4xx/5xx."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw, head = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        status, raw, head = exc.code, exc.read(), dict(exc.headers or {})
+    try:
+        parsed: Any = json.loads(raw)
+    except ValueError:
+        parsed = raw.decode("utf-8", "replace")
+    return HttpReply(status, parsed, {k.lower(): v for k, v in head.items()})
+
+
+def exchange(title: str, method: str, url: str, body: Any = None, **kwargs: Any) -> HttpReply:
+    """``http()`` as an Allure step with the request and the response attached."""
+    with step(title):
+        shown = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        attach_json("request", {"method": method, "url": url, "body": shown})
+        reply = http(method, url, body, **kwargs)
+        attach_json("response", {"status": reply.status, "body": reply.body,
+                                 "x-trace-id": reply.headers.get("x-trace-id")})
+    return reply
+
+
+class Gateway:
+    """The web gateway (PC2 UnifiedWebAgent) as a user's client sees it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def turn(self, text: str, session_id: str | None, title: str | None = None) -> HttpReply:
+        body: dict[str, Any] = {"text": text}
+        if session_id is not None:
+            body["session_id"] = session_id
+        return exchange(title or f"say {text!r}", "POST", f"{self.base_url}/dialogue/process", body)
+
+    def answered_turn(self, text: str, session_id: str | None, title: str | None = None) -> dict[str, Any]:
+        """A turn that must be answered (200 with a response); the reply's JSON."""
+        reply = self.turn(text, session_id, title)
+        if reply.status != 200 or not isinstance(reply.json_object().get("response"), str):
+            raise AssertionError(f"POST /dialogue/process {text!r} (session {session_id}) was not answered: "
+                                 f"HTTP {reply.status} {reply.body!r}")
+        return reply.json_object()
+
+    def post(self, path: str, body: Any, title: str | None = None) -> HttpReply:
+        return exchange(title or f"POST {path}", "POST", f"{self.base_url}{path}", body)
+
+    def get(self, path: str, title: str | None = None) -> HttpReply:
+        return exchange(title or f"GET {path}", "GET", f"{self.base_url}{path}")
+
+
+def zmq_request(url: str, action: str, fields: Mapping[str, Any] | None = None, *, timeout: float = 5.0,
+                traceparent: str | None = None, title: str | None = None) -> dict[str, Any]:
+    """One request on an agent's main socket (``tcp://host:port``), as another agent would send it.
+
+    Raises AssertionError when no reply comes within ``timeout``.
+    """
+    message = protocol.envelope(action, SOURCE, dict(fields or {}))
+    if traceparent:
+        message["traceparent"] = traceparent
+    with step(title or f"{action} -> {url}"):
+        attach_json("request", {"url": url, "message": message})
+        context: zmq.Context[Any] = zmq.Context.instance()
+        sock = context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.connect(url)
+            sock.send(protocol.encode(message))
+            if not sock.poll(int(timeout * 1000)):
+                raise AssertionError(f"no reply to {action!r} from {url} within {timeout:g} s")
+            reply = protocol.parse_reply(sock.recv())
+        finally:
+            sock.close(0)
+        attach_json("response", reply)
+    return reply
+
+
+def new_traceparent() -> tuple[str, str]:
+    """(trace id, W3C traceparent) for a request the test starts itself, so its trace can be read back."""
+    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    return trace_id, f"00-{trace_id}-{span_id}-01"
+
+
+def probe_all(targets: list[str], timeout: float = 2.0, workers: int = 16) -> dict[str, Any]:
+    """Every target through ``aisys_verify.probe.probe``, in parallel; {target: ProbeResult}."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(targets, pool.map(lambda t: probe(t, timeout), targets)))
+
+
+def wait_until(check: Callable[[], str | None], timeout: float, interval: float = 0.2) -> str | None:
+    """Call ``check`` (None = done, else what is still wrong) until done or ``timeout``; the last problem."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = check()
+        if problem is None or time.monotonic() > deadline:
+            return problem
+        time.sleep(interval)
+
+
+def unhealthy_agents(stack: Any) -> list[str]:
+    """'host/Agent: status' for every agent whose ZeroMQ health socket does not say ok right now."""
+    endpoints = stack.endpoints()
+    results = probe_all([f"zmq://{e.address}:{e.health_port}" for e in endpoints], timeout=1.0)
+    return [f"{e.host}/{e.agent}: {r.status} {r.error or ''}".strip()
+            for e, r in zip(endpoints, results.values()) if r.status != UP]
+
+
+def wait_stack_healthy(stack: Any, timeout: float = 20.0) -> None:
+    """Until every agent says ok again (after a fault); AssertionError naming the laggards."""
+    def check() -> str | None:
+        bad = unhealthy_agents(stack)
+        return f"{len(bad)} agent(s) not ok: {', '.join(bad[:10])}" if bad else None
+
+    problem = wait_until(check, timeout, interval=0.3)
+    if problem:
+        raise AssertionError(f"the stack did not recover within {timeout:g} s: {problem}")

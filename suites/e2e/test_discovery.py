@@ -1,0 +1,120 @@
+"""Service discovery: every agent of the spec is registered with ServiceRegistry (MainPC) and
+resolvable through it, on both hosts, including agents that share a name across hosts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from aisys_verify.report.allure import attach_json, labels, step
+from aisys_verify.stack.base import Stack
+
+from .support import Gateway, wait_until, zmq_request
+
+pytestmark = pytest.mark.e2e
+
+REGISTRY = "ServiceRegistry"
+REGISTRATION_GRACE_S = 10.0  # agents register in the background after they start; allow the last ones to land
+
+
+def _registry_url(stack: Stack) -> str:
+    return stack.endpoint(REGISTRY).main_url
+
+
+def _listed(stack: Stack) -> dict[str, Any]:
+    reply = zmq_request(_registry_url(stack), "list_agents", title=f"{REGISTRY} list_agents")
+    assert reply.get("status") == "success", f"{REGISTRY} list_agents failed: {reply.get('error') or reply}"
+    return reply
+
+
+def test_every_agent_is_registered(aisys_stack: Stack) -> None:
+    labels(host="mainpc", group="infra_core", agent=REGISTRY)
+    expected = Counter(a.name for a in aisys_stack.topology.agents)
+    seen: dict[str, Any] = {}
+
+    def check() -> str | None:
+        reply = _listed(aisys_stack)
+        seen.update(reply)
+        listed = Counter(reply.get("agents") or [])
+        missing, extra = expected - listed, listed - expected
+        if missing or extra:
+            return (f"missing: {sorted(missing.elements())}" if missing else "") + \
+                   (f" not in the spec: {sorted(extra.elements())}" if extra else "")
+        return None
+
+    problem = wait_until(check, REGISTRATION_GRACE_S, interval=0.5)
+    assert problem is None, f"{REGISTRY} does not list every agent of the spec ({sum(expected.values())}) " \
+                            f"after {REGISTRATION_GRACE_S:g} s: {problem}"
+    assert seen.get("count") == sum(expected.values()), seen.get("count")
+
+
+def test_every_agent_resolves_to_its_endpoint(aisys_stack: Stack) -> None:
+    """get_agent_endpoint {agent_name, host} answers, for every agent, the ports the spec gives it on its host."""
+    labels(host="mainpc", group="infra_core", agent=REGISTRY)
+    url = _registry_url(aisys_stack)
+    problems = []
+    with step(f"resolve all {len(aisys_stack.topology.agents)} agents"):
+        for agent in aisys_stack.topology.agents:
+            ep = aisys_stack.endpoint(agent.name, agent.host)
+            reply = zmq_request(url, "get_agent_endpoint", {"agent_name": agent.name, "host": agent.host},
+                                title=f"resolve {agent.key}")
+            if reply.get("status") != "success":
+                problems.append(f"{agent.key}: {reply.get('error_code')}: {reply.get('error')}")
+                continue
+            got = {k: reply.get(k) for k in ("location", "port", "health_check_port", "http_port")}
+            want = {"location": agent.host, "port": agent.port.number,
+                    "health_check_port": agent.health_port.number, "http_port": ep.http_port}
+            if got != want:
+                problems.append(f"{agent.key}: resolved to {got}, the spec says {want}")
+            address = str(reply.get("host"))
+            if address != ep.address and _is_ip(address):
+                # an IP must be the agent's own; a name is an in-network alias (container backends)
+                problems.append(f"{agent.key}: resolved to address {address}, the agent is at {ep.address}")
+    assert not problems, f"{len(problems)} agent(s) not resolvable through {REGISTRY}:\n  " + "\n  ".join(problems)
+
+
+def test_same_named_agents_resolve_per_host(aisys_stack: Stack) -> None:
+    """An agent name on both hosts (ObservabilityHub) resolves to each host's own instance."""
+    labels(host="mainpc", group="infra_core", agent=REGISTRY)
+    by_name: dict[str, list[str]] = {}
+    for agent in aisys_stack.topology.agents:
+        by_name.setdefault(agent.name, []).append(agent.host)
+    shared = {name: hosts for name, hosts in by_name.items() if len(hosts) > 1}
+    assert shared, "the default spec runs ObservabilityHub on both hosts; nothing to check without a shared name"
+    url = _registry_url(aisys_stack)
+    for name, hosts in sorted(shared.items()):
+        resolved = {}
+        for host in hosts:
+            reply = zmq_request(url, "get_agent_endpoint", {"agent_name": name, "host": host},
+                                title=f"resolve {host}/{name}")
+            assert reply.get("status") == "success", f"{host}/{name} not resolvable: {reply.get('error')}"
+            resolved[host] = reply
+            assert reply.get("location") == host, (
+                f"asked for {name} on {host}, got the one on {reply.get('location')}: {reply}")
+            ep = aisys_stack.endpoint(name, host)
+            assert (reply.get("port"), reply.get("health_check_port")) == (ep.port, ep.health_port), reply
+        attach_json(f"{name} per host", resolved)
+        assert len({(r.get("host"), r.get("port")) for r in resolved.values()}) == len(hosts), (
+            f"{name} resolves to one endpoint for several hosts: {resolved}")
+
+
+def test_gateway_lists_the_registered_services(aisys_stack: Stack, gateway: Gateway) -> None:
+    """GET /services/list on the gateway (PC2) answers the MainPC registry's list: discovery across hosts."""
+    labels(host="pc2", group="web_interface", agent="UnifiedWebAgent")
+    reply = gateway.get("/services/list")
+    assert reply.status == 200, f"GET /services/list: HTTP {reply.status} {reply.body!r}"
+    body = reply.json_object()
+    assert body.get("count") == len(aisys_stack.topology.agents), body.get("count")
+    assert Counter(body.get("agents") or []) == Counter(a.name for a in aisys_stack.topology.agents)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
