@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from aisys_verify import __version__
 from aisys_verify.config import VerifyConfig, from_pyproject, parse_vars
@@ -186,19 +185,14 @@ def cmd_status(_args: argparse.Namespace) -> int:
 
 
 def _health_line(endpoints: list[dict[str, object]]) -> str:
-    import zmq
+    from aisys_verify.standin.client import HEALTH_CHECK, request_once
 
-    from aisys_verify.standin import protocol
-
-    context: zmq.Context[Any] = zmq.Context.instance()
     counts: dict[str, int] = {}
     for ep in endpoints:
-        sock = context.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(f"tcp://{ep['address']}:{ep['health_port']}")
-        sock.send(protocol.encode({"action": "health_check"}))
-        status = str(protocol.parse_reply(sock.recv()).get("status")) if sock.poll(500) else "down"
-        sock.close(0)
+        try:
+            status = str(request_once(f"tcp://{ep['address']}:{ep['health_port']}", HEALTH_CHECK, 0.5).get("status"))
+        except TimeoutError:
+            status = "down"
         counts[status] = counts.get(status, 0) + 1
     return "agents: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 

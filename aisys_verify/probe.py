@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from aisys_verify.errors import UsageError
@@ -89,20 +88,9 @@ def _status_word(body: bytes) -> str | None:
 
 
 def _zmq(host: str, port: int, timeout: float) -> str:
-    import zmq
+    from aisys_verify.standin.client import HEALTH_CHECK, request_once
 
-    context: zmq.Context[Any] = zmq.Context.instance()
-    sock = context.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
-    try:
-        sock.connect(f"tcp://{host}:{port}")
-        sock.send(json.dumps({"action": "health_check", "source_agent": "aisys-verify-probe"}).encode())
-        if not sock.poll(int(timeout * 1000)):
-            raise TimeoutError(f"no reply within {timeout:g} s")
-        reply = json.loads(sock.recv())
-        return str(reply.get("status")) if isinstance(reply, dict) else "unknown"
-    finally:
-        sock.close(0)
+    return str(request_once(f"tcp://{host}:{port}", HEALTH_CHECK, timeout).get("status", "unknown"))
 
 
 def push(result: ProbeResult, url: str, timeout: float = 2.0) -> str | None:

@@ -60,20 +60,12 @@ def backend_class(name: str) -> type[Any]:
 
 def probe_health(stack: Stack, timeout: float = 1.0) -> dict[str, dict[str, Any]]:
     """Every agent's reply on its ZeroMQ health socket, keyed 'host/Agent' ({'status': 'down'} if none)."""
-    import zmq
+    from aisys_verify.standin.client import HEALTH_CHECK, request_once
 
-    from aisys_verify.standin import protocol
-
-    context: zmq.Context[Any] = zmq.Context.instance()
     result: dict[str, dict[str, Any]] = {}
     for ep in stack.endpoints():
-        sock = context.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
         try:
-            sock.connect(ep.health_url)
-            sock.send(protocol.encode({"action": "health_check"}))
-            result[f"{ep.host}/{ep.agent}"] = (protocol.parse_reply(sock.recv()) if sock.poll(int(timeout * 1000))
-                                               else {"status": "down", "error": f"no reply within {timeout:g} s"})
-        finally:
-            sock.close(0)
+            result[f"{ep.host}/{ep.agent}"] = request_once(ep.health_url, HEALTH_CHECK, timeout)
+        except TimeoutError as exc:
+            result[f"{ep.host}/{ep.agent}"] = {"status": "down", "error": str(exc)}
     return result

@@ -75,23 +75,15 @@ class AgentEndpoint:
                 traceparent: str | None = None, health: bool = False) -> dict[str, Any]:
         """One request to this agent as the real agents send it (the envelope, a fresh REQ socket);
         raises TimeoutError when no reply comes within ``timeout``."""
-        import zmq
-
         from aisys_verify.standin import protocol
+        from aisys_verify.standin.client import request_once
 
         message = protocol.envelope(action, "aisys-verify", {**(fields or {}),
                                                             **({"traceparent": traceparent} if traceparent else {})})
-        context: zmq.Context[Any] = zmq.Context.instance()
-        sock = context.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
         try:
-            sock.connect(self.health_url if health else self.main_url)
-            sock.send(protocol.encode(message))
-            if not sock.poll(int(timeout * 1000)):
-                raise TimeoutError(f"{self.host}/{self.agent}: no reply to {action!r} within {timeout:g} s")
-            return protocol.parse_reply(sock.recv())
-        finally:
-            sock.close(0)
+            return request_once(self.health_url if health else self.main_url, message, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.host}/{self.agent}: no reply to {action!r} within {timeout:g} s") from None
 
 
 @dataclass

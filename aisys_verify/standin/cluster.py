@@ -27,7 +27,6 @@ from typing import Any
 from aisys_verify.errors import VerifyError
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
-from aisys_verify.standin import protocol
 from aisys_verify.standin.wiring import RunPlan, default_plan, groups_to_run
 
 
@@ -201,22 +200,15 @@ class LocalCluster:
 
     def health(self, timeout: float = 1.0) -> dict[str, dict[str, Any]]:
         """Each agent's reply on its ZeroMQ health socket (or {'status': 'down', ...})."""
-        import zmq
+        from aisys_verify.standin.client import HEALTH_CHECK, request_once
 
-        context: zmq.Context[Any] = zmq.Context.instance()
         result: dict[str, dict[str, Any]] = {}
         for agent in (a for a in self.topology.agents if a.host in self.hosts()):
-            sock = context.socket(zmq.REQ)
-            sock.setsockopt(zmq.LINGER, 0)
+            url = f"tcp://{self.plan.host_addresses[agent.host]}:{agent.health_port.number}"
             try:
-                sock.connect(f"tcp://{self.plan.host_addresses[agent.host]}:{agent.health_port.number}")
-                sock.send(protocol.encode({"action": "health_check"}))
-                if sock.poll(int(timeout * 1000)):
-                    result[agent.key] = protocol.parse_reply(sock.recv())
-                else:
-                    result[agent.key] = {"status": "down", "error": "no reply"}
-            finally:
-                sock.close(0)
+                result[agent.key] = request_once(url, HEALTH_CHECK, timeout)
+            except TimeoutError:
+                result[agent.key] = {"status": "down", "error": "no reply"}
         return result
 
     def wait_healthy(self, timeout: float = 30.0) -> dict[str, dict[str, Any]]:

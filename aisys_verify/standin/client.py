@@ -1,0 +1,28 @@
+"""One blocking request/reply with an agent, from outside the agents (tests, probes, the CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aisys_verify.standin import protocol
+
+
+def request_once(url: str, message: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    """Send ``message`` on a fresh REQ socket to ``url`` (tcp://host:port) and return the parsed reply;
+    raise TimeoutError when none comes within ``timeout`` seconds."""
+    import zmq
+
+    context: zmq.Context[Any] = zmq.Context.instance()
+    sock = context.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(url)
+        sock.send(protocol.encode(message))
+        if not sock.poll(int(timeout * 1000)):
+            raise TimeoutError(f"no reply from {url} within {timeout:g} s")
+        return protocol.parse_reply(sock.recv())
+    finally:
+        sock.close(0)
+
+
+HEALTH_CHECK = {"action": "health_check", "source_agent": "aisys-verify"}
