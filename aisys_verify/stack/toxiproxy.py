@@ -19,9 +19,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aisys_verify.errors import VerifyError
+
+if TYPE_CHECKING:
+    from aisys_verify.faults.toxics import Toxic
 
 TOXIPROXY_VERSION = "2.12.0"
 SEARCH_PATH = ("/usr/local/bin", str(Path.home() / "go" / "bin"))
@@ -99,6 +102,31 @@ class ToxiproxyClient:
 
     def delete(self, name: str) -> None:
         self.request("DELETE", f"/proxies/{name}")
+
+    # --- toxics (typed in aisys_verify.faults.toxics) ------------------------------------------------
+
+    def toxics(self, proxy: str) -> list[Toxic]:
+        from aisys_verify.faults.toxics import Toxic
+
+        return [Toxic.from_json(t) for t in self.request("GET", f"/proxies/{proxy}/toxics") or []]
+
+    def add_toxic(self, proxy: str, toxic: Toxic) -> Toxic:
+        from aisys_verify.faults.toxics import Toxic
+
+        return Toxic.from_json(self.request("POST", f"/proxies/{proxy}/toxics", toxic.to_json()))
+
+    def update_toxic(self, proxy: str, toxic: Toxic) -> Toxic:
+        from aisys_verify.faults.toxics import Toxic
+
+        return Toxic.from_json(self.request("POST", f"/proxies/{proxy}/toxics/{toxic.name}", toxic.to_json()))
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self.request("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    def active_toxics(self) -> dict[str, list[str]]:
+        """Proxy name -> names of its toxics, for every proxy that has any (hygiene checks)."""
+        return {name: [t["name"] for t in body.get("toxics") or []]
+                for name, body in self.proxies().items() if body.get("toxics")}
 
 
 class ToxiproxyServer:
