@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import zmq
-
 from aisys_verify.probe import UP, probe
 from aisys_verify.report.allure import attach_json, step
 from aisys_verify.standin import protocol
+from aisys_verify.standin.client import request_once
 
 SOURCE = "aisys-verify-e2e"
 TURN_TIMEOUT_S = 30.0
@@ -103,17 +102,10 @@ def zmq_request(url: str, action: str, fields: Mapping[str, Any] | None = None, 
         message["traceparent"] = traceparent
     with step(title or f"{action} -> {url}"):
         attach_json("request", {"url": url, "message": message})
-        context: zmq.Context[Any] = zmq.Context.instance()
-        sock = context.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
         try:
-            sock.connect(url)
-            sock.send(protocol.encode(message))
-            if not sock.poll(int(timeout * 1000)):
-                raise AssertionError(f"no reply to {action!r} from {url} within {timeout:g} s")
-            reply = protocol.parse_reply(sock.recv())
-        finally:
-            sock.close(0)
+            reply = request_once(url, message, timeout)
+        except TimeoutError:
+            raise AssertionError(f"no reply to {action!r} from {url} within {timeout:g} s") from None
         attach_json("response", reply)
     return reply
 

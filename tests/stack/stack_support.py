@@ -20,9 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import zmq
-
-from aisys_verify.standin import protocol
+from aisys_verify.standin.client import request_once
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_SPEC = REPO / "system"
@@ -146,17 +144,10 @@ def read_records(state_dir: Path) -> list[dict[str, Any]]:
 
 def zmq_request(url: str, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any] | None:
     """One REQ/REP exchange; the parsed reply, or None when none came within ``timeout``."""
-    context: zmq.Context[Any] = zmq.Context.instance()
-    sock = context.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
     try:
-        sock.connect(url)
-        sock.send(protocol.encode(message))
-        if not sock.poll(int(timeout * 1000)):
-            return None
-        return protocol.parse_reply(sock.recv())
-    finally:
-        sock.close(0)
+        return request_once(url, message, timeout)
+    except TimeoutError:
+        return None
 
 
 def http_json(address: str, port: int, method: str, path: str, body: Any = None,
