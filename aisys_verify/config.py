@@ -6,8 +6,9 @@ Lowest to highest:
 2. ``[tool.aisys-verify]`` in pyproject.toml (CLI), or pytest ini keys ``aisys_*`` (plugin);
 3. environment variables ``AISYS_SPEC`` (paths joined by os.pathsep), ``AISYS_SPEC_VARS``
    (``PORT_OFFSET=1000,OTHER=x``), ``AISYS_LINT_FAIL_ON``, ``AISYS_BACKEND`` (local or compose),
-   ``AISYS_INTERPOSE`` (0 to run without Toxiproxy);
-4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies`` in pytest;
+   ``AISYS_INTERPOSE`` (0 to run without Toxiproxy), ``AISYS_FAULTS`` (the fault-matrix selection,
+   e.g. ``kind=partition host=pc2 limit=8``);
+4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults`` in pytest;
    ``PATH...``, ``--var``, ``--backend`` in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
@@ -29,6 +30,7 @@ ENV_SPEC_VARS = "AISYS_SPEC_VARS"
 ENV_LINT_FAIL_ON = "AISYS_LINT_FAIL_ON"
 ENV_BACKEND = "AISYS_BACKEND"
 ENV_INTERPOSE = "AISYS_INTERPOSE"
+ENV_FAULTS = "AISYS_FAULTS"
 BACKEND_NAMES = ("local", "compose")
 
 
@@ -39,10 +41,12 @@ class VerifyConfig:
     lint_fail_on: Severity = Severity.ERROR
     backend: str = "local"
     interpose: bool = True  # Toxiproxy on every edge
+    faults: str = ""  # fault-matrix selection (aisys_verify.faults.matrix.Selection.parse); "" = the whole matrix
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
                        lint_fail_on: str | Severity | None = None, base: Path | None = None,
-                       backend: str | None = None, interpose: bool | None = None) -> VerifyConfig:
+                       backend: str | None = None, interpose: bool | None = None,
+                       faults: str | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
         if backend is not None:
@@ -51,6 +55,11 @@ class VerifyConfig:
             changes["backend"] = backend
         if interpose is not None:
             changes["interpose"] = interpose
+        if faults is not None:
+            from aisys_verify.faults.matrix import Selection
+
+            Selection.parse(faults)  # a bad selection fails here, where it was given
+            changes["faults"] = faults
         if spec:
             changes["spec"] = tuple((base / p) if base and not Path(p).is_absolute() else Path(p) for p in spec)
         if spec_vars:
@@ -64,7 +73,8 @@ class VerifyConfig:
         interpose = environ.get(ENV_INTERPOSE)
         return self.with_overrides(spec or None, parse_vars(environ.get(ENV_SPEC_VARS, ""), ENV_SPEC_VARS),
                                    environ.get(ENV_LINT_FAIL_ON) or None, backend=environ.get(ENV_BACKEND) or None,
-                                   interpose=None if interpose is None else parse_bool(interpose, ENV_INTERPOSE))
+                                   interpose=None if interpose is None else parse_bool(interpose, ENV_INTERPOSE),
+                                   faults=environ.get(ENV_FAULTS))
 
 
 def parse_bool(text: str, where: str) -> bool:
@@ -109,5 +119,5 @@ def from_pyproject(start: Path) -> VerifyConfig:
             spec = table.get("spec")
             return VerifyConfig().with_overrides(
                 [spec] if isinstance(spec, str) else spec, parse_vars(table.get("spec_vars", []), str(candidate)),
-                table.get("lint_fail_on"), base=folder, backend=table.get("backend"))
+                table.get("lint_fail_on"), base=folder, backend=table.get("backend"), faults=table.get("faults"))
     return VerifyConfig()

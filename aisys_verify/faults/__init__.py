@@ -1,4 +1,9 @@
-"""Faults: Toxiproxy's toxics as typed values (more fault kinds and the chaos engine build on these)."""
+"""The chaos engine: faults through Toxiproxy, process faults and resource pressure, proved to take effect
+and always removed; the fault matrix; scenarios with steady-state hypotheses and journals (docs/chaos.md).
+
+The entry point is ``aisys_verify.faults.chaos.Chaos`` (the ``aisys_chaos`` fixture); heavier parts
+(scenarios, experiments, pressure) are imported where used.
+"""
 
 from aisys_verify.faults.toxics import TOXIC_TYPES, Stream, Toxic, ToxicError
 

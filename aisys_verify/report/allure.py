@@ -102,6 +102,13 @@ def attach_json(name: str, payload: Any) -> None:
                       attachment_type=allure.attachment_type.JSON)
 
 
+def attach_svg(name: str, svg: str) -> None:
+    """A picture (SVG text), shown inline by Allure."""
+    allure = _allure()
+    if allure is not None:
+        allure.attach(svg, name=name, attachment_type=allure.attachment_type.SVG)
+
+
 # Allure's own "host" label names the machine that ran the test (allure-pytest always adds it, and the
 # timeline draws one lane per host), so the system's host (mainpc, pc2) gets a label of its own.
 LABEL_NAMES = {"host": "system host"}

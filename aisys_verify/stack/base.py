@@ -24,7 +24,8 @@ class Stack(Protocol):
     stack_id: str
     started_s: float | None
     proxies: list[ProxiedEdge]
-    capabilities: frozenset[str]  # e.g. {"kill", "restart", "pause", "partition"}
+    # e.g. {"kill", "restart", "pause", "partition", "pressure", "observe-proxies" (proxies reachable from here)}
+    capabilities: frozenset[str]
     trace_dir: Path | None  # JSON-lines spans of every agent, when the stack exports them to files
 
     def start(self) -> float: ...
@@ -40,6 +41,14 @@ class Stack(Protocol):
     def kill_group(self, host: str, group: str, sig: int = signal.SIGKILL) -> None: ...
 
     def restart_group(self, host: str, group: str, timeout: float = 20.0) -> None: ...
+
+    def pause_group(self, host: str, group: str) -> None: ...  # SIGSTOP / docker pause
+
+    def resume_group(self, host: str, group: str) -> None: ...
+
+    def group_paused(self, host: str, group: str) -> bool: ...
+
+    def paused_groups(self) -> list[tuple[str, str]]: ...
 
     @property
     def toxiproxy_client(self) -> ToxiproxyClient: ...

@@ -123,6 +123,7 @@ class ComposeStack:
         self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
         self.host_addresses = {h.name: f"{self.network}.{2 + i}" for i, h in enumerate(self.topology.hosts)}
         self.toxiproxy_address = f"{self.network}.1"
+        self.record.toxiproxy_api = f"{self.toxiproxy_address}:{TOXIPROXY_PORT}"  # for chaos emergency-stop
         self.project = f"aisys-{self.stack_id}"
         self.host_projects = {h.name: f"{self.project}-{_slug(h.name)}" for h in self.topology.hosts}
         self.fabric_project = f"{self.project}-fabric"
@@ -737,6 +738,18 @@ class ComposeStack:
                 deadline = time.monotonic() + 15
                 while self._container_state(cid)[0] and time.monotonic() < deadline:
                     time.sleep(0.05)
+
+    def pause_group(self, host: str, group: str) -> None:
+        run_docker("pause", self.group_container(host, group))
+
+    def resume_group(self, host: str, group: str) -> None:
+        run_docker("unpause", self.group_container(host, group), check=False)
+
+    def group_paused(self, host: str, group: str) -> bool:
+        return self._container_state(self.group_container(host, group))[1] == "paused"
+
+    def paused_groups(self) -> list[tuple[str, str]]:
+        return [(host, group) for host, group in self.services if self.group_paused(host, group)]
 
     def restart_group(self, host: str, group: str, timeout: float = 20.0) -> None:
         cid = self.group_container(host, group)

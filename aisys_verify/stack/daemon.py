@@ -16,6 +16,7 @@ from dataclasses import asdict
 
 from aisys_verify.config import parse_vars
 from aisys_verify.errors import VerifyError
+from aisys_verify.stack.attached import write_handle
 from aisys_verify.stack.base import backend_class
 from aisys_verify.stack.local import StackOptions
 
@@ -44,6 +45,7 @@ def main() -> int:
     try:
         endpoints = [asdict(e) for e in stack.endpoints()]
         (stack.workdir / "endpoints.json").write_text(json.dumps(endpoints, indent=1), encoding="utf-8")
+        write_handle(stack)  # lets 'aisys-verify chaos run --stack ID' drive this stack from another shell
         print(json.dumps({"event": "ready", "stack_id": stack.stack_id, "seconds": round(seconds, 3),
                           "workdir": str(stack.workdir), "agents": len(endpoints), "progress": lines}), flush=True)
         sys.stdout.close()

@@ -103,7 +103,8 @@ class LocalStack:
     options: StackOptions = field(default_factory=StackOptions)
     progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
 
-    capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition"})
+    capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition", "pressure",
+                                                "observe-proxies"})
 
     def __post_init__(self) -> None:
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
@@ -166,6 +167,7 @@ class LocalStack:
 
     def _start_toxiproxy(self) -> None:
         self.toxiproxy = ToxiproxyServer(f"{self.network}.1", TOXIPROXY_PORT, self.workdir / "logs" / "toxiproxy.log")
+        self.record.toxiproxy_api = f"{self.network}.1:{TOXIPROXY_PORT}"  # for chaos emergency-stop
         try:
             self.toxiproxy.start()
         except ToxiproxyError as exc:
@@ -295,9 +297,35 @@ class LocalStack:
         return self.workdir / "logs" / host / f"{group}.process.log"
 
     def kill_group(self, host: str, group: str, sig: int = signal.SIGKILL) -> None:
+        if sig in (signal.SIGSTOP, signal.SIGCONT):
+            (self.pause_group if sig == signal.SIGSTOP else self.resume_group)(host, group)
+            return
         pid = self.group_pids.pop((host, group))
         with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)  # a stopped process would not act on SIGTERM until resumed
             os.kill(pid, sig)
+
+    def group_pid(self, host: str, group: str) -> int | None:
+        """The group's process, or None while it is killed and not restarted."""
+        return self.group_pids.get((host, group))
+
+    def pause_group(self, host: str, group: str) -> None:
+        """Freeze the group's process (SIGSTOP): its sockets stay open but nothing answers."""
+        pid = self.group_pids[(host, group)]
+        os.kill(pid, signal.SIGSTOP)
+
+    def resume_group(self, host: str, group: str) -> None:
+        pid = self.group_pids.get((host, group))
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def group_paused(self, host: str, group: str) -> bool:
+        pid = self.group_pids.get((host, group))
+        return pid is not None and state.process_state(pid) in ("T", "t")
+
+    def paused_groups(self) -> list[tuple[str, str]]:
+        return [key for key in self.group_pids if self.group_paused(*key)]
 
     def wait_healthy(self, timeout: float = 30.0, agents: list[AgentEndpoint] | None = None) -> None:
         """Until every agent (or the given ones) answers HTTP /health ok; StackStartError naming the laggards."""

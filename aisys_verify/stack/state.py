@@ -31,13 +31,21 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of ``pid`` (R, S, T for stopped, Z, ...), None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def state_dir() -> Path:
     return Path(os.environ.get("AISYS_STATE_DIR") or Path.home() / ".aisys-verify" / "run")
 
 
 @dataclass
 class RecordedProcess:
-    role: str  # launcher | redis | toxiproxy | group
+    role: str  # launcher | redis | toxiproxy | group | stress
     pid: int
     marker: str  # a substring of /proc/<pid>/cmdline
 
@@ -52,6 +60,7 @@ class StackRecord:
     owner_start: int | None = field(default_factory=lambda: process_start_time(os.getpid()))
     processes: list[RecordedProcess] = field(default_factory=list)
     workdir: str = ""
+    toxiproxy_api: str = ""  # host:port of the stack's Toxiproxy (chaos emergency-stop resets it)
 
     @property
     def path(self) -> Path:

@@ -256,6 +256,28 @@ def test_a_killed_group_container_is_restarted(stack: Any, healed: None) -> None
     assert log.count('"group_ready"') == 2, log[-2000:]  # the container's output: both runs
 
 
+def test_the_chaos_engine_drives_containers(stack: Any, healed: None) -> None:
+    """The same Chaos API on containers: a pause is docker pause (found by the hygiene check, undone on
+    revert); a latency on a cross-host edge is on Toxiproxy (read back: the proxies listen inside the
+    Toxiproxy container, out of this process's reach) and slows the real hop; nothing is left."""
+    from aisys_verify.faults import hygiene
+    from aisys_verify.faults.chaos import Chaos
+
+    chaos = Chaos(stack, recovery_timeout=60.0)
+    with chaos.pause("pc2/memory_stack") as paused:
+        assert stack.group_paused("pc2", "memory_stack")
+        assert hygiene.inspect(stack).paused == ["pc2/memory_stack"]
+    assert paused.recovery_s is not None
+    with chaos.latency("mainpc/MemoryClient->pc2/MemoryOrchestratorService", ms=300) as slow:
+        assert slow.efficacy is not None
+        assert "read back from Toxiproxy" in slow.efficacy.evidence, slow.efficacy.evidence
+        started = time.perf_counter()
+        turn = coordinator_turn(stack, "Hello there", "chaos-compose")
+        assert turn["status"] == "success", turn
+        assert time.perf_counter() - started >= 0.3, "the memory hop was not slowed"
+    assert hygiene.inspect(stack).clean
+
+
 def test_stop_leaves_no_container_network_or_volume(stack: Any) -> None:
     before = labelled(stack.stack_id)
     assert len(before["containers"]) == 21 and len(before["networks"]) == 2 and len(before["volumes"]) == 2, before

@@ -2,7 +2,9 @@
 
 language (NLUAgent, ChitchatAgent) is critical: without it there is no answer (an error
 reply). memory, TTS and reasoning are not: when one is down the turn is still answered,
-flagged ``degraded`` with the reasons.
+flagged ``degraded`` with the reasons. ``standin: {degrade: false}`` in the agent's config
+removes that degradation path (an optional hop failing fails the turn), as a coordinator
+written without it would behave: the chaos suite's mutation test uses it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class CoordinatorRole(Role):
         super().__init__(ctx)
         for action in ("process_dialogue", "process_request", "dialogue"):
             self.actions[action] = self.turn
+        options = ctx.agent.config.get("standin", {}) if hasattr(ctx.agent.config, "get") else {}
+        self.degrade = not (hasattr(options, "get") and options.get("degrade") is False)
 
     async def turn(self, request: protocol.Request) -> dict[str, Any]:
         started = time.perf_counter()
@@ -74,6 +78,9 @@ class CoordinatorRole(Role):
                     degraded.append(f"memory: {stored.get('error')}")
             except CallFailed as exc:
                 degraded.append(f"memory: {exc.reason}")
+        if degraded and not self.degrade:
+            metrics.count("ai_conversation_completed_total", status="error")
+            return protocol.error(f"turn failed: {'; '.join(sorted(set(degraded)))}", "dependency_unavailable")
         metrics.count("ai_conversation_completed_total", status="degraded" if degraded else "success")
         if degraded:
             trace.get_current_span().set_attribute("degraded", "; ".join(degraded))

@@ -1,7 +1,14 @@
-"""ServiceRegistry and SystemDigitalTwin: registration and discovery (TOPOLOGY.md §4.4)."""
+"""ServiceRegistry and SystemDigitalTwin: registration and discovery (TOPOLOGY.md §4.4).
+
+Registrations are kept in the host's Redis as well (``service_registry:<host>/<name>``, the
+real registry's backend at HEAD; the twin under ``digital_twin:agent:``), so a registry that is
+killed and restarted still knows every agent, as the real one does with its Redis backend.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections import deque
 from typing import Any
@@ -14,6 +21,7 @@ class RegistryRole(Role):
     """ServiceRegistry: register_agent, get_agent_endpoint, list_agents, unregister_agent."""
 
     name = "registry"
+    redis_prefix = "service_registry:"
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
@@ -30,6 +38,19 @@ class RegistryRole(Role):
             "address": self.ctx.plan.address_of(agent.key, agent.host), "port": agent.port.number,
             "health_check_port": agent.health_port.number, "http_port": self.ctx.plan.http_ports[agent.key],
             "capabilities": None, "status": "HEALTHY", "registered_at": time.time(), "last_seen": time.time()}
+        with contextlib.suppress(Exception):  # Redis down: start empty, as the real one would with no backend
+            keys = [k async for k in self.ctx.redis.scan_iter(match=f"{self.redis_prefix}*", count=500)]
+            for key, value in zip(keys, await self.ctx.redis.mget(keys) if keys else []):
+                if value:
+                    name = (key.decode() if isinstance(key, bytes) else str(key))[len(self.redis_prefix):]
+                    self.agents.setdefault(name, json.loads(value))
+
+    async def _persist(self, key: str, entry: dict[str, Any] | None) -> None:
+        with contextlib.suppress(Exception):  # best effort: memory stays the source of truth while running
+            if entry is None:
+                await self.ctx.redis.delete(f"{self.redis_prefix}{key}")
+            else:
+                await self.ctx.redis.set(f"{self.redis_prefix}{key}", json.dumps(entry))
 
     def find(self, name: str, host: Any) -> dict[str, Any] | None:
         """An entry by name: the one on ``host`` when given (two hosts may run agents of one name)."""
@@ -43,7 +64,9 @@ class RegistryRole(Role):
         entry = {k: request.body.get(k) for k in ("agent_name", "host", "location", "address", "port",
                                                   "health_check_port", "http_port", "capabilities")}
         entry.update(status="HEALTHY", registered_at=time.time(), last_seen=time.time())
-        self.agents[f"{entry.get('host') or '?'}/{name}"] = entry  # keyed per host: names repeat across hosts
+        key = f"{entry.get('host') or '?'}/{name}"
+        self.agents[key] = entry  # keyed per host: names repeat across hosts
+        await self._persist(key, entry)
         return protocol.success(message=f"{name} registered")
 
     async def get_agent_endpoint(self, request: protocol.Request) -> dict[str, Any]:
@@ -65,6 +88,7 @@ class RegistryRole(Role):
                 and (not isinstance(host, str) or e.get("host") == host)]
         for key in keys:
             del self.agents[key]
+            await self._persist(key, None)
         return protocol.success(removed=bool(keys))
 
 
@@ -72,6 +96,7 @@ class TwinRole(RegistryRole):
     """SystemDigitalTwin: the registry actions plus metrics, events, errors and history."""
 
     name = "twin"
+    redis_prefix = "digital_twin:agent:"
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)

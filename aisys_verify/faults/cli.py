@@ -1,0 +1,123 @@
+"""``aisys-verify chaos``: run a scenario, list the fault matrix, stop every fault (emergency-stop).
+
+    aisys-verify chaos run SCENARIO [PATH...] [--stack ID] [--journal FILE]
+        Stand the spec up (or attach to a stack from 'aisys-verify up'), run the scenario, roll it
+        back, write the journal. Exit 0 completed; 1 deviated, aborted or failed; 2 bad input;
+        130 interrupted (rolled back first).
+    aisys-verify chaos matrix [PATH...] [--select EXPR] [--format text|json]
+    aisys-verify chaos emergency-stop
+        From any shell: every running stack's toxics removed, proxies enabled, paused groups
+        resumed, pressure cgroups and stress workers removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    chaos = sub.add_parser("chaos", help="chaos scenarios, the fault matrix, emergency stop")
+    chaos_sub = chaos.add_subparsers(dest="chaos_command", required=True, parser_class=type(chaos))
+    run = chaos_sub.add_parser("run", help="run a chaos scenario (YAML) and write its journal", description=(
+        "Run SCENARIO against the spec (stood up for the run) or against a running stack (--stack ID). "
+        "Exit 0 completed, 1 deviated/aborted/failed, 2 bad input, 130 interrupted (rolled back first)."))
+    run.add_argument("scenario", type=Path, metavar="SCENARIO")
+    spec_args(run)
+    run.add_argument("--stack", metavar="ID", help="attach to a stack started by 'aisys-verify up' (see 'status')")
+    run.add_argument("--journal", type=Path, metavar="FILE",
+                     help="where to write the journal (default: reports/chaos/<scenario>-<time>.json)")
+    run.set_defaults(handler=cmd_run)
+    matrix = chaos_sub.add_parser("matrix", help="list the fault matrix of a spec (stable ids)")
+    spec_args(matrix)
+    matrix.add_argument("--select", default="", metavar="EXPR",
+                        help="e.g. 'kind=partition host=pc2 group=memory_stack edge=A->B max-blast=10 limit=8'")
+    matrix.add_argument("--format", choices=("text", "json"), default="text")
+    matrix.set_defaults(handler=cmd_matrix)
+    stop = chaos_sub.add_parser("emergency-stop", help="remove every fault of every running stack, from any shell")
+    stop.set_defaults(handler=cmd_emergency_stop)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from aisys_verify.cli import _config
+    from aisys_verify.faults.experiment import run_experiment
+    from aisys_verify.faults.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)  # bad input fails before anything starts
+    journal = args.journal or Path("reports") / "chaos" / f"{args.scenario.stem}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    stack: Any
+    try:
+        if args.stack:
+            from aisys_verify.stack.attached import attach
+
+            stack = attach(args.stack)
+        else:
+            from aisys_verify.stack.base import backend_class
+            from aisys_verify.stack.local import StackOptions
+
+            config = _config(args)
+            stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), StackOptions(),
+                                                  progress=progress)
+            stack.start()
+        try:
+            result = run_experiment(stack, scenario, journal_path=journal, progress=progress)
+        except KeyboardInterrupt:
+            print(f"aisys-verify: chaos: interrupted; rolled back; journal: {journal}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            if not args.stack:
+                stack.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"journal: {journal}")
+    if result["status"] != "completed":
+        print(f"aisys-verify: chaos: {scenario.title}: {result['status']}: {result['abort_reason']}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from aisys_verify.cli import _config
+    from aisys_verify.faults.matrix import Selection, fault_matrix
+    from aisys_verify.spec.loader import load_spec
+
+    config = _config(args)
+    cases = fault_matrix(load_spec(config.spec, config.spec_vars), Selection.parse(args.select))
+    if args.format == "json":
+        print(json.dumps([{"id": c.id, "kind": c.kind, "caller": c.caller, "callee": c.callee, "purpose": c.purpose,
+                           "critical": c.critical, "blast_radius": list(c.blast_radius)} for c in cases], indent=1))
+    else:
+        for case in cases:
+            print(f"{case.id:<90} {case.purpose:<10} {'critical' if case.critical else 'optional':<8} "
+                  f"blast radius {len(case.blast_radius)}")
+        print(f"{len(cases)} case(s)")
+    return EXIT_OK
+
+
+def cmd_emergency_stop(_args: argparse.Namespace) -> int:
+    from aisys_verify.faults.hygiene import emergency_stop
+
+    done = emergency_stop()
+    for line in done:
+        print(f"aisys-verify: {line}")
+    if not done:
+        print("aisys-verify: no running stacks and no pressure cgroups: nothing to stop")
+    return EXIT_OK

@@ -1,0 +1,165 @@
+"""The fault matrix: every fault kind on every call edge of the dependency graph, with stable ids.
+
+A case is (kind, caller -> callee) for each edge the stand-ins really dial for work: declared
+dependencies and run-time role calls (registration, hub sync and Redis are plumbing, not
+matrix edges). Its id, ``latency:mainpc/RequestCoordinator->mainpc/MemoryClient``, is made
+of names only, so it is the same in every run and on every machine. Its blast radius is the
+agents that can notice the fault: the caller and, transitively, every agent that depends on
+the caller (declared dependencies and critical calls).
+
+A ``Selection`` narrows the matrix by kind, host, group and edge, caps the blast radius, and
+limits the count; a limited selection takes cases in an order fixed by a hash of their ids, so
+it spreads over the graph instead of taking one corner, and is the same every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aisys_verify.errors import UsageError
+from aisys_verify.faults.edges import agents_matching, parse_edge
+from aisys_verify.spec.model import Topology
+
+KINDS = ("partition", "latency", "reset_peer", "blackhole")
+MATRIX_PURPOSES = ("dependency", "call")
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    kind: str
+    caller: str  # agent key
+    callee: str  # agent key
+    purpose: str  # dependency (declared) or call (a role's run-time call)
+    critical: bool  # the caller cannot do its work without the callee
+    blast_radius: tuple[str, ...]  # agent keys that can notice the fault
+
+    @property
+    def edge(self) -> str:
+        return f"{self.caller}->{self.callee}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.edge}"
+
+    @property
+    def cross_host(self) -> bool:
+        return self.caller.split("/")[0] != self.callee.split("/")[0]
+
+
+@dataclass(frozen=True)
+class Selection:
+    kinds: tuple[str, ...] = KINDS
+    hosts: tuple[str, ...] = ()  # the caller's or the callee's host
+    groups: tuple[str, ...] = ()  # the caller's or the callee's docker group (NAME or HOST/NAME)
+    edges: tuple[str, ...] = ()  # CALLER->CALLEE selectors
+    max_blast_radius: int | None = None
+    limit: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Selection:
+        """``kind=latency,partition host=pc2 group=memory_stack edge=A->B max-blast=10 limit=8`` (any subset)."""
+        fields: dict[str, list[str]] = defaultdict(list)
+        for word in shlex.split(text):
+            key, eq, value = word.partition("=")
+            if not eq or not value:
+                raise UsageError(f"fault selection {text!r}: {word!r} is not KEY=VALUE (keys: kind, host, group, "
+                                 "edge, max-blast, limit)")
+            fields[key.strip().lower()].extend(v.strip() for v in value.split(",") if v.strip())
+        unknown = set(fields) - {"kind", "host", "group", "edge", "max-blast", "limit"}
+        if unknown:
+            raise UsageError(f"fault selection {text!r}: unknown key(s) {', '.join(sorted(unknown))} (keys: kind, "
+                             "host, group, edge, max-blast, limit)")
+        kinds = tuple(fields.get("kind", KINDS))
+        bad = [k for k in kinds if k not in KINDS]
+        if bad:
+            raise UsageError(f"fault selection: unknown kind(s) {', '.join(bad)}; kinds: {', '.join(KINDS)}")
+        return cls(kinds, tuple(fields.get("host", ())), tuple(fields.get("group", ())),
+                   tuple(fields.get("edge", ())), _one_int(fields, "max-blast"), _one_int(fields, "limit"))
+
+
+def _one_int(fields: dict[str, list[str]], key: str) -> int | None:
+    values = fields.get(key)
+    if not values:
+        return None
+    if len(values) != 1 or not values[0].isdigit() or int(values[0]) < 1:
+        raise UsageError(f"fault selection: {key} takes one whole number >= 1, got {','.join(values)}")
+    return int(values[0])
+
+
+def matrix_edges(topology: Topology) -> list[tuple[str, str, str, bool]]:
+    """(caller, callee, purpose, critical) of every matrix edge, one per pair (a declared dependency wins)."""
+    from aisys_verify.standin.wiring import call_edges
+
+    found: dict[tuple[str, str], tuple[str, bool]] = {}
+    for edge in call_edges(topology):
+        if edge.purpose not in MATRIX_PURPOSES:
+            continue
+        pair = (edge.caller, edge.callee)
+        if pair not in found or edge.purpose == "dependency":
+            found[pair] = (edge.purpose, edge.critical or found.get(pair, ("", False))[1])
+    return [(caller, callee, purpose, critical) for (caller, callee), (purpose, critical) in sorted(found.items())]
+
+
+def blast_radii(topology: Topology) -> dict[str, tuple[str, ...]]:
+    """Agent key -> the agents that can notice when it misbehaves (itself and its transitive dependents)."""
+    dependents: dict[str, set[str]] = defaultdict(set)
+    for caller, callee, purpose, critical in matrix_edges(topology):
+        if purpose == "dependency" or critical:
+            dependents[callee].add(caller)
+    radii = {}
+    for agent in topology.agents:
+        seen, todo = {agent.key}, [agent.key]
+        while todo:
+            for other in dependents.get(todo.pop(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        radii[agent.key] = tuple(sorted(seen))
+    return radii
+
+
+def fault_matrix(topology: Topology, *selections: Selection) -> list[FaultCase]:
+    """Every case of the spec's matrix, narrowed by each selection in turn (e.g. a test's, then the run's)."""
+    radii = blast_radii(topology)
+    cases = sorted((FaultCase(kind, caller, callee, purpose, critical, radii.get(caller, (caller,)))
+                    for caller, callee, purpose, critical in matrix_edges(topology) for kind in KINDS),
+                   key=lambda c: c.id)
+    for selection in selections or (Selection(),):
+        cases = _select(topology, cases, selection)
+    return cases
+
+
+def _select(topology: Topology, cases: list[FaultCase], selection: Selection) -> list[FaultCase]:
+    group_of = topology.group_of
+    hosts = set(selection.hosts)
+    groups = set(selection.groups)
+    edge_sets = [(agents_matching(topology, a), agents_matching(topology, b))
+                 for a, b in (parse_edge(e) for e in selection.edges)]
+    kept = []
+    for case in cases:
+        caller, callee = case.caller, case.callee
+        if case.kind not in selection.kinds:
+            continue
+        if hosts and not hosts & {caller.split("/")[0], callee.split("/")[0]}:
+            continue
+        if groups and not any(_in_group(key, g, group_of) for key in (caller, callee) for g in groups):
+            continue
+        if edge_sets and not any(caller in a and callee in b for a, b in edge_sets):
+            continue
+        if selection.max_blast_radius is not None and len(case.blast_radius) > selection.max_blast_radius:
+            continue
+        kept.append(case)
+    if selection.limit is not None and len(kept) > selection.limit:
+        chosen = sorted(kept, key=lambda c: hashlib.sha256(c.id.encode()).hexdigest())[:selection.limit]
+        kept = sorted(chosen, key=lambda c: c.id)
+    return kept
+
+
+def _in_group(key: str, group: str, group_of: Mapping[str, tuple[str, ...]]) -> bool:
+    """Is agent ``key`` in ``group`` (a group name on the agent's host, or HOST/NAME)?"""
+    host = key.split("/")[0]
+    return any(g == group or g == f"{host}/{group}" for g in group_of.get(key, ()))
