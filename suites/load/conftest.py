@@ -1,0 +1,12 @@
+"""Fixtures of the load suite, built on the plugin's public fixtures only."""
+
+from __future__ import annotations
+
+import pytest
+
+from aisys_verify.report.allure import labels
+
+
+@pytest.fixture(autouse=True)
+def _load_labels() -> None:
+    labels(suite="load")
