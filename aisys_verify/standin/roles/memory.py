@@ -16,12 +16,13 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aisys_verify.standin import protocol
 from aisys_verify.standin.calls import CallPolicy
-from aisys_verify.standin.roles.base import AgentContext, Role, require
+from aisys_verify.standin.roles.base import Action, AgentContext, Role, require
 
 CACHE_TTL_S = 300
 ONE_WRITE = CallPolicy(timeout_s=5.0, retries=0)
@@ -106,8 +107,22 @@ class MemoryRole(Role):
         super().__init__(ctx)
         self.store: Store | None = None
         self.cache_errors = 0
+        # config.standin.extra_latency_ms: a fixed delay before every memory action (a slow disk, or the
+        # SLO suite's mutation that must make the memory p99 objective fail)
+        standin: Any = ctx.agent.config.get("standin")
+        extra = standin.get("extra_latency_ms", 0) if isinstance(standin, Mapping) else 0
+        number = isinstance(extra, (int, float)) and not isinstance(extra, bool)
+        self.extra_latency_s = float(extra) / 1000 if number and extra > 0 else 0.0
         for action in MEMORY_ACTIONS:
-            self.actions[action] = getattr(self, action)
+            handler = getattr(self, action)
+            self.actions[action] = self._slowed(handler) if self.extra_latency_s else handler
+
+    def _slowed(self, handler: Action) -> Action:
+        async def slowed(request: protocol.Request) -> dict[str, Any]:
+            await asyncio.sleep(self.extra_latency_s)
+            return await handler(request)
+
+        return slowed
 
     async def start(self) -> None:
         path = self.ctx.data_dir / self.ctx.agent.host / f"{self.ctx.agent.name}.sqlite"

@@ -1,0 +1,100 @@
+"""``aisys-verify slo ...``: the seed's SLO calculator, over a test run instead of days of Prometheus.
+
+    aisys-verify slo report RESULTS [PATH...] [--openslo FILE] [--phase NAME] [--json OUT] [--strict]
+    aisys-verify slo list [PATH...] [--openslo FILE]
+
+RESULTS is a load run folder (aisys_verify.load) or an SLO run record (the SLO driver's JSON, which
+may also hold metric scrapes). Exit 0 when no SLO failed, 1 when one did (or, with --strict, when
+one is inconclusive), 2 on unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.errors import UsageError
+from aisys_verify.slo.verdict import Status
+
+
+def add_commands(sub: argparse._SubParsersAction[Any],
+                 spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    slo = sub.add_parser("slo", help="SLO verdicts, error budgets and burn rates over a run",
+                         description="Judge the spec's SLOs (and OpenSLO documents) over a load run.")
+    commands = slo.add_subparsers(dest="slo_command", metavar="{report,list}", required=True)
+    report = commands.add_parser("report", help="a verdict per SLO over a run: table on stdout, JSON with --json",
+                                 description="Pass, fail or inconclusive per SLO, with the confidence interval, "
+                                             "the sample count and, when undecided, the samples it would need.")
+    report.add_argument("results", metavar="RESULTS", help="a load run folder, or an SLO run record (.json)")
+    spec_args(report)
+    report.add_argument("--openslo", action="append", default=[], type=Path, metavar="FILE",
+                        help="also judge the SLOs of this OpenSLO v1 file (repeatable)")
+    report.add_argument("--phase", help="only this phase of the run (baseline, fault, recovery, ...)")
+    report.add_argument("--json", type=Path, metavar="OUT", help="write the verdicts as JSON here")
+    report.add_argument("--confidence", type=float, default=0.95, help="confidence of each bound (default 0.95)")
+    report.add_argument("--strict", action="store_true", help="exit 1 when an SLO is inconclusive, too")
+    report.set_defaults(handler=cmd_report)
+    listing = commands.add_parser("list", help="the SLOs in the internal model (kind, objective, budget)")
+    spec_args(listing)
+    listing.add_argument("--openslo", action="append", default=[], type=Path, metavar="FILE")
+    listing.set_defaults(handler=cmd_list)
+
+
+def _session(args: argparse.Namespace) -> Any:
+    from aisys_verify.cli import _config
+    from aisys_verify.slo.assertions import SloSession
+    from aisys_verify.slo.openslo import read_openslo
+    from aisys_verify.spec.loader import load_spec
+
+    if not 0 < args.__dict__.get("confidence", 0.95) < 1:
+        raise UsageError(f"--confidence must be in (0, 1), got {args.confidence}")
+    config = _config(args)
+    session = SloSession(load_spec(config.spec, config.spec_vars), args.__dict__.get("confidence", 0.95))
+    for path in args.openslo:
+        session.slos = session.slos + read_openslo(path)
+    return session
+
+
+def read_run(path: str) -> tuple[Any, Any]:
+    """(load results, metrics delta or None) from a run folder or an SLO run record."""
+    from aisys_verify.slo.driver import RunRecord
+
+    target = Path(path)
+    if target.is_dir() and (target / "slo-run.json").is_file():
+        target = target / "slo-run.json"
+    if target.is_file():
+        record = RunRecord.load(target)
+        return record, record.metrics
+    if not target.exists():
+        raise UsageError(f"no run at '{path}': pass a load run folder or an SLO run record (.json)")
+    from aisys_verify.load.results import read_results
+
+    return read_results(target), None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aisys_verify.slo.report import table, write_json
+
+    session = _session(args)
+    load, metrics = read_run(args.results)
+    evaluation = session.evaluate(load=load, metrics=metrics, phase=args.phase)
+    print(table(evaluation))
+    if args.json:
+        write_json(evaluation, args.json)
+        print(f"aisys-verify: wrote {len(evaluation.verdicts)} verdicts to {args.json}")
+    failed = evaluation.with_status(Status.FAIL)
+    undecided = evaluation.with_status(Status.INCONCLUSIVE)
+    return 1 if failed or (args.strict and undecided) else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    session = _session(args)
+    rows = [{"slo": s.name, "service": s.service, "kind": s.kind.value, "objective": s.objective_text(),
+             "budget": round(s.budget, 9), "groups": sorted(f"{h}/{g}" for h, g in session.services.targets(s)),
+             "defined": s.source} for s in session.slos]
+    for row in rows:
+        print(json.dumps(row))
+    return 0
