@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 
 from aisys_verify import __version__
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--push", metavar="URL", help="also POST each result here (the hub's /ingest)")
     down = sub.add_parser("down", help="stop every stack (and remove leftovers of killed runs)")
     down.add_argument("stack_id", nargs="?", help="only this stack")
+    for module in COMMAND_FAMILIES:  # chaos, load, slo: each module adds its own sub-commands
+        import_module(module).add_commands(sub, _spec_args)
     return parser
 
 
@@ -255,6 +258,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+# Modules with ``add_commands(sub, spec_args)``: they add sub-parsers whose defaults set ``handler`` (a function
+# of the parsed args returning an exit code). Imported only when the parser is built.
+COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.slo.cli", "aisys_verify.load.cli")
+
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
             "probe": cmd_probe, "down": cmd_down}
 
@@ -262,7 +269,8 @@ COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return int(handler(args))
     except SpecError as exc:
         print(f"aisys-verify: error: {exc.one_line()}", file=sys.stderr)
         return EXIT_INPUT

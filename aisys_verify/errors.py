@@ -3,8 +3,13 @@
     VerifyError                      base of everything we raise on purpose
      ├── UsageError                  bad options or arguments (CLI exit 2, pytest UsageError)
      ├── SpecError                   a spec file cannot be used; carries file:line and a hint
-     │    └── SpecNotFound           a named path does not exist
-     └── LintFailure                 (also AssertionError) lint findings at or above a threshold
+     │    ├── SpecNotFound           a named path does not exist
+     │    └── SloSpecError           an SLO definition (slo-config query, OpenSLO document) cannot be used
+     ├── LintFailure                 (also AssertionError) lint findings at or above a threshold
+     ├── LoadError                   a load run cannot start, or its generator failed
+     │    └── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
+     └── SloViolation                (also AssertionError) an SLO failed conclusively; carries the numbers
+          └── SloInconclusive        too few samples (or no data) to decide an SLO: never a silent pass
 
 Third-party errors (PyYAML, OS errors) are translated into these at the boundary,
 chained with ``from exc``, so that callers catch one family and users read one
@@ -56,3 +61,40 @@ class LintFailure(VerifyError, AssertionError):
         lines = [f"spec lint: {len(findings)} finding(s) at or above '{fail_on}':"]
         lines += [f"  {f.one_line()}" for f in findings]
         super().__init__("\n".join(lines))
+
+
+class LoadError(VerifyError):
+    """A load run cannot start (bad scenario, no target) or its load generator failed."""
+
+
+class LoadResultsError(LoadError):
+    """Load results cannot be read, or a phase or endpoint they do not hold was asked for."""
+
+
+class SloSpecError(SpecError):
+    """An SLO definition cannot be used: an unreadable query, an OpenSLO document missing a field."""
+
+
+class SloViolation(VerifyError, AssertionError):
+    """An SLO failed conclusively: the observed value's confidence interval lies beyond the objective.
+
+    Carries what a reader needs without parsing the message: the SLO's name, the observed value,
+    the objective (as text), the confidence interval and the sample count.
+    """
+
+    def __init__(self, message: str, *, slo: str, observed: float | None, objective: str,
+                 interval: tuple[float, float] | None, samples: int, needed: int | None = None) -> None:
+        self.slo = slo
+        self.observed = observed
+        self.objective = objective
+        self.interval = interval
+        self.samples = samples
+        self.needed = needed
+        super().__init__(message)
+
+
+class SloInconclusive(SloViolation):
+    """An SLO could not be decided (too few samples, no data, coarse buckets): never a silent pass.
+
+    ``needed`` is the sample count that would decide it at the observed rate, where one can.
+    """

@@ -20,7 +20,10 @@ from aisys_verify.config import BACKEND_NAMES, ENV_SPEC, VerifyConfig, parse_var
 from aisys_verify.errors import SpecError, UsageError, VerifyError
 
 if TYPE_CHECKING:
+    from aisys_verify.faults.chaos import Chaos
     from aisys_verify.lint.runner import LintReport
+    from aisys_verify.load.session import LoadDriver
+    from aisys_verify.slo.assertions import SloSession
     from aisys_verify.spec.model import Topology
     from aisys_verify.stack.base import Stack
     from aisys_verify.trace import Trace
@@ -42,10 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="How aisys_stack stands the spec up: local processes (default) or docker compose")
     group.addoption("--aisys-no-proxies", action="store_true", default=None,
                     help="Run aisys_stack without Toxiproxy on its edges")
+    group.addoption("--aisys-faults", default=None, metavar="EXPR",
+                    help="Which fault-matrix cases aisys_fault_case runs, e.g. 'kind=partition host=pc2 limit=8' "
+                         "(keys: kind, host, group, edge, max-blast, limit)")
     parser.addini("aisys_spec", "Spec folders or files, relative to the ini file", type="paths", default=[])
     parser.addini("aisys_spec_vars", "Spec variables, one NAME=VALUE per line", type="linelist", default=[])
     parser.addini("aisys_lint_fail_on", "Lowest lint severity that fails (error, warning, note)", default="error")
     parser.addini("aisys_backend", "Backend of aisys_stack: local or compose", default="local")
+    parser.addini("aisys_faults", "Fault-matrix selection for aisys_fault_case (see --aisys-faults)", default="")
 
 
 SUITE_MARKERS = {
@@ -65,16 +72,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "aisys_spec(paths=(), vars=None): lint/load this spec instead of the configured one "
                    "(paths relative to the test file; vars such as {'PORT_OFFSET': '1000'})")
+    config.addinivalue_line(
+        "markers", "aisys_faults(expr): the fault-matrix cases this test's aisys_fault_case runs, narrowed further "
+                   "by --aisys-faults / AISYS_FAULTS / aisys_faults (e.g. 'kind=partition edge=A->* limit=4')")
     try:
         resolved = VerifyConfig().with_overrides(
             [str(p) for p in config.getini("aisys_spec")] or None,
             parse_vars(config.getini("aisys_spec_vars"), "aisys_spec_vars"),
-            config.getini("aisys_lint_fail_on") or None, backend=config.getini("aisys_backend") or None)
+            config.getini("aisys_lint_fail_on") or None, backend=config.getini("aisys_backend") or None,
+            faults=config.getini("aisys_faults") or None)
         no_proxies = config.getoption("aisys_no_proxies")
         resolved = resolved.with_environ(os.environ).with_overrides(
             config.getoption("aisys_spec") or None, parse_vars(config.getoption("aisys_var"), "--aisys-var"),
             config.getoption("aisys_lint_fail_on"), base=config.invocation_params.dir,
-            backend=config.getoption("aisys_backend"), interpose=False if no_proxies else None)
+            backend=config.getoption("aisys_backend"), interpose=False if no_proxies else None,
+            faults=config.getoption("aisys_faults"))
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = resolved
@@ -184,13 +196,99 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
             attach_json("stack summary", summary)
         request.config.stash[_STACK_SUMMARY_KEY] = summary
         yield stack
+        residue = _fault_residue(stack)
+        if residue:
+            pytest.fail(f"faults left on the stack at the end of the session (now removed): {residue}", pytrace=False)
     finally:
         stack.stop()
         signal.signal(signal.SIGTERM, previous)
 
 
+def _fault_residue(stack: Stack) -> str:
+    """Toxics, disabled proxies, paused groups or pressure cgroups left behind: removed, and described."""
+    from aisys_verify.faults.hygiene import restore
+
+    try:
+        residue = restore(stack)
+    except VerifyError as exc:
+        return f"the hygiene check could not run: {exc}"
+    return "" if residue.clean else residue.describe()
+
+
+@pytest.fixture
+def aisys_chaos(aisys_stack: Stack) -> Iterator[Chaos]:
+    """Faults on the session's stack: ``with aisys_chaos.latency("RequestCoordinator->MemoryClient", ms=200):``.
+    Each is proved effective when applied; all are reverted at teardown, whatever the outcome, then the stack is
+    checked: anything left (a toxic, a disabled proxy, a paused group) fails the test. The journal is attached."""
+    from aisys_verify.faults.chaos import Chaos
+    from aisys_verify.report.allure import attach_json
+
+    chaos = Chaos(aisys_stack)
+    try:
+        yield chaos
+    finally:
+        errors = chaos.reset()
+        if chaos.history:
+            from aisys_verify.faults.timeline import timeline_svg
+            from aisys_verify.report.allure import attach_svg
+
+            journal = chaos.journal()
+            attach_json("chaos journal", journal)
+            attach_svg("chaos timeline", timeline_svg(journal))
+    residue = _fault_residue(aisys_stack)
+    if errors or residue:
+        pytest.fail("chaos teardown: " + "; ".join([*errors, *([f"left behind: {residue}"] if residue else [])]),
+                    pytrace=False)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``aisys_fault_case``: one test per case of the spec's fault matrix, selected by --aisys-faults and the
+    test's ``aisys_faults`` marker; ids are stable (``partition:pc2/UnifiedWebAgent->mainpc/RequestCoordinator``).
+    ``aisys_group``: one test per docker group of the spec (``mainpc/infra_core``)."""
+    resolved: VerifyConfig = metafunc.config.stash[CONFIG_KEY]
+    if "aisys_group" in metafunc.fixturenames:  # one test per docker group: 'mainpc/infra_core', ...
+        from aisys_verify.spec.loader import load_spec
+
+        try:
+            groups = [f"{g.host}/{g.name}" for g in load_spec(resolved.spec, resolved.spec_vars).groups]
+        except VerifyError as exc:
+            raise pytest.UsageError(f"aisys_group in {metafunc.definition.nodeid}: {exc}") from None
+        metafunc.parametrize("aisys_group", groups, ids=groups)
+    if "aisys_fault_case" not in metafunc.fixturenames:
+        return
+    from aisys_verify.faults.matrix import Selection, fault_matrix
+    from aisys_verify.spec.loader import load_spec
+
+    marker = metafunc.definition.get_closest_marker("aisys_faults")
+    try:
+        topology = load_spec(resolved.spec, resolved.spec_vars)
+        selection = Selection.parse(marker.args[0] if marker and marker.args else "")
+        cases = fault_matrix(topology, selection, Selection.parse(resolved.faults))
+    except (VerifyError, IndexError) as exc:
+        raise pytest.UsageError(f"aisys_fault_case in {metafunc.definition.nodeid}: {exc}") from None
+    metafunc.parametrize("aisys_fault_case", cases, ids=[c.id for c in cases])
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture
+def aisys_slo(aisys_topology: Topology) -> SloSession:
+    """The spec's SLOs: ``aisys_slo.evaluate(load=..., metrics=...)``, ``.scrape(stack)``, ``.burn(...)``,
+    ``.assert_slo(verdict)`` (SloViolation, an AssertionError, on a fail; SloInconclusive when undecided)."""
+    from aisys_verify.slo.assertions import SloSession
+
+    return SloSession(aisys_topology)
+
+
+@pytest.fixture
+def aisys_load(request: pytest.FixtureRequest, tmp_path: Path) -> LoadDriver:
+    """``aisys_load(scenario, target=None, workers=None)`` -> LoadResults: a load scenario (a name in scenarios/load/,
+    a YAML path or a mapping) driven by Locust in subprocesses against the session stack (or a URL)."""
+    from aisys_verify.load.session import LoadDriver
+
+    return LoadDriver(request.config.rootpath, tmp_path, lambda: request.getfixturevalue("aisys_stack"))
 
 
 @pytest.fixture
