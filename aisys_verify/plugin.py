@@ -323,6 +323,17 @@ def pytest_runtest_makereport(item: pytest.Item,
     return report
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Seconds per suite folder (set-up, call and teardown of its tests; the stand-up lands in the first
+    test's set-up), so a long run shows where its time went."""
+    from aisys_verify.report.timing import per_folder
+
+    totals = per_folder(report for reports in terminalreporter.stats.values() for report in reports)
+    if len(totals) > 1:
+        terminalreporter.write_line("aisys-verify: seconds per folder: " + ", ".join(
+            f"{folder} {seconds:.1f}" for folder, seconds in totals.items()))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """With --alluredir: categories.json (the failure classes) and environment.properties in the results."""
     results = session.config.getoption("allure_report_dir", None) if session.config.pluginmanager.hasplugin(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aisys_verify.faults.base import ChaosError, ChaosUnsupported, Efficacy, Fault, Recorder
+from aisys_verify.stack.state import cmdline
 
 if TYPE_CHECKING:
     from aisys_verify.stack.base import Stack
@@ -95,20 +96,13 @@ def remove_leftovers() -> list[str]:
     for folder in leftover_cgroups():
         home = folder.parent.parent
         for pid in members(folder):
-            if "stress-ng" in _cmdline(pid):
+            if "stress-ng" in cmdline(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChaosError):
             remove_cgroup(folder, home)
             removed.append(str(folder))
     return removed
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 class PressureFault(Fault):
@@ -151,7 +145,7 @@ class PressureFault(Fault):
             self.stress.wait()
         if self.folder.is_dir():
             for pid in members(self.folder):
-                if pid != self.pid and "stress-ng" in _cmdline(pid):
+                if pid != self.pid and "stress-ng" in cmdline(pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
             move([self.pid], self.origin)

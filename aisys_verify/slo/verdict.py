@@ -143,7 +143,7 @@ def judge_ratio(slo: SloSpec, counts: Counts, confidence: float = DEFAULT_CONFID
     """A ratio objective (availability, error rate, business ratio) from good-of-total counts."""
     n, bad = counts.total, counts.bad
     if n <= 0:
-        return no_data(slo, "no events were counted", confidence, source)
+        return no_data(slo, "no data: no events were counted during the run", confidence, source)
     if not 0 <= bad <= n:
         raise ValueError(f"SLO {slo.name}: {counts.good} good of {n} is not a count")
     budget = slo.budget

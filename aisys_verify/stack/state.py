@@ -90,7 +90,8 @@ class StackRecord:
             return None
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
+    """The command line of ``pid`` as one string ('' when it is gone)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -98,7 +99,7 @@ def _cmdline(pid: int) -> str:
 
 
 def alive(process: RecordedProcess) -> bool:
-    return process.marker in _cmdline(process.pid)
+    return process.marker in cmdline(process.pid)
 
 
 def owner_alive(record: StackRecord) -> bool:

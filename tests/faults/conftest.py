@@ -35,15 +35,6 @@ def small_stack(synthetic_spec: Path, tmp_path_factory: pytest.TempPathFactory) 
             stack.stop()
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A state dir of this test's own (in the environment, for child runs and state.reap())."""
-    folder = tmp_path / "state"
-    folder.mkdir()
-    monkeypatch.setenv("AISYS_STATE_DIR", str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module", autouse=True)
 def leak_guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """After each module: nothing started from this session's tmp dir may still run (killed, then failed)."""

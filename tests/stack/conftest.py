@@ -38,12 +38,3 @@ def leak_guard(tmp_path_factory: pytest.TempPathFactory, module_state_dir: Path)
             os.kill(pid, signal.SIGKILL)
     assert not leaked, "processes left running by the stack tests (now killed):\n" + "\n".join(
         f"{pid}: {cmd}" for pid, cmd in leaked)
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A state dir of this test's own (in the environment, for in-process stacks and state.reap())."""
-    folder = tmp_path / "state"
-    folder.mkdir()
-    monkeypatch.setenv("AISYS_STATE_DIR", str(folder))
-    return folder
