@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
 
 from aisys_verify.stack.base import probe_health
 from aisys_verify.stack.local import LocalStack, StackOptions
 from aisys_verify.standin import protocol
+from aisys_verify.standin.client import request_once
 
 pytestmark = pytest.mark.integration
 
@@ -86,19 +86,11 @@ def labelled(stack_id: str) -> dict[str, list[str]]:
 
 
 def zmq_request(url: str, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any] | None:
-    context: zmq.Context[Any] = zmq.Context.instance()
-    sock = context.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
+    """One REQ/REP exchange; the parsed reply, or None when none came within ``timeout``."""
     try:
-        sock.connect(url)
-        sock.send(protocol.encode(message))
-        if not sock.poll(int(timeout * 1000)):
-            return None
-        reply = json.loads(sock.recv())
-        assert isinstance(reply, dict)
-        return reply
-    finally:
-        sock.close(0)
+        return request_once(url, message, timeout)
+    except TimeoutError:
+        return None
 
 
 def http_json(address: str, port: int, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
