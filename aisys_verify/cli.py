@@ -154,6 +154,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     for progress in event.get("progress", []):
         print(progress)
     if event.get("event") != "ready":
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            daemon.wait(10)  # it has stopped what it started; let it finish exiting before we report
         print(f"aisys-verify: error: {event.get('error')}", file=sys.stderr)
         return EXIT_FINDINGS
     print(f"aisys-verify: stack {event['stack_id']} up ({event['agents']} agents) in {event['seconds']:.2f} s; "
@@ -241,9 +243,11 @@ def cmd_down(args: argparse.Namespace) -> int:
         if state.owner_alive(record) and record.owner_pid != os.getpid():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(record.owner_pid, signal.SIGTERM)
+            # the owner removes the record while stopping, then still has to exit: wait for both, so that
+            # 'down' returning means nothing of the stack runs any more
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and record.path.exists():
-                time.sleep(0.1)
+            while time.monotonic() < deadline and (record.path.exists() or state.owner_running(record)):
+                time.sleep(0.05)
         killed = state.kill_recorded(record)
         if record.backend == "compose":
             from aisys_verify.stack.docker import reap_compose

@@ -112,6 +112,11 @@ def owner_alive(record: StackRecord) -> bool:
     return start is not None and (record.owner_start is None or start == record.owner_start)
 
 
+def owner_running(record: StackRecord) -> bool:
+    """Is the owner still executing (alive and not a zombie waiting to be reaped)?"""
+    return owner_alive(record) and process_state(record.owner_pid) not in (None, "Z", "X")
+
+
 def kill_recorded(record: StackRecord, grace: float = 3.0) -> list[RecordedProcess]:
     """SIGTERM then SIGKILL every recorded process that is still the one we started."""
     targets = [p for p in record.processes if alive(p)]

@@ -45,12 +45,12 @@ def test_up_status_down_round_trip(tmp_path: Path, state_dir: Path) -> None:
         down = cli(["down"], env, tmp_path)
         assert down.returncode == 0, down
         assert down.stdout.strip() == f"aisys-verify: stopped stack {stack_id}", down.stdout  # cleanly, none killed
+        assert "aisys_verify.stack.daemon" not in cmdline(owner)  # 'down' returns once the supervisor has exited
 
         after = cli(["status"], env, tmp_path)
         assert after.stdout.strip() == "aisys-verify: no stacks running", after.stdout
         assert record_files(state_dir) == []
         assert stack_leftovers(stack_id, network, records[0]["processes"]) == []  # type: ignore[arg-type]
-        assert "aisys_verify.stack.daemon" not in cmdline(owner)
         assert not endpoints_file.parent.exists()  # the stack's workdir went with it
     finally:
         if record_files(state_dir):

@@ -99,3 +99,34 @@ def test_down_does_not_wait_for_an_owner_that_is_gone(tmp_path: Path, state_dir:
     assert down.returncode == 0, down
     assert leftover.poll() is not None and record_files(state_dir) == []
     assert took < 6.0, f"aisys-verify down took {took:.1f} s for a stack whose owner is long gone"
+
+
+def test_down_returns_only_after_the_owner_has_exited(tmp_path: Path, state_dir: Path) -> None:
+    """BUG (cli.py cmd_down, seen in CI): down returned as soon as the owner had removed the record, while
+    the `up` supervisor was still shutting down, so a leak check right after `down` found it running.
+    The owner here removes its record on SIGTERM, then takes 1.5 s more to exit."""
+    import sys
+
+    from aisys_verify.stack.state import process_start_time, process_state
+
+    owner_code = (
+        "import os, signal, sys, time\n"
+        "def stop(*_):\n"
+        "    os.unlink(sys.argv[1]); time.sleep(1.5); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n")
+    record_path = state_dir / "0wner5low0.json"
+    owner = subprocess.Popen([sys.executable, "-c", owner_code, str(record_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
+        StackRecord("0wner5low0", "local", ["spec"], owner_pid=owner.pid,
+                    owner_start=process_start_time(owner.pid)).save()
+        down = cli(["down"], child_env(state_dir, tmp_path / "tmp"), tmp_path)
+        assert down.returncode == 0, down
+        assert "stopped stack 0wner5low0" in down.stdout, down.stdout
+        # exited (a zombie until this test, its parent, reaps it), not still shutting down
+        assert process_state(owner.pid) in (None, "Z"), f"down returned while its owner still ran: {down.stdout}"
+    finally:
+        owner.kill()
+        owner.wait(5)
