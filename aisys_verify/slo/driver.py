@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.load.results import EndpointInfo
+from aisys_verify.load.results import Phase as LoadPhase
 from aisys_verify.slo.data import ExactLatencies
 from aisys_verify.slo.prom import Scrape
 
@@ -92,18 +94,9 @@ class Target:
 
 
 @dataclass(frozen=True)
-class EndpointInfo:
-    name: str
-    host: str
-    agent: str
-    kind: str
+class Phase(LoadPhase):
+    """A phase of the load engine's results, plus what only this driver knows: how late it was."""
 
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    start: float
-    end: float
     late: int = 0  # paced requests sent more than LATE_S after they were due: the driver fell behind
 
 
