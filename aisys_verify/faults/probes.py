@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aisys_verify.faults.edges import agents_matching
 from aisys_verify.faults.scenario import Probe
+from aisys_verify.httpjson import http_json
 
 if TYPE_CHECKING:
     from aisys_verify.stack.base import Stack
@@ -75,22 +74,13 @@ def _http(stack: Stack, probe: Probe) -> dict[str, Any]:
     args = probe.args
     ep = stack.endpoint(str(args["agent"]), args.get("host"))
     body = args.get("body")
-    request = urllib.request.Request(f"{ep.http_url}{args.get('path', '/health')}",
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     method=str(args.get("method", "GET" if body is None else "POST")),
-                                     headers={"Content-Type": "application/json"})
+    method = str(args.get("method", "GET" if body is None else "POST"))
     try:
-        with urllib.request.urlopen(request, timeout=probe.timeout_s) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
+        reply = http_json(method, f"{ep.http_url}{args.get('path', '/health')}", body, timeout=probe.timeout_s)
     except (OSError, ValueError) as exc:
         return {"error": f"{ep.http_url}: {exc}"}
-    try:
-        parsed: Any = json.loads(raw)
-    except ValueError:
-        parsed = raw.decode("utf-8", "replace")[:500]
-    return {"status": status, "body": parsed}
+    parsed = reply.body[:500] if isinstance(reply.body, str) else reply.body
+    return {"status": reply.status, "body": parsed}
 
 
 def _request(stack: Stack, probe: Probe) -> dict[str, Any]:

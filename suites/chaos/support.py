@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from aisys_verify.httpjson import http_json
 from aisys_verify.report.allure import attach_json
 
 
@@ -36,22 +35,16 @@ class Dialogue:
         self.url = gateway_url.rstrip("/") + "/dialogue/process"
 
     def turn(self, text: str = "Hello, how are you?", session_id: str | None = None, timeout: float = 30.0) -> Turn:
-        body = json.dumps({"text": text, "session_id": session_id or f"chaos-{uuid.uuid4().hex[:8]}"}).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        body = {"text": text, "session_id": session_id or f"chaos-{uuid.uuid4().hex[:8]}"}
         started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
+            reply = http_json("POST", self.url, body, timeout=timeout)
         except OSError as exc:
             return Turn(0, {"error": f"{type(exc).__name__}: {exc}"}, time.perf_counter() - started)
         seconds = time.perf_counter() - started
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = {"raw": raw.decode("utf-8", "replace")[:300]}
+        status, parsed = reply.status, reply.body
+        if isinstance(parsed, str):
+            parsed = {"raw": parsed[:300]}
         turn = Turn(status, parsed if isinstance(parsed, dict) else {"reply": parsed}, seconds)
         attach_json(f"turn {text!r}", {"status": status, "seconds": round(seconds, 3), "body": turn.body})
         return turn

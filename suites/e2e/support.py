@@ -6,16 +6,13 @@ request and response of every exchange attached to the Allure report.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
+from aisys_verify.httpjson import HttpReply, http_json
 from aisys_verify.probe import UP, probe
 from aisys_verify.report.allure import attach_json, step
 from aisys_verify.standin import protocol
@@ -25,40 +22,12 @@ SOURCE = "aisys-verify-e2e"
 TURN_TIMEOUT_S = 30.0
 
 
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    body: Any  # the parsed JSON, or the raw text when the body is not JSON
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def json_object(self) -> dict[str, Any]:
-        return self.body if isinstance(self.body, dict) else {}
-
-
-def http(method: str, url: str, body: Any = None, *, timeout: float = TURN_TIMEOUT_S,
-         headers: Mapping[str, str] | None = None) -> HttpReply:
-    """One HTTP exchange; ``body`` is JSON-encoded unless it is already bytes. Never raises on a 4xx/5xx."""
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw, head = response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        status, raw, head = exc.code, exc.read(), dict(exc.headers or {})
-    try:
-        parsed: Any = json.loads(raw)
-    except ValueError:
-        parsed = raw.decode("utf-8", "replace")
-    return HttpReply(status, parsed, {k.lower(): v for k, v in head.items()})
-
-
-def exchange(title: str, method: str, url: str, body: Any = None, **kwargs: Any) -> HttpReply:
-    """``http()`` as an Allure step with the request and the response attached."""
+def exchange(title: str, method: str, url: str, body: Any = None) -> HttpReply:
+    """One HTTP exchange (never raises on a 4xx/5xx) as an Allure step with the request and response attached."""
     with step(title):
         shown = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         attach_json("request", {"method": method, "url": url, "body": shown})
-        reply = http(method, url, body, **kwargs)
+        reply = http_json(method, url, body, timeout=TURN_TIMEOUT_S)
         attach_json("response", {"status": reply.status, "body": reply.body,
                                  "x-trace-id": reply.headers.get("x-trace-id")})
     return reply
