@@ -46,7 +46,7 @@ class Proc:
         return ""
 
 
-def _wait_port(host: str, port: int, timeout: float) -> bool:
+def wait_port(host: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
@@ -111,7 +111,7 @@ class LocalCluster:
             self.redis[host] = Proc(f"redis@{host}", popen, log)
         for host in self.hosts():
             address, port = self.plan.redis[host]
-            if not _wait_port(address, port, 5.0):
+            if not wait_port(address, port, 5.0):
                 raise ClusterError(f"redis for host {host} did not listen on {address}:{port}\n"
                                    f"{self.redis[host].tail()}")
         for host in self.hosts():

@@ -31,7 +31,7 @@ from standin_integration_helpers import (
 )
 
 from aisys_verify.standin.agent import READY_KEY
-from aisys_verify.standin.cluster import LocalCluster, Proc, _wait_port
+from aisys_verify.standin.cluster import LocalCluster, Proc, wait_port
 
 pytestmark = pytest.mark.integration
 
@@ -227,7 +227,7 @@ def _restart_redis(cluster: LocalCluster, host: str) -> None:
     popen = subprocess.Popen(old.popen.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     cluster.redis[host] = Proc(f"redis@{host}", popen, old.log)
-    assert _wait_port(address, port, 5.0), f"redis for {host} did not come back"
+    assert wait_port(address, port, 5.0), f"redis for {host} did not come back"
 
 
 def test_agents_degrade_when_their_hosts_redis_dies(cluster: LocalCluster) -> None:

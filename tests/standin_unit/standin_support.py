@@ -27,6 +27,7 @@ import yaml
 import zmq
 
 from aisys_verify.spec.model import Topology
+from aisys_verify.standin.cluster import wait_port
 from aisys_verify.standin.wiring import RunPlan, resolve_http_ports
 
 if TYPE_CHECKING:
@@ -137,15 +138,6 @@ def free_ports(count: int, low: int = 21000, high: int = 32000) -> list[int]:
                 continue
         chosen.append(port)
     return chosen
-
-
-def wait_port(host: str, port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class RedisServer:
