@@ -9,63 +9,29 @@ mutated spec up. The stack must come up: a mutation that breaks the stand-up pro
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mutation_support import REPO, Edit, agent_header, entry_end, field_indent, insert_field, mutated_spec, run_suite
 
-from aisys_verify import load_spec
 from aisys_verify.spec.model import Agent
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 E2E = REPO / "suites" / "e2e"
 
 
-def _header(lines: list[str], agent: str) -> int:
-    """Index of the line that opens ``agent``'s entry: ``Name:`` (MainPC's mapping form) or
-    ``- name: Name`` (PC2's list form)."""
-    pattern = re.compile(rf"^\s*(?:{re.escape(agent)}:|- name:\s*['\"]?{re.escape(agent)}['\"]?)\s*(?:#.*)?$")
-    found = [i for i, line in enumerate(lines) if pattern.match(line)]
-    assert len(found) == 1, f"{agent}: expected one entry in the startup config, found lines {found}"
-    return found[0]
-
-
-def _field_indent(lines: list[str], header: int) -> str:
-    line = lines[header]
-    if line.lstrip().startswith("- "):
-        return " " * (len(line) - len(line.lstrip()) + 2)
-    following = lines[header + 1]
-    return following[:len(following) - len(following.lstrip())]
-
-
-def _entry_end(lines: list[str], header: int, indent: str) -> int:
-    end = header + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end].startswith(indent)) \
-            and not lines[end].lstrip().startswith("- name:"):
-        end += 1
-    return end
-
-
-def set_role(role: str) -> Callable[[list[str], str], list[str]]:
-    def edit(lines: list[str], agent: str) -> list[str]:
-        header = _header(lines, agent)
-        indent = _field_indent(lines, header)
-        return [*lines[:header + 1], f"{indent}role: {role}  # e2e mutation", *lines[header + 1:]]
-    return edit
+def set_role(role: str) -> Edit:
+    return insert_field(f"role: {role}  # e2e mutation")
 
 
 def drop_http_port(lines: list[str], agent: str) -> list[str]:
-    header = _header(lines, agent)
-    indent = _field_indent(lines, header)
-    end = _entry_end(lines, header, indent)
+    header = agent_header(lines, agent)
+    indent = field_indent(lines, header)
+    end = entry_end(lines, header, indent)
     block = [i for i in range(header + 1, end) if lines[i].strip().startswith("http_port:")]
     assert len(block) == 1, f"{agent}: expected one http_port line in its entry, found {block}"
     return [line for i, line in enumerate(lines) if i != block[0]]
@@ -76,7 +42,7 @@ class Mutation:
     family: str
     host: str
     agent: str
-    edit: Callable[[list[str], str], list[str]]
+    edit: Edit
     took: Callable[[Agent], bool]  # the mutated spec shows the change
     file: str
     select: str | None  # -k expression, to keep the run short
@@ -127,30 +93,11 @@ MUTATIONS = [
 ]
 
 
-def mutated_spec(tmp_path: Path, mutation: Mutation) -> Path:
-    shutil.copytree(REPO / "system", tmp_path / "system")
-    shutil.copytree(REPO / "compose", tmp_path / "compose")
-    config = tmp_path / "system" / mutation.host / "startup_config.yaml"
-    lines = config.read_text(encoding="utf-8").splitlines()
-    config.write_text("\n".join(mutation.edit(lines, mutation.agent)) + "\n", encoding="utf-8")
-    agent = load_spec([tmp_path / "system"]).find_agent(mutation.agent, mutation.host)
-    assert agent is not None and mutation.took(agent), f"the mutation of {mutation.host}/{mutation.agent} did not take"
-    return tmp_path / "system"
-
-
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.family for m in MUTATIONS])
 def test_e2e_family_fails_when_its_behaviour_is_broken(mutation: Mutation, tmp_path: Path) -> None:
-    spec = mutated_spec(tmp_path, mutation)
-    args = [sys.executable, "-m", "pytest", str(E2E / mutation.file), "-p", "no:cacheprovider", "-q",
-            "-o", "console_output_style=classic", "--aisys-spec", str(spec)]
-    if mutation.select:
-        args += ["-k", mutation.select]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AISYS_", "PYTEST_"))}
-    run = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=150)
-    output = run.stdout + run.stderr
-    shown = f"\n--- output of {' '.join(args[2:])} ---\n{output[-6000:]}"
-    assert "ready in" in output and "stack failed to start" not in output, \
-        f"the mutated stack did not come up, which proves nothing about the suite:{shown}"
+    spec = mutated_spec(tmp_path, mutation.host, mutation.agent, mutation.edit, mutation.took)
+    run = run_suite(spec, [str(E2E / mutation.file), *(["-k", mutation.select] if mutation.select else [])], 150)
+    output, shown = run.output, run.shown
     assert run.returncode == 1, f"the {mutation.family} family did not fail (exit {run.returncode}){shown}"
     for test_id in mutation.failed:
         assert f"FAILED suites/e2e/{mutation.file}::{test_id}" in output, f"{test_id} did not fail:{shown}"
