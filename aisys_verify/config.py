@@ -7,9 +7,11 @@ Lowest to highest:
 3. environment variables ``AISYS_SPEC`` (paths joined by os.pathsep), ``AISYS_SPEC_VARS``
    (``PORT_OFFSET=1000,OTHER=x``), ``AISYS_LINT_FAIL_ON``, ``AISYS_BACKEND`` (local or compose),
    ``AISYS_INTERPOSE`` (0 to run without Toxiproxy), ``AISYS_FAULTS`` (the fault-matrix selection,
-   e.g. ``kind=partition host=pc2 limit=8``);
-4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults`` in pytest;
-   ``PATH...``, ``--var``, ``--backend`` in the CLI);
+   e.g. ``kind=partition host=pc2 limit=8``), ``AISYS_STANDIN_PROFILE`` (ideal or reference) and
+   ``AISYS_STANDIN_DEFECTS`` (defect switches of the reference profile, ``a,b`` or ``all``);
+4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults``,
+   ``--aisys-standin-profile``, ``--aisys-standin-defects`` in pytest; ``PATH...``, ``--var``, ``--backend``
+   in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
 
@@ -31,6 +33,8 @@ ENV_LINT_FAIL_ON = "AISYS_LINT_FAIL_ON"
 ENV_BACKEND = "AISYS_BACKEND"
 ENV_INTERPOSE = "AISYS_INTERPOSE"
 ENV_FAULTS = "AISYS_FAULTS"
+ENV_STANDIN_PROFILE = "AISYS_STANDIN_PROFILE"
+ENV_STANDIN_DEFECTS = "AISYS_STANDIN_DEFECTS"
 BACKEND_NAMES = ("local", "compose")
 
 
@@ -42,11 +46,14 @@ class VerifyConfig:
     backend: str = "local"
     interpose: bool = True  # Toxiproxy on every edge
     faults: str = ""  # fault-matrix selection (aisys_verify.faults.matrix.Selection.parse); "" = the whole matrix
+    standin_profile: str = "ideal"  # what stand-ins speak (aisys_verify.standin.profile): ideal | reference
+    standin_defects: tuple[str, ...] = ()  # defect switches of the reference profile (never on by default)
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
                        lint_fail_on: str | Severity | None = None, base: Path | None = None,
                        backend: str | None = None, interpose: bool | None = None,
-                       faults: str | None = None) -> VerifyConfig:
+                       faults: str | None = None, standin_profile: str | None = None,
+                       standin_defects: str | Sequence[str] | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
         if backend is not None:
@@ -60,6 +67,13 @@ class VerifyConfig:
 
             Selection.parse(faults)  # a bad selection fails here, where it was given
             changes["faults"] = faults
+        if standin_profile is not None or standin_defects is not None:
+            from aisys_verify.standin.profile import parse_defects, parse_profile
+
+            if standin_profile is not None:
+                changes["standin_profile"] = parse_profile(standin_profile, "stand-in profile")
+            if standin_defects is not None:
+                changes["standin_defects"] = parse_defects(standin_defects, "stand-in defects")
         if spec:
             changes["spec"] = tuple((base / p) if base and not Path(p).is_absolute() else Path(p) for p in spec)
         if spec_vars:
@@ -74,7 +88,9 @@ class VerifyConfig:
         return self.with_overrides(spec or None, parse_vars(environ.get(ENV_SPEC_VARS, ""), ENV_SPEC_VARS),
                                    environ.get(ENV_LINT_FAIL_ON) or None, backend=environ.get(ENV_BACKEND) or None,
                                    interpose=None if interpose is None else parse_bool(interpose, ENV_INTERPOSE),
-                                   faults=environ.get(ENV_FAULTS))
+                                   faults=environ.get(ENV_FAULTS),
+                                   standin_profile=environ.get(ENV_STANDIN_PROFILE) or None,
+                                   standin_defects=environ.get(ENV_STANDIN_DEFECTS))
 
 
 def parse_bool(text: str, where: str) -> bool:
@@ -119,5 +135,6 @@ def from_pyproject(start: Path) -> VerifyConfig:
             spec = table.get("spec")
             return VerifyConfig().with_overrides(
                 [spec] if isinstance(spec, str) else spec, parse_vars(table.get("spec_vars", []), str(candidate)),
-                table.get("lint_fail_on"), base=folder, backend=table.get("backend"), faults=table.get("faults"))
+                table.get("lint_fail_on"), base=folder, backend=table.get("backend"), faults=table.get("faults"),
+                standin_profile=table.get("standin_profile"), standin_defects=table.get("standin_defects"))
     return VerifyConfig()

@@ -48,11 +48,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aisys-faults", default=None, metavar="EXPR",
                     help="Which fault-matrix cases aisys_fault_case runs, e.g. 'kind=partition host=pc2 limit=8' "
                          "(keys: kind, host, group, edge, max-blast, limit)")
+    group.addoption("--aisys-standin-profile", choices=("ideal", "reference"), default=None,
+                    help="Protocol the stand-ins speak: ideal, or the real agents' as measured (reference; "
+                         "PROTOCOL.md); overrides the aisys_standin_profile ini key and $AISYS_STANDIN_PROFILE")
+    group.addoption("--aisys-standin-defects", default=None, metavar="NAME,...|all",
+                    help="Real agents' defects the reference-profile stand-ins reproduce (to prove a suite catches "
+                         "them); never on by default")
     parser.addini("aisys_spec", "Spec folders or files, relative to the ini file", type="paths", default=[])
     parser.addini("aisys_spec_vars", "Spec variables, one NAME=VALUE per line", type="linelist", default=[])
     parser.addini("aisys_lint_fail_on", "Lowest lint severity that fails (error, warning, note)", default="error")
     parser.addini("aisys_backend", "Backend of aisys_stack: local or compose", default="local")
     parser.addini("aisys_faults", "Fault-matrix selection for aisys_fault_case (see --aisys-faults)", default="")
+    parser.addini("aisys_standin_profile", "Protocol the stand-ins speak: ideal or reference", default="")
+    parser.addini("aisys_standin_defects", "Defect switches of the reference profile (NAME,... or all)", default="")
 
 
 SUITE_MARKERS = {
@@ -80,13 +88,16 @@ def pytest_configure(config: pytest.Config) -> None:
             [str(p) for p in config.getini("aisys_spec")] or None,
             parse_vars(config.getini("aisys_spec_vars"), "aisys_spec_vars"),
             config.getini("aisys_lint_fail_on") or None, backend=config.getini("aisys_backend") or None,
-            faults=config.getini("aisys_faults") or None)
+            faults=config.getini("aisys_faults") or None,
+            standin_profile=config.getini("aisys_standin_profile") or None,
+            standin_defects=config.getini("aisys_standin_defects") or None)
         no_proxies = config.getoption("aisys_no_proxies")
         resolved = resolved.with_environ(os.environ).with_overrides(
             config.getoption("aisys_spec") or None, parse_vars(config.getoption("aisys_var"), "--aisys-var"),
             config.getoption("aisys_lint_fail_on"), base=config.invocation_params.dir,
             backend=config.getoption("aisys_backend"), interpose=False if no_proxies else None,
-            faults=config.getoption("aisys_faults"))
+            faults=config.getoption("aisys_faults"), standin_profile=config.getoption("aisys_standin_profile"),
+            standin_defects=config.getoption("aisys_standin_defects"))
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = resolved
@@ -183,7 +194,10 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
             reporter.write_line(line)
 
     stack = backend_class(resolved.backend)(resolved.spec, dict(resolved.spec_vars),
-                                            StackOptions(interpose=resolved.interpose), progress=progress)
+                                            StackOptions(interpose=resolved.interpose,
+                                                         standin_profile=resolved.standin_profile,
+                                                         standin_defects=resolved.standin_defects),
+                                            progress=progress)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with steps:

@@ -140,6 +140,8 @@ class ComposeStack:
         self._trace_dir: Path | None = None
         self._engine: dict[str, Any] = {}
         self.plan: RunPlan = default_plan(self.topology, DATA_DIR, network=self.network)
+        self.plan.standin_profile, self.plan.standin_defects = self.options.standin_profile, [
+            *self.options.standin_defects]
 
     # --- lifecycle -----------------------------------------------------------------------------
 

@@ -94,6 +94,8 @@ class StackOptions:
     trace: str = "auto"  # auto: JSON-lines spans in <workdir>/traces (stack.trace_dir); or none, console, ...
     workdir: Path | None = None
     keep_workdir: bool = False
+    standin_profile: str = "ideal"  # aisys_verify.standin.profile: what the stand-ins speak
+    standin_defects: tuple[str, ...] = ()
 
 
 @dataclass
@@ -116,6 +118,8 @@ class LocalStack:
         self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
         self.plan: RunPlan = default_plan(self.topology, str(self.workdir / "data"), network=self.network)
         self.plan.log_dir = str(self.workdir / "logs")
+        self.plan.standin_profile, self.plan.standin_defects = self.options.standin_profile, [
+            *self.options.standin_defects]
         self.trace_dir: Path | None = self.workdir / "traces" if self.options.trace == "auto" else None
         self.plan.trace = f"file:{self.trace_dir}" if self.trace_dir else self.options.trace
         self.proxies: list[ProxiedEdge] = []

@@ -27,6 +27,7 @@ from aisys_verify.standin.agent import AgentRuntime
 from aisys_verify.standin.calls import Caller
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
+from aisys_verify.standin.profile import resolve as resolve_profile
 from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
 from aisys_verify.standin.wiring import RunPlan, address_book, agents_of_group, call_edges, default_plan
@@ -54,7 +55,9 @@ class GroupRuntime:
             caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent, edges))
             ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,
                                Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
-                               Path(self.plan.data_dir))
+                               Path(self.plan.data_dir),
+                               profile=resolve_profile(self.plan.standin_profile, self.plan.standin_defects,
+                                                       agent.config, agent.key))
             self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key], edges,
                                             self.plan.address_of(agent.key, self.host)))
         try:

@@ -51,6 +51,9 @@ class RunPlan:
     ready_ttl_s: float = 30.0
     ready_refresh_s: float = 10.0
     health_interval_s: float = 1.0
+    # the protocol the stand-ins speak (aisys_verify.standin.profile): ideal | reference, and defect switches
+    standin_profile: str = "ideal"
+    standin_defects: list[str] = field(default_factory=list)
 
     def address_of(self, agent_key: str, host: str) -> str:
         """Where other agents (and probes on the same network) reach this agent."""

@@ -13,6 +13,7 @@ from aisys_verify.standin.calls import Caller, CallFailed, CallPolicy
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
+from aisys_verify.standin.profile import StandinProfile
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -36,6 +37,7 @@ class AgentContext:
     metrics: Metrics
     data_dir: Path
     started: float = field(default_factory=time.time)
+    profile: StandinProfile = field(default_factory=StandinProfile)  # ideal, or the real protocol + defects
 
     async def call(self, target: str, action: str, *, policy: CallPolicy | None = None,
                    fields: Mapping[str, Any] | None = None, **more: Any) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""Which protocol a stand-in speaks: the ``ideal`` one, or the real agents' as measured (``reference``).
+
+``../shared/reference-system/PROTOCOL.md`` records what the real agents do when run. The
+``reference`` profile speaks exactly that protocol without its defects (REP served one
+request per serving loop, ISO timestamps, no ``error_code``/``request_id`` echo, the real
+error strings, health shape, registry records ...). Each defect PROTOCOL.md marks is a
+switch (``DEFECTS``), off unless asked for, so a suite can prove that it catches it.
+
+Resolution, lowest to highest: the run's profile and defects (``RunPlan.standin_profile``,
+``RunPlan.standin_defects``: from ``--aisys-standin-profile`` / ``--aisys-standin-defects``,
+ini, environment), then the agent's own ``config: {standin: {profile:, defects: [...],
+serving_loop_ms:}}`` in the startup config. Defects only apply to the ``reference`` profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aisys_verify.errors import UsageError
+
+IDEAL, REFERENCE = "ideal", "reference"
+PROFILES = (IDEAL, REFERENCE)
+REFERENCE_SERVING_LOOP_S = 0.1  # PROTOCOL.md §1: the real serving loop sleeps 0.1 s per request
+
+# name -> (what the real agent does, where PROTOCOL.md records it)
+DEFECTS: dict[str, tuple[str, str]] = {
+    "ready_ttl_not_refreshed": ("the readiness key is written once with a TTL and never refreshed, so the agent "
+                                "turns degraded when it expires", "PROTOCOL.md §4 readiness key"),
+    "http_health_always_200": ("HTTP /health answers 200 even when the body says degraded",
+                               "PROTOCOL.md §1 HTTP health"),
+    "binds_wrong_port": ("the agent binds a port other than the configured one (5643/6643 instead of 5706/6706)",
+                         "PROTOCOL.md §4 configured vs bound port"),
+    "double_bind": ("the agent binds its main port a second time: EADDRINUSE, it exits at start",
+                    "PROTOCOL.md §4 double bind"),
+    "unserialisable_reply": ("an action builds a reply that cannot be serialised: no reply, the main socket is stuck",
+                             "PROTOCOL.md §3 SystemDigitalTwin get_metrics/get_history/simulate_load"),
+    "invalid_utf8_wedges": ("a frame of invalid UTF-8 gets no reply and the main socket never answers again",
+                            "PROTOCOL.md §2 invalid UTF-8"),
+    "contradictory_health": ("the health reply says degraded together with ready: true and 'is healthy'",
+                             "PROTOCOL.md §2 health reply"),
+    "stale_ready_key_after_crash": ("the readiness key lives 300 s, so a crashed agent reads ready for up to 5 minutes",
+                                    "PROTOCOL.md §4 readiness key"),
+}
+
+
+@dataclass(frozen=True)
+class StandinProfile:
+    """What one stand-in speaks: the profile, its defect switches and the serving-loop cost."""
+
+    name: str = IDEAL
+    defects: frozenset[str] = frozenset()
+    serving_loop_s: float = 0.0  # reference: REFERENCE_SERVING_LOOP_S unless the agent sets serving_loop_ms
+
+    @property
+    def reference(self) -> bool:
+        return self.name == REFERENCE
+
+    def has(self, defect: str) -> bool:
+        if defect not in DEFECTS:  # a typo in a role must not silently turn a defect off
+            raise KeyError(f"unknown defect {defect!r}")
+        return defect in self.defects
+
+
+def parse_profile(value: str, where: str) -> str:
+    text = value.strip().lower()
+    if text not in PROFILES:
+        raise UsageError(f"{where}: unknown stand-in profile {value!r}: use one of {', '.join(PROFILES)}")
+    return text
+
+
+def parse_defects(value: str | Iterable[str], where: str) -> tuple[str, ...]:
+    """``"a,b"``, ``["a", "b"]`` or ``"all"`` into defect names, in DEFECTS order; unknown names fail."""
+    items = [i.strip() for i in (value.split(",") if isinstance(value, str) else value) if str(i).strip()]
+    if any(i.lower() == "all" for i in items):
+        return tuple(DEFECTS)
+    unknown = [i for i in items if i not in DEFECTS]
+    if unknown:
+        raise UsageError(f"{where}: unknown stand-in defect(s) {', '.join(map(repr, unknown))}: "
+                         f"use 'all' or some of {', '.join(DEFECTS)}")
+    return tuple(d for d in DEFECTS if d in items)
+
+
+def resolve(run_profile: str, run_defects: Iterable[str], agent_config: Mapping[str, Any] | None,
+            where: str = "agent") -> StandinProfile:
+    """The profile of one agent: the run's, overridden by ``config.standin`` of the agent."""
+    standin: Any = (agent_config or {}).get("standin") if hasattr(agent_config, "get") else None
+    standin = standin if isinstance(standin, Mapping) else {}
+    name = parse_profile(str(standin.get("profile", run_profile)), f"{where}: config.standin.profile")
+    defects = set(parse_defects(run_defects, f"{where}: defects"))
+    if "defects" in standin:
+        own = standin["defects"]
+        defects = set(parse_defects(own if isinstance(own, (str, list, tuple)) else str(own),
+                                    f"{where}: config.standin.defects"))
+    if name != REFERENCE:
+        defects = set()  # defects are the real agents': the ideal profile has none
+    loop = standin.get("serving_loop_ms")
+    serving = (float(loop) / 1000 if isinstance(loop, (int, float)) and not isinstance(loop, bool) and loop >= 0
+               else REFERENCE_SERVING_LOOP_S) if name == REFERENCE else 0.0
+    return StandinProfile(name, frozenset(defects), serving)
