@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def add_commands(sub: argparse._SubParsersAction[Any],
 def _session(args: argparse.Namespace) -> Any:
     from aisys_verify.cli import _config
     from aisys_verify.slo.assertions import SloSession
-    from aisys_verify.slo.openslo import read_openslo
+    from aisys_verify.slo.openslo import load_openslo
     from aisys_verify.spec.loader import load_spec
 
     if not 0 < args.__dict__.get("confidence", 0.95) < 1:
@@ -54,7 +55,10 @@ def _session(args: argparse.Namespace) -> Any:
     config = _config(args)
     session = SloSession(load_spec(config.spec, config.spec_vars), args.__dict__.get("confidence", 0.95))
     for path in args.openslo:
-        session.slos = session.slos + read_openslo(path)
+        openslo = load_openslo(path)
+        for note in openslo.notes:
+            print(f"aisys-verify: note: {note}", file=sys.stderr)
+        session.slos = session.slos + openslo.slos
     return session
 
 
@@ -94,7 +98,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     session = _session(args)
     rows = [{"slo": s.name, "service": s.service, "kind": s.kind.value, "objective": s.objective_text(),
              "budget": round(s.budget, 9), "groups": sorted(f"{h}/{g}" for h, g in session.services.targets(s)),
-             "defined": s.source} for s in session.slos]
+             "defined": s.source, "judged": s.judged, **({"not_judged": s.unjudged} if s.unjudged else {})}
+            for s in session.slos]
     for row in rows:
         print(json.dumps(row))
     return 0

@@ -62,6 +62,10 @@ def evaluate(slos: Sequence[SloSpec], services: ServiceMap, *, load: LoadResults
     verdicts: list[Verdict] = []
     others: list[Verdict] = []
     for slo in slos:
+        if slo.unjudged:
+            # read, but not judgeable from a run (another vendor's query, Timeslices, ...): inconclusive, with why
+            verdicts.append(no_data(slo, f"not judged: {slo.unjudged}", confidence))
+            continue
         found: list[Verdict] = []
         if load is not None and slo.kind is not SliKind.GAUGE and slo.kind is not SliKind.RATIO:
             data: Counts | LatencySample | None = (load_latencies(slo, load, services, phase)

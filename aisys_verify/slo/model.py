@@ -115,6 +115,14 @@ class SloSpec:
     total: Selector | None = None
     bad_counter: bool = False  # the numerator counts bad events (error-rate queries)
     query: str = ""
+    # why a run cannot judge this SLO ('' when it can): an indicator that is not a Prometheus query,
+    # Timeslices budgeting, ... Such an SLO is read and listed, and its verdict is inconclusive with this reason
+    unjudged: str = ""
+    written: str = ""  # the objective as the source wrote it, shown where the model cannot express it
+
+    @property
+    def judged(self) -> bool:
+        return not self.unjudged
 
     @property
     def budget(self) -> float:
@@ -122,8 +130,11 @@ class SloSpec:
         return 0.0 if self.kind is SliKind.GAUGE else float(1 - Fraction(repr(self.objective)))
 
     def objective_text(self) -> str:
+        if self.written and (self.unjudged or (self.kind is SliKind.LATENCY and self.latency_bound_s is None)):
+            return self.written
         if self.kind is SliKind.LATENCY:
-            return f"p{_pct(self.objective)} <= {self.latency_bound_s:g} s"
+            bound = "?" if self.latency_bound_s is None else f"{self.latency_bound_s:g}"
+            return f"p{_pct(self.objective)} <= {bound} s"
         if self.kind is SliKind.ERROR_RATE:
             return f"error rate <= {_pct(1 - self.objective)} %"
         if self.kind is SliKind.GAUGE:
