@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--health-timeout", type=float, default=30.0, help="seconds per start layer")
     sub.add_parser("status", help="list running stacks and the health of their agents")
     probe = sub.add_parser("probe", help="probe health: HTTP and ZeroMQ targets, one JSON line each", description=(
-        "Probe http://HOST:PORT/PATH (up on 2xx) and zmq://HOST:PORT (an agent's health socket; up on status ok). "
+        "Probe http://HOST:PORT/PATH and zmq://HOST:PORT (an agent's health socket): up when the health reply "
+        "(either shape) says ok; HTTP is judged by the body too, so 200 with a body saying degraded is degraded. "
         "Exit 0 when every target is up, 1 otherwise: usable as a container HEALTHCHECK."))
     probe.add_argument("targets", nargs="*", metavar="TARGET")
     probe.add_argument("--stack", metavar="ID", help="probe every agent of a running stack (see 'status')")
@@ -190,14 +191,11 @@ def cmd_status(_args: argparse.Namespace) -> int:
 
 
 def _health_line(endpoints: list[dict[str, object]]) -> str:
-    from aisys_verify.standin.client import HEALTH_CHECK, request_once
+    from aisys_verify.health import zmq_health
 
     counts: dict[str, int] = {}
-    for ep in endpoints:
-        try:
-            status = str(request_once(f"tcp://{ep['address']}:{ep['health_port']}", HEALTH_CHECK, 0.5).get("status"))
-        except TimeoutError:
-            status = "down"
+    for ep in endpoints:  # read by aisys_verify.health: either reply shape, the same words for both
+        status = zmq_health(f"tcp://{ep['address']}:{ep['health_port']}", 0.5).word_or_state
         counts[status] = counts.get(status, 0) + 1
     return "agents: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 

@@ -45,6 +45,26 @@ class HealthReading:
     def up(self) -> bool:
         return self.state == UP
 
+    @property
+    def answering(self) -> bool:
+        """The agent answered with a health reply at all (up or degraded): it is alive and listening."""
+        return self.state != DOWN
+
+    @property
+    def word_or_state(self) -> str:
+        """``ok`` / ``degraded`` / ``down`` as the framework's callers compare it: the state, in the ideal
+        profile's words (a 200 whose body says degraded is ``degraded`` here, whatever the code said)."""
+        return {UP: "ok", DEGRADED: "degraded"}.get(self.state, "down")
+
+    def shown(self) -> str:
+        """One line for progress and failure messages: state, the agent's word, HTTP code, message."""
+        parts = [self.state]
+        if self.word and self.word != self.word_or_state:
+            parts.append(f"(says {self.word!r})")
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        return " ".join(parts) + (f": {self.message}" if self.message else "")
+
 
 def read_reply(reply: Mapping[str, Any] | Any, http_status: int | None = None) -> HealthReading:
     """A health reply of either shape as a HealthReading; anything that is not a mapping is ``down``."""
@@ -84,6 +104,35 @@ def read_http(status_code: int, body: bytes | str) -> HealthReading:
         return reading
     state = UP if 200 <= status_code < 300 else DOWN
     return HealthReading(state, None, None, f"HTTP {status_code}", http_status=status_code)
+
+
+def zmq_health(url: str, timeout: float = 1.0) -> HealthReading:
+    """One health request on a ZeroMQ health (or main) socket, read; ``down`` when no reply comes."""
+    from aisys_verify.standin.client import HEALTH_CHECK, request_once
+
+    try:
+        reply = request_once(url, HEALTH_CHECK, timeout)
+    except TimeoutError as exc:
+        return HealthReading(DOWN, None, None, str(exc))
+    except Exception as exc:  # a bad url or a closed context: still a reading, never a crash of the caller
+        return HealthReading(DOWN, None, None, f"{type(exc).__name__}: {exc}")
+    return read_reply(reply)
+
+
+def http_health(address: str, port: int, timeout: float = 0.5, path: str = "/health") -> HealthReading:
+    """GET an agent's HTTP health and read it by the body as well as the code (``read_http``);
+    ``down`` with the reason when nothing (or not HTTP) answers."""
+    import http.client
+
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return read_http(response.status, response.read())
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return HealthReading(DOWN, None, None, f"{type(exc).__name__}: {exc}")
+    finally:
+        conn.close()
 
 
 def http_policy_violation(reading: HealthReading, policy: str = "status") -> str | None:

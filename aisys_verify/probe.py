@@ -1,9 +1,12 @@
 """The unified health probe: HTTP and ZeroMQ targets, one JSON line each, an exit code.
 
-A target is ``http://host:port/path`` (GET; up on 2xx) or ``zmq://host:port`` / ``tcp://host:port``
-(a ``{"action": "health_check"}`` request to an agent's health socket; up when the reply says
-``ok``, ``degraded`` when it says so). Usable as a container HEALTHCHECK (exit 0 only when every
-target is up), and it can push each result to the observability hub's ``/ingest``.
+A target is ``http://host:port/path`` (GET) or ``zmq://host:port`` / ``tcp://host:port`` (a
+``{"action": "health_check"}`` request to an agent's health socket). Both are read by
+``aisys_verify.health``, whichever reply shape the agent speaks (ideal or the real agents'): HTTP is
+judged by the body as well as the code, so a 200 whose body says ``degraded`` is ``degraded``, never
+``up`` (the real agents answer 200 while degraded, PROTOCOL.md §1; the real probe script counts that as
+up). Usable as a container HEALTHCHECK (exit 0 only when every target is up), and it can push each
+result to the observability hub's ``/ingest``.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
+from aisys_verify import health as _health
 from aisys_verify.errors import UsageError
+from aisys_verify.health import DEGRADED, DOWN, UP
 
-UP, DEGRADED, DOWN = "up", "degraded", "down"
+__all__ = ["DEGRADED", "DOWN", "UP", "ProbeResult", "http_health", "parse_target", "probe", "push"]
 
 
 @dataclass(frozen=True)
@@ -57,40 +62,38 @@ def probe(target: str, timeout: float = 5.0) -> ProbeResult:
     stamp = time.time()
     try:
         if kind == "http":
-            http_status, health = _http(target, timeout)
-            status = UP if 200 <= http_status < 300 else (DEGRADED if health == "degraded" else DOWN)
-            return ProbeResult(target, kind, status, _ms(started), stamp, health, http_status)
-        health = _zmq(host, port, timeout)
-        status = UP if health == "ok" else DEGRADED if health == "degraded" else DOWN
-        return ProbeResult(target, kind, status, _ms(started), stamp, health)
+            reading = _http(target, timeout)
+            return ProbeResult(target, kind, reading.state, _ms(started), stamp, reading.word, reading.http_status,
+                               _why(reading))
+        reading = _zmq(host, port, timeout)
+        return ProbeResult(target, kind, reading.state, _ms(started), stamp, reading.word, None, _why(reading))
     except (OSError, TimeoutError, ValueError, http.client.HTTPException) as exc:  # e.g. a non-HTTP listener
         return ProbeResult(target, kind, DOWN, _ms(started), stamp, error=(str(exc) or type(exc).__name__)[:256])
+
+
+def _why(reading: _health.HealthReading) -> str | None:
+    """The error field of a result: only for a target that is not up (an up line stays as it was)."""
+    if reading.up:
+        return None
+    return (reading.message or f"health status {reading.word!r}")[:256]
 
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def _http(url: str, timeout: float) -> tuple[int, str | None]:
+def _http(url: str, timeout: float) -> _health.HealthReading:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, _status_word(resp.read())
+            return _health.read_http(resp.status, resp.read())
     except urllib.error.HTTPError as exc:  # 503 from a degraded agent still carries its health reply
-        return exc.code, _status_word(exc.read())
+        return _health.read_http(exc.code, exc.read())
 
 
-def _status_word(body: bytes) -> str | None:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return None
-    return str(parsed.get("status")) if isinstance(parsed, dict) and "status" in parsed else None
-
-
-def _zmq(host: str, port: int, timeout: float) -> str:
+def _zmq(host: str, port: int, timeout: float) -> _health.HealthReading:
     from aisys_verify.standin.client import HEALTH_CHECK, request_once
 
-    return str(request_once(f"tcp://{host}:{port}", HEALTH_CHECK, timeout).get("status", "unknown"))
+    return _health.read_reply(request_once(f"tcp://{host}:{port}", HEALTH_CHECK, timeout))
 
 
 def push(result: ProbeResult, url: str, timeout: float = 2.0) -> str | None:
@@ -105,13 +108,7 @@ def push(result: ProbeResult, url: str, timeout: float = 2.0) -> str | None:
 
 
 def http_health(address: str, port: int, timeout: float = 0.5) -> tuple[str, str]:
-    """An agent's HTTP /health as (status word, message); ("down", reason) when it does not answer."""
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
-    try:
-        conn.request("GET", "/health")
-        reply = json.loads(conn.getresponse().read() or b"{}")
-        return str(reply.get("status")), str(reply.get("message"))
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        return "down", f"{type(exc).__name__}: {exc}"
-    finally:
-        conn.close()
+    """An agent's HTTP /health as (``ok`` | ``degraded`` | ``down``, message), judged by the body as well as
+    the code through ``aisys_verify.health`` (a 200 whose body says degraded is ``degraded``)."""
+    reading = _health.http_health(address, port, timeout)
+    return reading.word_or_state, reading.message

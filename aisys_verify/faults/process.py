@@ -67,9 +67,10 @@ def all_silent(endpoints: list[AgentEndpoint], timeout: float = 0.3) -> list[str
 
 
 def all_healthy(endpoints: list[AgentEndpoint]) -> bool:
-    from aisys_verify.probe import http_health
+    """Every agent's HTTP /health reads up (by the body as well as the code: a 200 saying degraded is not)."""
+    from aisys_verify.health import http_health
 
-    return all(http_health(ep.address, ep.http_port)[0] == "ok" for ep in endpoints)
+    return all(http_health(ep.address, ep.http_port).up for ep in endpoints)
 
 
 class GroupFault(Fault):

@@ -21,6 +21,7 @@ from locust import User, constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from aisys_verify.load.recorder import Pacer, Recorder
+from aisys_verify.replies import error_text, failed
 
 SOURCE = "aisys-verify-load"
 _PROMPTS = ("hello there", "what is the weather like", "remember that my name is Ada", "tell me a story",
@@ -141,8 +142,8 @@ class ZmqWorkload(_Paced, User):
             if sock.poll(timeout * 1000):
                 raw = sock.recv()
                 reply = json.loads(raw)
-                if not isinstance(reply, dict) or reply.get("status") == "error":
-                    error = RuntimeError(f"error reply: {str(reply)[:200]}")
+                if failed(reply):  # status error (either dialect; the text in error or message) or not an object
+                    error = RuntimeError(f"error reply: {error_text(reply)[:160] or str(reply)[:200]}")
             else:
                 sock.close(linger=0)
                 del self._sockets[target["url"]]

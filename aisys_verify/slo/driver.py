@@ -28,11 +28,10 @@ from typing import Any
 from aisys_verify.errors import VerifyError
 from aisys_verify.load.results import EndpointInfo
 from aisys_verify.load.results import Phase as LoadPhase
+from aisys_verify.replies import client_error, error_text, failed
 from aisys_verify.slo.data import ExactLatencies
 from aisys_verify.slo.prom import Scrape
 
-# error codes that are the client's fault, not the service's (aisys_verify.standin.agent.CLIENT_ERRORS)
-CLIENT_ERRORS = frozenset({"bad_request", "not_found", "unknown_action", "not_json", "too_large"})
 SOURCE = "aisys-verify-slo"
 LATE_S = 0.05
 OVERSUBSCRIBED = 2.5  # runnable tasks per CPU; the SLO baseline alone gives about 1.7 on 2 CPUs
@@ -234,8 +233,8 @@ class _Worker:
             reply = protocol.parse_reply(sock.recv())
         except Exception as exc:  # a garbled reply is the service's failure
             return False, f"bad reply: {exc}"
-        if reply.get("status") == "error" and reply.get("error_code") not in CLIENT_ERRORS:
-            return False, f"{reply.get('error_code')}: {str(reply.get('error'))[:120]}"
+        if failed(reply) and not client_error(reply):  # either dialect: error code, or the real texts
+            return False, f"{reply.get('error_code') or 'error'}: {error_text(reply)[:120]}"
         return True, ""
 
     def _http(self, target: Target, i: int) -> tuple[bool, str]:

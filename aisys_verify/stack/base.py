@@ -6,10 +6,13 @@ Suites never ask which backend runs; they may ask what it can do (``capabilities
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from aisys_verify.health import HealthReading
     from aisys_verify.spec.model import Topology
     from aisys_verify.stack.interpose import ProxiedEdge
     from aisys_verify.stack.local import AgentEndpoint
@@ -65,6 +68,64 @@ def backend_class(name: str) -> type[Any]:
     except KeyError:
         raise UsageError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}") from None
     return getattr(import_module(module), attr)  # type: ignore[no-any-return]
+
+
+# defects whose health never says ok by design: the gate waits only for such an agent to answer
+ANSWERING_IS_ENOUGH = ("contradictory_health", "ready_ttl_not_refreshed")
+
+
+@dataclass(frozen=True)
+class HealthGate:
+    """What the stand-up health gate waits for, per agent (the launcher and every backend use it).
+
+    An agent whose resolved profile has a start defect (``double_bind``, ``binds_wrong_port``) never
+    answers on its spec ports: waiting for it would fail every stand-up with that defect on, so it is
+    skipped and reported. An agent whose health is wrong by design (``contradictory_health`` says
+    degraded with ready true; ``ready_ttl_not_refreshed`` turns degraded when its key expires) passes
+    once it answers at all. Everyone else passes when its health reads ``up``.
+    """
+
+    skipped: Mapping[str, str] = field(default_factory=dict)  # agent key -> the start defect
+    answering: frozenset[str] = frozenset()  # agent keys for which any health answer passes
+
+    def waits_for(self, key: str) -> bool:
+        return key not in self.skipped
+
+    def passes(self, key: str, reading: HealthReading) -> bool:
+        return reading.up or (key in self.answering and reading.answering)
+
+    def note(self) -> str | None:
+        """One progress line naming the skipped agents and why, or None when none is skipped."""
+        if not self.skipped:
+            return None
+        from aisys_verify.standin.profile import DEFECTS
+
+        shown = "; ".join(f"{key} ({defect}: {DEFECTS[defect][0]})" for key, defect in sorted(self.skipped.items()))
+        return f"  health gate skips {len(self.skipped)} agent(s) that cannot answer on their spec ports: {shown}"
+
+
+def health_gate(topology: Topology, plan: Any) -> HealthGate:
+    """The gate for a stack of ``topology`` run with ``plan`` (a RunPlan: the profile and defects)."""
+    from aisys_verify.standin.profile import resolve, start_defects
+
+    answering = frozenset(
+        a.key for a in topology.agents
+        if any(resolve(plan.standin_profile, plan.standin_defects, a.config, a.key).has(d)
+               for d in ANSWERING_IS_ENOUGH))
+    return HealthGate(start_defects(topology, plan), answering)
+
+
+def serving_loop_s(stack: Any) -> float:
+    """Seconds the slowest agent's main socket waits before it handles a request: 0 for the ideal profile,
+    ~0.1 for the reference one (PROTOCOL.md §1: one request per serving loop, strictly one at a time). Suites
+    make their timeouts honest functions of it (N sequential requests to one agent take N loops)."""
+    from aisys_verify.standin.profile import resolve
+
+    plan = getattr(stack, "plan", None)
+    if plan is None:
+        return 0.0
+    return max((resolve(plan.standin_profile, plan.standin_defects, a.config, a.key).serving_loop_s
+                for a in stack.topology.agents), default=0.0)
 
 
 def probe_health(stack: Stack, timeout: float = 1.0) -> dict[str, dict[str, Any]]:

@@ -52,10 +52,11 @@ from typing import Any
 import yaml
 
 from aisys_verify.errors import VerifyError
-from aisys_verify.probe import http_health
+from aisys_verify.health import http_health
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
+from aisys_verify.stack.base import health_gate
 from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper's public names)
     LABEL_OWNER,
     LABEL_STACK,
@@ -192,6 +193,8 @@ class ComposeStack:
             self._wait_fabric(30.0)
             self.progress(f"  created {len(self.containers)} containers, Redis and Toxiproxy up in "
                           f"{time.perf_counter() - t0:.2f} s")
+            if note := health_gate(self.topology, self.plan).note():
+                self.progress(note)
             self._start_layers()
         except BaseException:
             self.stop()
@@ -616,14 +619,17 @@ class ComposeStack:
         (a dependency probe missing its 0.5 s deadline on a busy machine), so check them all together."""
         t0 = time.perf_counter()
         deadline = time.monotonic() + timeout
+        gate = health_gate(self.topology, self.plan)
         while True:
             bad = {}
             for agent in self.topology.agents:
-                status, message = http_health(self.host_addresses[agent.host], self.plan.http_ports[agent.key])
-                if status != "ok":
-                    bad[agent.key] = f"{status}: {message}"
+                if not gate.waits_for(agent.key):
+                    continue
+                reading = http_health(self.host_addresses[agent.host], self.plan.http_ports[agent.key])
+                if not gate.passes(agent.key, reading):
+                    bad[agent.key] = reading.shown()
             if not bad:
-                self.progress(f"  all {len(self.topology.agents)} agents ok together after "
+                self.progress(f"  all {len(self.topology.agents) - len(gate.skipped)} agents ok together after "
                               f"{time.perf_counter() - t0:.2f} s")
                 return
             if time.monotonic() > deadline:
@@ -637,19 +643,21 @@ class ComposeStack:
             time.sleep(0.2)
 
     def _wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
-        """Until every agent of ``groups`` says ok on HTTP /health (published port); fail naming the laggard."""
-        pending = {a.key: a for h, g in groups for a in agents_of_group(self.topology, h, g)}
+        """Until every agent of ``groups`` passes the health gate on HTTP /health (published port; agents with
+        start defects skipped); fail naming the laggard."""
+        gate = health_gate(self.topology, self.plan)
+        pending = {a.key: a for h, g in groups for a in agents_of_group(self.topology, h, g) if gate.waits_for(a.key)}
         owner = {a.key: (h, g) for h, g in groups for a in agents_of_group(self.topology, h, g)}
         last: dict[str, str] = {}
         deadline = time.monotonic() + timeout
         next_state_check = time.monotonic() + 1.0
         while pending:
             for key, agent in list(pending.items()):
-                status, message = http_health(self.host_addresses[agent.host], self.plan.http_ports[key])
-                if status == "ok":
+                reading = http_health(self.host_addresses[agent.host], self.plan.http_ports[key])
+                if gate.passes(key, reading):
                     del pending[key]
                 else:
-                    last[key] = message
+                    last[key] = reading.shown()
             if not pending:
                 return
             now = time.monotonic()

@@ -32,6 +32,7 @@ from aisys_verify.errors import VerifyError
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
+from aisys_verify.stack.base import health_gate
 from aisys_verify.stack.interpose import ProxiedEdge, interpose
 from aisys_verify.stack.order import start_layers
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
@@ -161,6 +162,8 @@ class LocalStack:
             self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
                           f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
                           f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
+            if note := health_gate(self.topology, self.plan).note():
+                self.progress(note)
             self._launch(plan_path)
         except BaseException:
             self.stop()
@@ -332,19 +335,22 @@ class LocalStack:
         return [key for key in self.group_pids if self.group_paused(*key)]
 
     def wait_healthy(self, timeout: float = 30.0, agents: list[AgentEndpoint] | None = None) -> None:
-        """Until every agent (or the given ones) answers HTTP /health ok; StackStartError naming the laggards."""
-        from aisys_verify.probe import http_health
+        """Until every agent (or the given ones) passes the health gate (HTTP /health up, read by the body as
+        well as the code; agents with start defects skipped); StackStartError naming the laggards."""
+        from aisys_verify.health import http_health
 
-        pending = list(agents if agents is not None else self.endpoints())
+        gate = health_gate(self.topology, self.plan)
+        pending = [e for e in (agents if agents is not None else self.endpoints())
+                   if gate.waits_for(f"{e.host}/{e.agent}")]
         deadline = time.monotonic() + timeout
         last: dict[str, str] = {}
         while pending:
             for ep in list(pending):
-                status, message = http_health(ep.address, ep.http_port)
-                if status == "ok":
+                reading = http_health(ep.address, ep.http_port)
+                if gate.passes(f"{ep.host}/{ep.agent}", reading):
                     pending.remove(ep)
                 else:
-                    last[f"{ep.host}/{ep.agent}"] = f"{status}: {message}"
+                    last[f"{ep.host}/{ep.agent}"] = reading.shown()
             if pending and time.monotonic() > deadline:
                 shown = "; ".join(f"{k}: {v}" for k, v in list(last.items())[:5] if any(
                     k == f"{e.host}/{e.agent}" for e in pending))

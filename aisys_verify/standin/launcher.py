@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.probe import http_health
+from aisys_verify.health import http_health
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
+from aisys_verify.stack.base import health_gate
 from aisys_verify.standin.wiring import RunPlan, agents_of_group
 
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
@@ -107,8 +108,11 @@ class Launcher:
         return gone
 
     def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
-        """Until every agent of ``groups`` answers HTTP /health with status ok; raise naming the laggard."""
-        pending = {a.key: a for host, group in groups for a in agents_of_group(self.topology, host, group)}
+        """Until every agent of ``groups`` passes the health gate (stack.base.HealthGate: HTTP /health up, read
+        by the body as well as the code; agents with start defects skipped); raise naming the laggard."""
+        gate = health_gate(self.topology, self.plan)
+        pending = {a.key: a for host, group in groups for a in agents_of_group(self.topology, host, group)
+                   if gate.waits_for(a.key)}
         last: dict[str, str] = {}
         deadline = time.monotonic() + timeout
         while pending:
@@ -116,11 +120,11 @@ class Launcher:
                 if (host, group) in groups:
                     raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
             for key, agent in list(pending.items()):
-                status, message = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
-                if status == "ok":
+                reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
+                if gate.passes(key, reading):
                     del pending[key]
                 else:
-                    last[key] = message
+                    last[key] = reading.shown()
             if not pending:
                 return
             if time.monotonic() > deadline:

@@ -99,3 +99,20 @@ def resolve(run_profile: str, run_defects: Iterable[str], agent_config: Mapping[
     serving = (float(loop) / 1000 if isinstance(loop, (int, float)) and not isinstance(loop, bool) and loop >= 0
                else REFERENCE_SERVING_LOOP_S) if name == REFERENCE else 0.0
     return StandinProfile(name, frozenset(defects), serving)
+
+
+# defects that keep an agent off its spec ports from the start: nothing answers there (PROTOCOL.md §4)
+START_DEFECTS = ("double_bind", "binds_wrong_port")
+
+
+def start_defects(topology: Any, plan: Any) -> dict[str, str]:
+    """Agent key -> the start defect (``START_DEFECTS``) its resolved profile has: agents that will not
+    answer on the spec's ports, which a health gate at stand-up must not wait for. ``topology`` is a
+    spec Topology, ``plan`` a RunPlan (typed loosely: this module stays free of the spec and wiring)."""
+    found: dict[str, str] = {}
+    for agent in topology.agents:
+        profile = resolve(plan.standin_profile, plan.standin_defects, agent.config, agent.key)
+        defect = next((d for d in START_DEFECTS if profile.has(d)), None)
+        if defect is not None:
+            found[agent.key] = defect
+    return found

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from aisys_verify.replies import error_text, succeeded
 from aisys_verify.report.allure import labels
 from aisys_verify.stack.base import Stack
 from aisys_verify.trace import Trace
@@ -29,7 +30,7 @@ def test_stored_on_mainpc_is_read_on_pc2(aisys_stack: Stack, gateway: Gateway,
     client = aisys_stack.endpoint(CLIENT, "mainpc")
     stored = zmq_request(client.main_url, "store_memory", {"content": content, "session_id": "xhost"},
                          traceparent=traceparent, title=f"store_memory via mainpc/{CLIENT}")
-    assert stored.get("status") == "success", f"mainpc/{CLIENT} store_memory failed: {stored}"
+    assert succeeded(stored), f"mainpc/{CLIENT} store_memory failed: {error_text(stored) or stored}"
     assert stored.get("memory_id"), f"mainpc/{CLIENT} store_memory gave no memory_id: {stored}"
 
     reply = gateway.get(f"/memory/{stored['memory_id']}", title="read it back through the PC2 gateway")
@@ -60,8 +61,8 @@ def test_stored_on_pc2_is_read_on_mainpc(aisys_stack: Stack, gateway: Gateway) -
     memory_id = stored.json_object()["memory_id"]
     reply = zmq_request(aisys_stack.endpoint(CLIENT, "mainpc").main_url, "get_memory", {"memory_id": memory_id},
                         title=f"get_memory via mainpc/{CLIENT}")
-    assert reply.get("status") == "success", (
-        f"memory {memory_id} stored on PC2 is not readable through mainpc/{CLIENT}: {reply}")
+    assert succeeded(reply), (
+        f"memory {memory_id} stored on PC2 is not readable through mainpc/{CLIENT}: {error_text(reply) or reply}")
     assert (reply.get("memory") or {}).get("content") == content, reply
     assert reply.get("via") == STORE, f"mainpc/{CLIENT} did not get it from {STORE}: {reply}"
 
@@ -73,11 +74,11 @@ def test_mainpc_dialogue_uses_pc2_memory(aisys_stack: Stack) -> None:
     session = f"xhost-{uuid.uuid4().hex[:10]}"
     first = zmq_request(coordinator, "process_dialogue", {"text": "My name is Linus", "session_id": session},
                         timeout=15, title="turn 1 on MainPC")
-    assert first.get("status") == "success", first
+    assert succeeded(first), first
     assert first.get("degraded") is False, f"MainPC's first turn is degraded: {first}"
     second = zmq_request(coordinator, "process_dialogue", {"text": "What is my name?", "session_id": session},
                          timeout=15, title="turn 2 on MainPC")
-    assert second.get("status") == "success", second
+    assert succeeded(second), second
     assert "Linus" in str(second.get("response")), (
         f"MainPC's answer {second.get('response')!r} lacks 'Linus' stored in PC2's memory: {second}")
     context = zmq_request(aisys_stack.endpoint(STORE, "pc2").main_url, "get_context", {"session_id": session},
