@@ -32,23 +32,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _healthcheck(args: argparse.Namespace, spec_vars: dict[str, str]) -> int:
-    from aisys_verify.spec.loader import load_spec
-    from aisys_verify.standin.group import load_plan
+    from aisys_verify.health import read_http
+    from aisys_verify.stack.base import health_gate
+    from aisys_verify.standin.group import load_configured
     from aisys_verify.standin.httpd import fetch
     from aisys_verify.standin.wiring import agents_of_group
 
-    topology = load_spec(args.spec, spec_vars)
-    plan = load_plan(topology, args.plan, None)
+    # configured as `run` is (spec, plan, the real agents' environment), so it probes where they listen
+    topology, plan, _ = load_configured(args.spec, args.host, args.group, args.plan, spec_vars, None)
+    gate = health_gate(topology, plan)  # the stack's gate: start defects skipped, answering enough for some
     bad = 0
     for agent in agents_of_group(topology, args.host, args.group):
+        if not gate.waits_for(agent.key):
+            print(json.dumps({"target": agent.name, "status": "skipped", "defect": gate.skipped[agent.key]}))
+            continue
         address = plan.address_of(agent.key, args.host)
         port = plan.http_ports[agent.key]
         try:
             status, body = await fetch(address, port, "GET", "/health", timeout=args.timeout)
-            reply = json.loads(body)
-            ok = status == 200 and reply.get("status") == "ok"
-            line = {"target": agent.name, "status": reply.get("status"), "http_status": status,
-                    "message": reply.get("message")}
+            reading = read_http(status, body)
+            ok = gate.passes(agent.key, reading)
+            line = {"target": agent.name, "status": reading.word, "state": reading.state, "http_status": status,
+                    "message": reading.message}
         except (OSError, TimeoutError, ValueError) as exc:
             ok, line = False, {"target": agent.name, "status": "down", "error": str(exc) or type(exc).__name__}
         bad += not ok

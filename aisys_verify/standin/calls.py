@@ -89,8 +89,10 @@ class Caller:
     """Makes calls on behalf of one agent."""
 
     def __init__(self, agent: str, context: zmq.asyncio.Context, book: AddressBook,
-                 policy: CallPolicy | None = None, policies: Mapping[str, CallPolicy] | None = None) -> None:
+                 policy: CallPolicy | None = None, policies: Mapping[str, CallPolicy] | None = None,
+                 reference: bool = False) -> None:
         self.agent = agent
+        self.reference = reference  # the real agents' envelope (ISO timestamp) instead of the ideal one
         self.context = context
         self.book = book
         self.policy = policy or CallPolicy()
@@ -112,7 +114,8 @@ class Caller:
         key_now = time.monotonic()
         if not health and not breaker.allow(key_now):
             raise CallFailed(target, f"circuit open after {breaker.failures} failures")
-        message = protocol.envelope(action, self.agent, {**(fields or {}), **more})
+        build = protocol.reference_envelope if self.reference else protocol.envelope
+        message = build(action, self.agent, {**(fields or {}), **more})
         last = "no attempt"
         for attempt in range(pol.retries + 1):
             if attempt:

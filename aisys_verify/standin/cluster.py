@@ -27,6 +27,7 @@ from typing import Any
 from aisys_verify.errors import VerifyError
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
+from aisys_verify.standin.environ import ENV_VARS
 from aisys_verify.standin.wiring import RunPlan, default_plan, groups_to_run
 
 
@@ -63,6 +64,11 @@ class LocalCluster:
     trace: str = "none"
     only_hosts: Sequence[str] | None = None
     network: str | None = None  # 127.x.y for the hosts' addresses; None: a random one, so clusters never clash
+    standin_profile: str = "ideal"  # aisys_verify.standin.profile: the protocol the stand-ins speak
+    standin_defects: Sequence[str] = ()
+    # the real agents' variables (standin/environ.py) for the group processes; those inherited from
+    # this process are dropped, so a REDIS_HOST in the caller's shell cannot redirect a test cluster
+    environ: dict[str, str] = field(default_factory=dict)
     groups: dict[tuple[str, str], Proc] = field(default_factory=dict)
     redis: dict[str, Proc] = field(default_factory=dict)
 
@@ -75,6 +81,7 @@ class LocalCluster:
         self.plan: RunPlan = default_plan(self.topology, data_dir=str(self.workdir / "data"), network=self.network)
         self.plan.log_dir = str(self.workdir / "logs")
         self.plan.trace = self.trace
+        self.plan.standin_profile, self.plan.standin_defects = self.standin_profile, [*self.standin_defects]
         self.plan_path = self.workdir / "plan.json"
         self.plan_path.write_text(self.plan.to_json(), encoding="utf-8")
 
@@ -126,8 +133,9 @@ class LocalCluster:
         cmd = [sys.executable, "-m", "aisys_verify.standin", "run", *(f"--spec={s}" for s in self.spec),
                "--host", host, "--group", group, "--plan", str(self.plan_path),
                *(f"--var={k}={v}" for k, v in self.spec_vars.items())]
+        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS} | self.environ
         with log.open("ab") as err:
-            popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True)
+            popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True, env=env)
         proc = Proc(f"{host}/{group}", popen, log)
         self.groups[(host, group)] = proc
         return proc

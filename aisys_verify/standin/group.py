@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.agent import AgentRuntime
 from aisys_verify.standin.calls import Caller
+from aisys_verify.standin.environ import apply_environment, spec_vars_with_env
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
 from aisys_verify.standin.profile import resolve as resolve_profile
@@ -52,12 +53,12 @@ class GroupRuntime:
         log_dir = Path(self.plan.log_dir) if self.plan.log_dir else None
         for agent in members:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
-            caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent, edges))
+            profile = resolve_profile(self.plan.standin_profile, self.plan.standin_defects, agent.config, agent.key)
+            caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent, edges),
+                            reference=profile.reference)
             ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,
                                Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
-                               Path(self.plan.data_dir),
-                               profile=resolve_profile(self.plan.standin_profile, self.plan.standin_defects,
-                                                       agent.config, agent.key))
+                               Path(self.plan.data_dir), profile=profile)
             self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key], edges,
                                             self.plan.address_of(agent.key, self.host)))
         try:
@@ -91,10 +92,28 @@ def load_plan(topology: Topology, plan_path: str | None, data_dir: str | None) -
     return plan
 
 
+def load_configured(spec: Sequence[str], host: str, group: str, plan_path: str | None,
+                    spec_vars: dict[str, str] | None, data_dir: str | None,
+                    env: Mapping[str, str] | None = None) -> tuple[Topology, RunPlan, dict[str, str]]:
+    """The spec and plan of one group as a real agent would be configured: spec, then plan, then the
+    real agents' environment variables (standin/environ.py); also returns the variables applied."""
+    env = os.environ if env is None else env
+    given = dict(spec_vars or {})
+    resolved = spec_vars_with_env(given, env)
+    topology = load_spec(spec, resolved)
+    plan = load_plan(topology, plan_path, data_dir)
+    applied = apply_environment(topology, plan, host, group, env,
+                                port_offset_applied="PORT_OFFSET" in resolved and "PORT_OFFSET" not in given)
+    return topology, plan, applied
+
+
 async def run_group(spec: Sequence[str], host: str, group: str, plan_path: str | None = None,
                     spec_vars: dict[str, str] | None = None, data_dir: str | None = None) -> None:
-    topology = load_spec(spec, spec_vars)
-    await serve_group(topology, load_plan(topology, plan_path, data_dir), host, group)
+    topology, plan, applied = load_configured(spec, host, group, plan_path, spec_vars, data_dir)
+    if applied:  # into the process log: which of the real agents' variables shaped this group
+        print(json.dumps({"event": "environment", "host": host, "group": group, "applied": applied}),
+              file=sys.stderr, flush=True)
+    await serve_group(topology, plan, host, group)
 
 
 async def serve_group(topology: Topology, plan: RunPlan, host: str, group: str) -> None:
@@ -106,8 +125,11 @@ async def serve_group(topology: Topology, plan: RunPlan, host: str, group: str) 
         loop.add_signal_handler(sig, stop.set)
     started = time.perf_counter()
     await runtime.start()
+    # an agent that exited at start (the double_bind defect) is not serving; the rest of the group is
     ready = {"event": "group_ready", "host": host, "group": group, "pid": os.getpid(),
-             "agents": [a.name for a in runtime.agents], "start_s": round(time.perf_counter() - started, 4)}
+             "agents": [a.name for a in runtime.agents if a.exited is None],
+             "exited_at_start": {a.name: a.exited for a in runtime.agents if a.exited is not None},
+             "start_s": round(time.perf_counter() - started, 4)}
     print(json.dumps(ready), flush=True)
     try:
         await stop.wait()

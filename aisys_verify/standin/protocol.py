@@ -7,6 +7,11 @@
 * W3C trace context travels in the envelope as ``traceparent`` (and ``tracestate``).
 
 Parsing never raises on bad input: a bad frame becomes an error reply.
+
+Two dialects (``aisys_verify.standin.profile``): the ideal one (``envelope``, ``parse_request``,
+``error`` with an ``error_code``, ``health_reply``) and the real agents' as PROTOCOL.md measures
+it (``reference_envelope`` with an ISO timestamp, ``parse_reference_request`` with the real
+error strings, ``reference_error`` without a code, ``reference_health_reply``).
 """
 
 from __future__ import annotations
@@ -58,6 +63,17 @@ def envelope(action: str, source_agent: str, fields: Mapping[str, Any] | None = 
     """
     return {**(fields or {}), **more, "action": action, "source_agent": source_agent,
             "request_id": str(uuid.uuid4()), "timestamp": time.time()}
+
+
+def iso_timestamp() -> str:
+    """The real agents' timestamp: ``datetime.now().isoformat()``, local time without a zone (PROTOCOL.md §1)."""
+    return datetime.now().isoformat()
+
+
+def reference_envelope(action: str, source_agent: str, fields: Mapping[str, Any] | None = None,
+                       **more: Any) -> dict[str, Any]:
+    """``envelope`` as the real callers build it: the same keys, the timestamp an ISO-8601 string."""
+    return {**envelope(action, source_agent, fields, **more), "timestamp": iso_timestamp()}
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -134,6 +150,101 @@ def success(**fields: Any) -> dict[str, Any]:
 
 def error(message: str, code: str = "error", **fields: Any) -> dict[str, Any]:
     return {"status": "error", "error": message, "error_code": code, **fields}
+
+
+# --- the real agents' dialect (PROTOCOL.md §2) -------------------------------------------------
+
+# The texts the real BaseAgent answers with; a role may replace some (the twin has its own, see
+# AgentRuntime). '{kind}' is the Python type name of a JSON value that is not an object.
+REFERENCE_ERRORS: dict[str, str] = {
+    "invalid_utf8": "Invalid UTF-8 request",
+    "not_json": "Invalid JSON request",
+    "not_object": "'{kind}' object has no attribute 'get'",
+    "unknown_action": "Unknown action: {action}",
+}
+TWIN_ERRORS: dict[str, str] = {**REFERENCE_ERRORS, "not_json": "Invalid JSON format.",
+                               "not_object": "Invalid request format"}
+# what Python calls each JSON value's type in the real agent's AttributeError
+_PY_TYPE = {list: "list", str: "str", int: "int", float: "float", bool: "bool", type(None): "NoneType"}
+
+
+class InvalidUtf8(ProtocolError):
+    """A frame that is not UTF-8: the real twin never answers it (the invalid_utf8_wedges defect)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "not_json")
+
+
+def parse_reference_request(frame: bytes, texts: Mapping[str, str] = REFERENCE_ERRORS) -> Request:
+    """A request read as the real BaseAgent reads it: decode, ``json.loads``, ``request.get("action")``.
+
+    No size limit (a 1.5 MiB request is processed normally) and no depth limit beyond the parser's.
+    ProtocolError carries the real text; its code only feeds the stand-in's own metrics.
+    """
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidUtf8(texts["invalid_utf8"]) from None
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError(texts["not_json"], "not_json") from None
+    if not isinstance(body, dict):
+        kind = _PY_TYPE.get(type(body), type(body).__name__)
+        raise ProtocolError(texts["not_object"].format(kind=kind), "bad_request")
+    if _has_lone_surrogate(body):  # the real agent would choke later, in a store or an encoder
+        raise ProtocolError(texts["invalid_utf8"], "bad_request")
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        # the real lookup misses and the text shows the value as Python prints it ("None", "5")
+        raise ProtocolError(texts["unknown_action"].format(action=action), "unknown_action")
+    return Request(action, body)
+
+
+def reference_error(message: str) -> dict[str, Any]:
+    """The real error reply: no ``error_code`` field (PROTOCOL.md §2)."""
+    return {"status": "error", "error": message}
+
+
+def to_reference_reply(reply: dict[str, Any]) -> dict[str, Any]:
+    """A reply as the real agents send it: no ``error_code`` and no ``request_id`` echo."""
+    reply.pop("error_code", None)
+    reply.pop("request_id", None)
+    return reply
+
+
+def reference_health_reply(agent: str, started: float, *, initialized: bool, port: int, redis_host: str,
+                           port_accessible: bool, redis_connected: bool, ready_signal: Mapping[str, Any] | None,
+                           problems: list[str], threads: int = 1, contradictory: bool = False) -> dict[str, Any]:
+    """The real BaseAgent's health reply (PROTOCOL.md §2), without its defect unless ``contradictory``.
+
+    ``ready_signal`` is the readiness record read back from Redis (None: the key is missing);
+    ``problems`` are further reasons for 'degraded' (a required dependency not answering).
+    ``contradictory`` reproduces the real twin: degraded, ready true, "is healthy", whatever holds.
+    """
+    checks = {"port_accessible": port_accessible, "redis_connected": redis_connected,
+              "ready_signal": ready_signal is not None}
+    why = [*(f"{name} failing" for name, ok in checks.items() if not ok), *problems]
+    if not initialized:
+        why.insert(0, "not initialised")
+    status = "degraded" if why else "ok"
+    message = f"{agent} is healthy" if not why else f"{agent} is degraded: {'; '.join(why)}"
+    ready = status == "ok"
+    if contradictory:
+        status, ready, message = "degraded", True, f"{agent} is healthy"
+    signal = dict(ready_signal) if ready_signal is not None else {
+        "status": "missing", "timestamp": None, "port": port, "details": {}}
+    return {
+        "status": status, "ready": ready, "initialized": initialized, "message": message,
+        "timestamp": iso_timestamp(), "uptime": time.time() - started, "active_threads": threads,
+        "health_checks": checks,
+        "health_details": {"port": port, "redis_host": redis_host, "ready_signal": signal},
+    }
+
+
+def ready_record(port: int, details: Mapping[str, Any]) -> dict[str, Any]:
+    """The value BaseAgent writes to ``agent:ready:<Name>`` (PROTOCOL.md §5): port = the port bound."""
+    return {"status": "ready", "timestamp": iso_timestamp(), "port": port, "details": dict(details)}
 
 
 def iso_now() -> str:
