@@ -42,7 +42,7 @@ AGENTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "Unser": ("generic", (), {"serving_loop_ms": FAST_MS, "defects": ["unserialisable_reply"]}),
     "TwinUnser": ("twin", (), {"serving_loop_ms": FAST_MS, "defects": ["unserialisable_reply"]}),
 }
-ABSENT = {"Absent": ("generic", (), {})}  # in a group nobody starts: a required dependency that never answers
+ABSENT: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {"Absent": ("generic", (), {})}  # in a group nobody starts: a required dependency that never answers
 CLEAN = ("ServiceRegistry", "SystemDigitalTwin", "Worker", "Stale", "Utf8Wedge", "Unser", "TwinUnser")
 
 
@@ -95,7 +95,7 @@ class RefLab:
         assert isinstance(reply, dict)
         return reply
 
-    def redis_client(self) -> redis.Redis:
+    def redis_client(self) -> Any:  # redis.Redis (untyped generics across redis-py versions)
         return redis.Redis(port=self.redis.port, decode_responses=True)
 
     def wait(self, what: str, check: Any, timeout: float = 15.0) -> None:

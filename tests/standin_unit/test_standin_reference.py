@@ -53,8 +53,9 @@ def tcp_open(port: int) -> bool:
 
 def test_health_reply_has_the_real_shape_on_both_sockets_and_http(ref: RefLab) -> None:
     port, _, http = ref.ports["Worker"]
-    for reply in (ref.health("Worker"), ref.ask("Worker", envelope("health_check")), ref.ask("Worker", envelope("ping")),
-                  json.loads(http_request(http, "GET", "/health")[1])):
+    replies = (ref.health("Worker"), ref.ask("Worker", envelope("health_check")), ref.ask("Worker", envelope("ping")),
+               json.loads(http_request(http, "GET", "/health")[1]))
+    for reply in replies:
         assert set(reply) == HEALTH_KEYS, reply
         assert reply["status"] == "ok" and reply["ready"] is True and reply["initialized"] is True
         assert reply["message"] == "Worker is healthy" and "agent" not in reply
@@ -143,7 +144,8 @@ def test_twin_ping_is_pong_and_its_main_socket_has_no_health_verbs(ref: RefLab) 
 def test_ready_key_is_the_real_record_with_the_plans_ttl(ref: RefLab) -> None:
     r = ref.redis_client()
     record = json.loads(r.get("agent:ready:Worker"))
-    assert record["status"] == "ready" and record["port"] == ref.ports["Worker"][0] and is_naive_iso(record["timestamp"])
+    assert record["status"] == "ready" and record["port"] == ref.ports["Worker"][0]
+    assert is_naive_iso(record["timestamp"])
     assert 0 < r.ttl("agent:ready:Worker") <= ref.plan.ready_ttl_s
 
 
