@@ -42,7 +42,8 @@ AGENTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "Unser": ("generic", (), {"serving_loop_ms": FAST_MS, "defects": ["unserialisable_reply"]}),
     "TwinUnser": ("twin", (), {"serving_loop_ms": FAST_MS, "defects": ["unserialisable_reply"]}),
 }
-ABSENT: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {"Absent": ("generic", (), {})}  # in a group nobody starts: a required dependency that never answers
+# in a group nobody starts: a required dependency that never answers
+ABSENT: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {"Absent": ("generic", (), {})}
 CLEAN = ("ServiceRegistry", "SystemDigitalTwin", "Worker", "Stale", "Utf8Wedge", "Unser", "TwinUnser")
 
 
