@@ -6,6 +6,7 @@
      │    ├── SpecNotFound           a named path does not exist
      │    └── SloSpecError           an SLO definition (slo-config query, OpenSLO document) cannot be used
      ├── LintFailure                 (also AssertionError) lint findings at or above a threshold
+ ├── ConformanceFailure          (also AssertionError) an agent broke the PROTOCOL.md contract; names the defect
      ├── LoadError                   a load run cannot start, or its generator failed
      │    └── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      └── SloViolation                (also AssertionError) an SLO failed conclusively; carries the numbers
@@ -61,6 +62,15 @@ class LintFailure(VerifyError, AssertionError):
         lines = [f"spec lint: {len(findings)} finding(s) at or above '{fail_on}':"]
         lines += [f"  {f.one_line()}" for f in findings]
         super().__init__("\n".join(lines))
+
+
+class ConformanceFailure(VerifyError, AssertionError):
+    """An agent broke its contract (aisys_verify.conformance): the check, the agent and the PROTOCOL.md
+    defects the failure matches (profile.DEFECTS names) ride along for reports."""
+
+    def __init__(self, message: str, *, check: str, agent: str, defects: tuple[str, ...] = ()) -> None:
+        self.check, self.agent, self.defects = check, agent, defects
+        super().__init__(message)
 
 
 class LoadError(VerifyError):

@@ -54,6 +54,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aisys-standin-defects", default=None, metavar="NAME,...|all",
                     help="Real agents' defects the reference-profile stand-ins reproduce (to prove a suite catches "
                          "them); never on by default")
+    group.addoption("--aisys-conformance-observe-s", type=float, default=None, metavar="SECONDS",
+                    help="Conformance: how long the readiness keys' TTLs are watched for a refresh (default: the "
+                         "stack's refresh interval + 2.5 s)")
+    group.addoption("--aisys-conformance-crash-bound-s", type=float, default=None, metavar="SECONDS",
+                    help="Conformance: how long a killed agent's readiness key may still read ready (default 30)")
+    group.addoption("--aisys-conformance-http-policy", choices=("status", "body"), default=None,
+                    help="Conformance: a degraded agent's HTTP /health must answer non-2xx (status, default) or "
+                         "may answer 2xx with a degraded body (body); see docs/conformance.md")
     parser.addini("aisys_spec", "Spec folders or files, relative to the ini file", type="paths", default=[])
     parser.addini("aisys_spec_vars", "Spec variables, one NAME=VALUE per line", type="linelist", default=[])
     parser.addini("aisys_lint_fail_on", "Lowest lint severity that fails (error, warning, note)", default="error")
@@ -71,6 +79,7 @@ SUITE_MARKERS = {
     "security": "secrets handling and mTLS",
     "gpu": "GPU partitioning checks (NVML); skipped without a GPU",
     "backup": "backup and restore drills",
+    "conformance": "the agent-level contract of PROTOCOL.md, per agent (suites/conformance)",
 }
 
 
@@ -258,7 +267,8 @@ def aisys_chaos(aisys_stack: Stack) -> Iterator[Chaos]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``aisys_fault_case``: one test per case of the spec's fault matrix, selected by --aisys-faults and the
     test's ``aisys_faults`` marker; ids are stable (``partition:pc2/UnifiedWebAgent->mainpc/RequestCoordinator``).
-    ``aisys_group``: one test per docker group of the spec (``mainpc/infra_core``)."""
+    ``aisys_group``: one test per docker group of the spec (``mainpc/infra_core``); ``aisys_agent``: one test
+    per agent (``mainpc/ServiceRegistry``)."""
     resolved: VerifyConfig = metafunc.config.stash[CONFIG_KEY]
     if "aisys_group" in metafunc.fixturenames:  # one test per docker group: 'mainpc/infra_core', ...
         from aisys_verify.spec.loader import load_spec
@@ -268,6 +278,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         except VerifyError as exc:
             raise pytest.UsageError(f"aisys_group in {metafunc.definition.nodeid}: {exc}") from None
         metafunc.parametrize("aisys_group", groups, ids=groups)
+    if "aisys_agent" in metafunc.fixturenames:  # one test per agent of the spec: 'mainpc/ServiceRegistry', ...
+        from aisys_verify.spec.loader import load_spec
+
+        try:
+            agents = [a.key for a in load_spec(resolved.spec, resolved.spec_vars).agents]
+        except VerifyError as exc:
+            raise pytest.UsageError(f"aisys_agent in {metafunc.definition.nodeid}: {exc}") from None
+        metafunc.parametrize("aisys_agent", agents, ids=agents)
     if "aisys_fault_case" not in metafunc.fixturenames:
         return
     from aisys_verify.faults.matrix import Selection, fault_matrix

@@ -1,0 +1,247 @@
+"""How the checks reach an agent from the outside, and nothing more: raw ZeroMQ frames on a fresh REQ
+socket, a TCP connect, an HTTP GET, and the agent's readiness key in its host's Redis.
+
+Everything here is black-box: it works against the real agents (PROTOCOL.md) as well as stand-ins of
+either profile, since it only uses the spec's ports, the stack's addresses and the host's Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aisys_verify.errors import VerifyError
+
+if TYPE_CHECKING:
+    from aisys_verify.spec.model import Agent
+    from aisys_verify.stack.base import Stack
+    from aisys_verify.stack.local import AgentEndpoint
+
+READY_KEY = "agent:ready:{name}"  # PROTOCOL.md §4: what the real BaseAgent writes
+
+
+@dataclass(frozen=True)
+class Target:
+    """One agent of the spec, where it is reached, what role it plays, and where its readiness lives."""
+
+    agent: Agent
+    endpoint: AgentEndpoint
+    role: str  # the stand-in role table's name for it (works for real agents: keyed by agent name)
+    group: tuple[str, str]  # (host, docker group) whose process runs it
+    redis: tuple[str, int] | None  # its host's Redis, as reached from here
+
+    @property
+    def key(self) -> str:
+        return self.agent.key
+
+    @property
+    def name(self) -> str:
+        return self.agent.name
+
+
+def targets(stack: Stack) -> dict[str, Target]:
+    """Every agent of the stack's spec, keyed host/Name, in spec order."""
+    from aisys_verify.standin.roles.table import role_for
+    from aisys_verify.standin.wiring import UNGROUPED
+
+    topology = stack.topology
+    redis = {h.name: redis_address(stack, h.name) for h in topology.hosts}
+    result: dict[str, Target] = {}
+    for agent in topology.agents:
+        groups = topology.group_of.get(agent.key) or ()
+        group = groups[0].split("/", 1)[1] if groups else UNGROUPED
+        result[agent.key] = Target(agent, stack.endpoint(agent.name, agent.host),
+                                   role_for(agent.name, agent.role).role, (agent.host, group), redis[agent.host])
+    return result
+
+
+def redis_address(stack: Stack, host: str) -> tuple[str, int] | None:
+    """The host's Redis as this process reaches it: the backend's own answer where it has one (compose
+    publishes it on the host's address), the run plan's (local), or an attached stack's plan file."""
+    own = getattr(stack, "redis_address", None)
+    if callable(own):
+        with contextlib.suppress(Exception):
+            address, port = own(host)
+            return str(address), int(port)
+    plan = getattr(stack, "plan", None)
+    if plan is not None and host in getattr(plan, "redis", {}):
+        address, port = plan.redis[host]
+        return str(address), int(port)
+    return _attached_redis(stack, host)
+
+
+def _attached_redis(stack: Stack, host: str) -> tuple[str, int] | None:
+    """A stack from 'aisys-verify up': its state record names its work folder, which holds the plan."""
+    from aisys_verify.stack.state import list_stacks
+    from aisys_verify.standin.wiring import RunPlan
+
+    record = next((r for r, _ in list_stacks() if r.stack_id == stack.stack_id), None)
+    if record is None or not record.workdir:
+        return None
+    path = Path(record.workdir) / "plan.json"
+    if not path.is_file():
+        return None
+    try:
+        plan = RunPlan.from_file(path)
+    except VerifyError:
+        return None
+    if host not in plan.redis:
+        return None
+    address, port = plan.redis[host]
+    if record.backend == "compose":  # the plan names a service alias; the port is published on the host address
+        address = stack.endpoints()[0].address if stack.endpoints() else address
+        with contextlib.suppress(Exception):
+            address = next(e.address for e in stack.endpoints() if e.host == host)
+    return address, port
+
+
+# --- ZeroMQ ---------------------------------------------------------------------------------------------
+
+
+def exchange(url: str, frame: bytes, timeout: float) -> bytes | None:
+    """Send one raw frame on a fresh REQ socket; the reply's bytes, or None when none came in ``timeout``.
+    A fresh socket every time: a REQ that got no reply cannot send again."""
+    import zmq
+
+    context: zmq.Context[Any] = zmq.Context.instance()
+    sock = context.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(url)
+        sock.send(frame)
+        if not sock.poll(int(timeout * 1000)):
+            return None
+        return bytes(sock.recv())
+    finally:
+        sock.close(0)
+
+
+def request(url: str, message: Mapping[str, Any], timeout: float) -> tuple[Any, bytes | None]:
+    """A JSON request; (the parsed reply or None, the raw reply or None when there was none)."""
+    raw = exchange(url, json.dumps(dict(message)).encode(), timeout)
+    return parse(raw), raw
+
+
+def parse(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def envelope(action: str, **fields: Any) -> dict[str, Any]:
+    """The request the real callers send (PROTOCOL.md §1): action, fields, source_agent, a uuid4
+    request_id and an ISO-8601 timestamp without zone."""
+    import uuid
+    from datetime import datetime
+
+    return {"action": action, **fields, "source_agent": "aisys-verify-conformance", "request_id": str(uuid.uuid4()),
+            "timestamp": datetime.now().isoformat()}
+
+
+def answers_ping(url: str, timeout: float) -> bool:
+    """Does the socket still answer a plain ``ping`` (health reply, or the twin's pong)?"""
+    return exchange(url, json.dumps(envelope("ping")).encode(), timeout) is not None
+
+
+# --- TCP, HTTP -------------------------------------------------------------------------------------------
+
+
+def listening(address: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=timeout):
+        return True
+    return False
+
+
+def http_get(address: str, port: int, path: str = "/health", timeout: float = 2.0) -> tuple[int, bytes] | None:
+    """(status code, body) of a GET, or None when no HTTP answer came."""
+    import http.client
+
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+# --- readiness in Redis ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadyKey:
+    """What ``agent:ready:<Name>`` holds: whether it exists, its remaining TTL (ms; -1 none), its record."""
+
+    exists: bool
+    ttl_ms: int | None
+    value: str | None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        parsed = parse(self.value.encode()) if self.value is not None else None
+        return parsed if isinstance(parsed, dict) else {}
+
+    @property
+    def port(self) -> int | None:
+        """The port the real record says the agent bound (PROTOCOL.md §4: BaseAgent writes it)."""
+        port = self.record.get("port")
+        return port if isinstance(port, int) and not isinstance(port, bool) else None
+
+    @property
+    def reads_ready(self) -> bool:
+        """Present and not saying otherwise: a record whose status is not 'ready', or '0'/'false', is not ready."""
+        if not self.exists:
+            return False
+        status = self.record.get("status")
+        if isinstance(status, str) and status.lower() not in ("ready", "ok"):
+            return False
+        return (self.value or "").strip().lower() not in ("0", "false", "")
+
+
+def redis_client(address: tuple[str, int]) -> Any:
+    import redis
+
+    return redis.Redis(host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=1.0)
+
+
+def read_ready_keys(address: tuple[str, int], names: list[str]) -> dict[str, ReadyKey]:
+    """Every named agent's readiness key in one round trip; raises VerifyError when Redis does not answer."""
+    import redis
+
+    client = redis_client(address)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            pipe.pttl(READY_KEY.format(name=name))
+            pipe.get(READY_KEY.format(name=name))
+        replies = pipe.execute()
+    except redis.RedisError as exc:
+        raise VerifyError(f"Redis at {address[0]}:{address[1]} does not answer: {exc}") from exc
+    finally:
+        client.close()
+    result: dict[str, ReadyKey] = {}
+    for i, name in enumerate(names):
+        ttl, value = replies[2 * i], replies[2 * i + 1]
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        result[name] = ReadyKey(ttl != -2, None if ttl == -2 else int(ttl), text)
+    return result
+
+
+def read_ready_key(target: Target) -> ReadyKey | None:
+    """The agent's readiness key, or None when its host's Redis is unknown or does not answer."""
+    if target.redis is None:
+        return None
+    try:
+        return read_ready_keys(target.redis, [target.name])[target.name]
+    except VerifyError:
+        return None

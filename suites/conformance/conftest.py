@@ -1,0 +1,44 @@
+"""The conformance session of the suite: one per pytest session, on the session's stack (aisys_stack)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from aisys_verify.conformance import CheckResult, Conformance, ConformanceOptions
+from aisys_verify.errors import ConformanceFailure
+from aisys_verify.report.allure import labels
+from aisys_verify.stack.base import Stack
+
+
+@pytest.fixture(autouse=True)
+def _conformance_labels(request: pytest.FixtureRequest) -> None:
+    callspec = getattr(request.node, "callspec", None)
+    agent = str(callspec.params.get("aisys_agent", "")) if callspec is not None else ""
+    host, _, name = agent.rpartition("/")
+    labels(suite="conformance", **({"host": host, "agent": name} if agent else {}))
+
+
+@pytest.fixture(scope="session")
+def conformance(aisys_stack: Stack, request: pytest.FixtureRequest) -> Iterator[Conformance]:
+    """Starts the readiness TTL watch at once, so its window overlaps the first checks."""
+    option = request.config.getoption
+    defaults = ConformanceOptions()
+    bound = option("aisys_conformance_crash_bound_s")
+    session = Conformance(aisys_stack, ConformanceOptions(
+        observe_s=option("aisys_conformance_observe_s"),
+        crash_bound_s=defaults.crash_bound_s if bound is None else bound,
+        http_policy=option("aisys_conformance_http_policy") or defaults.http_policy))
+    yield session
+    session.close()
+
+
+def verdict(result: CheckResult) -> None:
+    """A failure raises ConformanceFailure (an AssertionError: the test fails, naming the defect); a check
+    that could not be made skips with its reason."""
+    __tracebackhide__ = True
+    if result.outcome == "skip":
+        pytest.skip(result.message)
+    if result.failed:
+        raise ConformanceFailure(result.message, check=result.check, agent=result.agent, defects=result.defects)
