@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aisys_verify.errors import SpecError, SpecNotFound
 from aisys_verify.findings import Severity
-from aisys_verify.spec.compose import is_compose_file, read_compose_project
+from aisys_verify.spec.compose import is_compose_file, read_compose_project, referenced_files
 from aisys_verify.spec.facts import FACT_KEYS, is_facts_file, read_facts
 from aisys_verify.spec.model import (
     Agent,
@@ -222,8 +222,12 @@ def _apply_facts(doc: YamlDocument, draft: _Draft) -> None:
 def _attach_loose_compose(draft: _Draft) -> None:
     """Base files sit beside a host's startup config; overlays attach to the host whose services they override."""
     startup_dirs = {str(Path(h.startup.path).parent): h for h in draft.hosts.values() if h.startup}
+    # a file that another compose file includes, or extends services from, is part of that file's project
+    # (compose reads it through the reference), not a project or overlay of its own
+    referenced = {path for docs in [draft.loose_compose, *(h.compose for h in draft.hosts.values())]
+                  for doc in docs for path in referenced_files(doc)}
     rest = []
-    for doc in draft.loose_compose:
+    for doc in [d for d in draft.loose_compose if os.path.realpath(d.path) not in referenced]:
         host = startup_dirs.get(str(Path(doc.path).parent))
         if host is not None:
             host.compose.append(doc)
@@ -252,18 +256,18 @@ def _assemble(draft: _Draft) -> Topology:
     hosts: list[Host] = []
     for h in draft.hosts.values():
         if h.compose:
-            projects.append(read_compose_project(h.compose, h.name, h.name, draft.env, draft.notes))
+            projects.append(read_compose_project(h.compose, h.name, h.name, draft.env, draft.notes, draft.load))
         s = h.startup
         hosts.append(Host(h.name, s.path if s else None, s.agents if s else (), s.groups if s else (),
                           s.named_ports if s else (), s.port_ranges if s else (), h.facts,
                           s.gpu_model_hint if s else None, h.loc))
     for name, docs in draft.projects.items():
-        projects.append(read_compose_project(docs, name, None, draft.env, draft.notes))
+        projects.append(read_compose_project(docs, name, None, draft.env, draft.notes, draft.load))
     edges, stores = _edges(hosts, projects, draft)
     notes = list(draft.notes.items)
     return Topology(tuple(hosts), tuple(projects), tuple(edges), tuple(stores),
                     tuple(h.plan for h in draft.hosts.values() if h.plan), draft.slo, dict(draft.env),
-                    tuple(dict.fromkeys(draft.files)), tuple(notes))
+                    tuple(dict.fromkeys([*draft.files, *(f for p in projects for f in p.read)])), tuple(notes))
 
 
 def _edges(hosts: list[Host], projects: list[ComposeProject], draft: _Draft) -> tuple[list[Edge], list[Store]]:
