@@ -1,22 +1,34 @@
 """Reader for docker compose files: several merged in order, as ``docker compose -f a -f b`` does.
 
-Implements the parts of the compose specification the spec model needs:
-interpolation (``${VAR:-default}`` and friends, ``$$``), ``depends_on`` in short
-and long form, ``environment`` as list or map, published ports in short and long
-syntax, ``deploy.resources`` limits and device reservations, healthchecks,
-secrets and networks. Merging follows the compose rules: mappings merge by key,
-``environment``/``depends_on``/``secrets``/``networks`` merge by name, ``ports``
-append, ``healthcheck.test``/``command`` replace.
+Implements the parts of the compose specification the spec model needs, as ``docker compose config``
+(Compose v2+) resolves them:
+
+* interpolation (``${VAR:-default}`` and friends, ``$$``) with the spec's variables (the "shell") over
+  the project's ``.env`` file (beside the first compose file);
+* ``include`` (each included project interpolated with its own ``.env`` under the caller's variables;
+  its services merged first, so the including file may override them);
+* ``extends`` (``service`` in the same file or in ``file``, resolved per file, chains followed): the
+  base's definition first, the extending service merged over it;
+* ``profiles``, ``depends_on`` in short and long form, ``environment`` as list or map, published ports
+  in short and long syntax (ranges kept as ranges), ``deploy.resources`` limits and device
+  reservations, healthchecks, secrets and networks.
+
+Merging follows the compose rules: mappings merge by key, ``environment``/``depends_on``/``secrets``/
+``networks``/``profiles`` merge by name, ``ports`` append, ``healthcheck.test``/``command`` replace. A
+service's definitions (its extends bases, an included file's, each file's) are applied in order as
+layers, so extends, include and multi-file merge share one merge.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from aisys_verify.errors import SpecError
+from aisys_verify.errors import SpecError, SpecNotFound
 from aisys_verify.spec.expr import ExprError, interpolate
 from aisys_verify.spec.model import (
     ComposeProject,
@@ -32,7 +44,7 @@ from aisys_verify.spec.model import (
     ServiceSecret,
 )
 from aisys_verify.spec.reader import Notes, expect_list, expect_map, expect_number, expect_str, type_name
-from aisys_verify.spec.source import Location, YamlDocument, YMap, YSeq
+from aisys_verify.spec.source import Location, YamlDocument, YMap, YSeq, display_path, load_yaml
 
 TOP_KEYS = ("version", "name", "services", "networks", "volumes", "secrets", "configs", "include")
 SERVICE_KEYS = (
@@ -72,6 +84,7 @@ class _Service:
     networks: dict[str, None] = field(default_factory=dict)
     network_mode: str | None = None
     defined_in: list[str] = field(default_factory=list)
+    profiles: dict[str, None] = field(default_factory=dict)
 
     def freeze(self, project: str) -> ComposeService:
         return ComposeService(
@@ -81,37 +94,218 @@ class _Service:
             limits=Limits(self.cpus[0] if self.cpus else None, self.memory[0] if self.memory else None,
                           self.cpus[1] if self.cpus else None, self.memory[1] if self.memory else None),
             devices=self.devices, secrets=tuple(self.secrets.values()), networks=tuple(self.networks),
-            network_mode=self.network_mode, defined_in=tuple(self.defined_in), loc=self.loc)
+            network_mode=self.network_mode, defined_in=tuple(dict.fromkeys(self.defined_in)), loc=self.loc,
+            profiles=tuple(self.profiles))
+
+
+Loader = Callable[[Path], YamlDocument]
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One definition of a service: its body after and before interpolation, and the file it is in."""
+
+    body: YMap
+    raw: Mapping[str, Any]
+    path: str
+
+
+@dataclass
+class _File:
+    """A compose file read for a project: its interpolated services and their raw (uninterpolated) bodies."""
+
+    doc: YamlDocument
+    root: YMap
+    services: YMap
+    raw_services: Mapping[str, Any]
+    env: Mapping[str, str]
+
+
+@dataclass
+class _Project:
+    name: str
+    notes: Notes
+    load: Loader
+    services: dict[str, _Service] = field(default_factory=dict)
+    secrets: dict[str, SecretDefinition] = field(default_factory=dict)
+    networks: dict[str, None] = field(default_factory=dict)
+    records: list[InterpolationRecord] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    extended: dict[str, _File] = field(default_factory=dict)  # files read only as extends bases, by real path
 
 
 def read_compose_project(docs: list[YamlDocument], name: str, host: str | None, env: Mapping[str, str],
-                         notes: Notes) -> ComposeProject:
-    """Merge ``docs`` in order into one compose project."""
-    services: dict[str, _Service] = {}
-    secrets: dict[str, SecretDefinition] = {}
-    networks: dict[str, None] = {}
-    records: list[InterpolationRecord] = []
+                         notes: Notes, load: Loader = load_yaml) -> ComposeProject:
+    """Merge ``docs`` in order into one compose project, as ``docker compose -f ... config`` does.
+
+    ``env`` plays the shell's environment: it wins over the project's ``.env`` (beside the first file).
+    ``load`` reads the files that ``include`` and ``extends`` name (the spec loader passes its own, which
+    notes duplicate keys).
+    """
+    project = _Project(name, notes, load)
+    project_env = _project_env(Path(docs[0].path).parent / ".env", env) if docs else dict(env)
     for doc in docs:
-        root = expect_map(doc.data, Location(doc.path, 1, 1), f"compose file '{doc.path}'")
-        notes.unknown_keys(_only_known(root), TOP_KEYS, f"compose file {doc.path}")
-        raw_services = root.get("services")
-        root = _interpolate_tree(root, env, "", records)
-        svc_map = expect_map(root.get("services"), root.loc_of("services"), "services", allow_none=True)
-        for svc_name, body in svc_map.items():
-            svc_loc = svc_map.loc_of(svc_name)
-            svc_body = expect_map(body, svc_loc, f"service {svc_name}", allow_none=True)
-            notes.unknown_keys(_only_known(svc_body), SERVICE_KEYS, f"service {svc_name}")
-            svc = services.setdefault(str(svc_name), _Service(str(svc_name), svc_loc))
-            raw_body = raw_services.get(svc_name) if isinstance(raw_services, Mapping) else None
-            _merge_service(svc, svc_body, raw_body if isinstance(raw_body, Mapping) else {}, doc.path)
-        for sec_name, body in expect_map(root.get("secrets"), root.loc_of("secrets"), "secrets",
-                                         allow_none=True).items():
-            secrets[str(sec_name)] = _read_secret_def(str(sec_name), body, root["secrets"].loc_of(sec_name))
-        for net in expect_map(root.get("networks"), root.loc_of("networks"), "networks", allow_none=True):
-            networks[str(net)] = None
+        _read_file(doc, project_env, project, ())
     first = docs[0].path if docs else name
-    return ComposeProject(name, host, tuple(d.path for d in docs), tuple(s.freeze(name) for s in services.values()),
-                          tuple(secrets.values()), tuple(networks), tuple(records), Location(first, 1, 1))
+    return ComposeProject(name, host, tuple(d.path for d in docs),
+                          tuple(s.freeze(name) for s in project.services.values()),
+                          tuple(project.secrets.values()), tuple(project.networks), tuple(project.records),
+                          Location(first, 1, 1), tuple(dict.fromkeys(project.files)))
+
+
+def referenced_files(doc: YamlDocument) -> set[str]:
+    """Real paths of the files a compose file includes or extends from: parts of its project, not projects.
+
+    Lenient on purpose (the loader asks before reading): malformed entries are left for the reader to report.
+    """
+    data = doc.data
+    if not isinstance(data, Mapping):
+        return set()
+    base = Path(doc.path).parent
+    found: set[str] = set()
+    includes = data.get("include")
+    for entry in includes if isinstance(includes, list) else []:
+        paths = entry.get("path") if isinstance(entry, Mapping) else entry
+        for rel in paths if isinstance(paths, list) else [paths]:
+            if isinstance(rel, str):
+                found.add(_real(str(base / rel)))
+    services = data.get("services")
+    for body in services.values() if isinstance(services, Mapping) else []:
+        extends = body.get("extends") if isinstance(body, Mapping) else None
+        rel = extends.get("file") if isinstance(extends, Mapping) else None
+        if isinstance(rel, str) and "$" not in rel:
+            found.add(_real(str(base / rel)))
+    found.discard(_real(doc.path))  # a file naming itself is a cycle for the reader to report, not a part
+    return found
+
+
+def _project_env(dotenv: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """The variables a project is interpolated with: its ``.env`` file, then the caller's (which win)."""
+    return {**read_dotenv(dotenv, env), **env} if dotenv.is_file() else dict(env)
+
+
+def _read_file(doc: YamlDocument, env: Mapping[str, str], project: _Project, including: tuple[str, ...]) -> None:
+    """Read one compose file of the project: its includes first, then its own services over them."""
+    project.files.append(doc.path)
+    root = expect_map(doc.data, Location(doc.path, 1, 1), f"compose file '{doc.path}'")
+    project.notes.unknown_keys(_only_known(root), TOP_KEYS, f"compose file {doc.path}")
+    if root.get("include") is not None:
+        _read_includes(root, doc.path, env, project, (*including, _real(doc.path)))
+    file = _interpolated(doc, root, env, project)
+    for svc_name in file.services:
+        svc_loc = file.services.loc_of(svc_name)
+        svc = project.services.setdefault(str(svc_name), _Service(str(svc_name), svc_loc))
+        for layer in _layers(str(svc_name), file, project, ()):
+            _merge_service(svc, layer.body, layer.raw, layer.path)
+    for sec_name, body in expect_map(file.root.get("secrets"), file.root.loc_of("secrets"), "secrets",
+                                     allow_none=True).items():
+        project.secrets[str(sec_name)] = _read_secret_def(str(sec_name), body, file.root["secrets"].loc_of(sec_name))
+    for net in expect_map(file.root.get("networks"), file.root.loc_of("networks"), "networks", allow_none=True):
+        project.networks[str(net)] = None
+
+
+def _interpolated(doc: YamlDocument, root: YMap, env: Mapping[str, str], project: _Project) -> _File:
+    raw_services = root.get("services")
+    interpolated = _interpolate_tree(root, env, "", project.records)
+    services = expect_map(interpolated.get("services"), interpolated.loc_of("services"), "services", allow_none=True)
+    for svc_name, body in services.items():
+        svc_body = expect_map(body, services.loc_of(svc_name), f"service {svc_name}", allow_none=True)
+        services[svc_name] = svc_body
+        project.notes.unknown_keys(_only_known(svc_body), SERVICE_KEYS, f"service {svc_name}")
+    return _File(doc, interpolated, services, raw_services if isinstance(raw_services, Mapping) else {}, env)
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _read_includes(root: YMap, path: str, env: Mapping[str, str], project: _Project,
+                   including: tuple[str, ...]) -> None:
+    """``include``: each entry is a compose project of its own (files, project directory, env files)."""
+    entries = expect_list(root["include"], root.loc_of("include"), f"{path} include")
+    base = Path(path).parent
+    for i, entry in enumerate(entries):
+        loc = entries.loc_of(i)
+        if isinstance(entry, Mapping):
+            body = expect_map(entry, loc, "include entry")
+            project.notes.unknown_keys(body, ("path", "project_directory", "env_file"), "an include entry")
+            paths = _str_list(body.get("path"), body.loc_of("path"), "include path")
+            env_files = _str_list(body.get("env_file"), body.loc_of("env_file"), "include env_file")
+            directory = body.get("project_directory")
+        else:
+            paths = _str_list(entry, loc, "include entry")
+            env_files, directory = [], None
+        if not paths:
+            raise SpecError("an include entry names no file", loc, "write include: [path/to/compose.yml]")
+        files = [base / p for p in paths]
+        project_dir = base / str(directory) if directory is not None else files[0].parent
+        # an included project reads its own .env (or env_file), under the including project's variables
+        inc_env: dict[str, str] = {}
+        for env_file in env_files or [str(project_dir / ".env")]:
+            target = base / env_file if env_files else Path(env_file)
+            if env_files and not target.is_file():
+                raise SpecNotFound(f"include env_file '{env_file}' not found (looked in {display_path(target)})",
+                                   loc, "fix the path; it is relative to the including file's folder")
+            if target.is_file():
+                inc_env.update(read_dotenv(target, {**inc_env, **env}))
+        inc_env.update(env)
+        for file in files:
+            if not file.is_file():
+                raise SpecNotFound(f"included file '{display_path(file)}' not found", loc,
+                                   "fix the path; it is relative to the including file's folder")
+            if _real(str(file)) in including:
+                raise SpecError(f"include cycle: '{display_path(file)}' includes itself (through {path})", loc,
+                                "remove one of the include entries")
+            _read_file(project.load(file), inc_env, project, including)
+
+
+def _str_list(value: Any, loc: Location, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [expect_str(v, loc, what) or "" for v in value]
+    return [expect_str(value, loc, what) or ""]
+
+
+def _layers(name: str, file: _File, project: _Project, chain: tuple[tuple[str, str], ...]) -> list[_Layer]:
+    """The definitions of service ``name`` of ``file``, base first: its ``extends`` chain, then its own."""
+    body = file.services[name]
+    raw = file.raw_services.get(name)
+    own = _Layer(body, raw if isinstance(raw, Mapping) else {}, file.doc.path)
+    extends = body.get("extends")
+    if extends is None:
+        return [own]
+    loc = body.loc_of("extends")
+    if isinstance(extends, Mapping):
+        ext = expect_map(extends, loc, f"service {name} extends")
+        project.notes.unknown_keys(ext, ("service", "file"), f"service {name} extends")
+        base_name = expect_str(ext.get("service"), ext.loc_of("service"), f"service {name} extends.service")
+        base_path = expect_str(ext.get("file"), ext.loc_of("file"), f"service {name} extends.file", allow_none=True)
+    else:
+        base_name, base_path = expect_str(extends, loc, f"service {name} extends"), None
+    base_file = file if base_path is None else _extends_file(Path(file.doc.path).parent / base_path, loc, file.env,
+                                                              project)
+    if base_name not in base_file.services:
+        # compose resolves extends within one file (or the named one), before merging the project's files
+        raise SpecError(f"service {name} extends service '{base_name}', which {base_file.doc.path} does not define",
+                        loc, "extends names a service of the same file, or of 'file:'")
+    key = (_real(base_file.doc.path), str(base_name))
+    if key in chain or key == (_real(file.doc.path), name):
+        raise SpecError(f"service {name} extends itself through a cycle of extends", loc, "break the cycle")
+    return [*_layers(str(base_name), base_file, project, (*chain, (_real(file.doc.path), name))), own]
+
+
+def _extends_file(path: Path, loc: Location, env: Mapping[str, str], project: _Project) -> _File:
+    real = _real(str(path))
+    if real not in project.extended:
+        if not path.is_file():
+            raise SpecNotFound(f"extends file '{display_path(path)}' not found", loc,
+                               "fix the path; it is relative to the extending file's folder")
+        doc = project.load(path)
+        root = expect_map(doc.data, Location(doc.path, 1, 1), f"compose file '{doc.path}'")
+        project.files.append(doc.path)
+        project.extended[real] = _interpolated(doc, root, env, project)
+    return project.extended[real]
 
 
 def _only_known(mapping: YMap) -> YMap:
@@ -161,6 +355,10 @@ def _merge_service(svc: _Service, body: YMap, raw_body: Mapping[str, Any], path:
         svc.image = expect_str(body["image"], body.loc_of("image"), f"service {svc.name} image", allow_none=True)
     if body.get("build") is not None:
         svc.has_build = True
+    if "profiles" in body:
+        profiles = expect_list(body["profiles"], body.loc_of("profiles"), f"service {svc.name} profiles")
+        for i, profile in enumerate(profiles):  # merged as a union, as compose merges them
+            svc.profiles[expect_str(profile, profiles.loc_of(i), f"service {svc.name} profile") or ""] = None
     if "network_mode" in body:
         svc.network_mode = expect_str(body["network_mode"], body.loc_of("network_mode"), "network_mode")
     if "environment" in body:
@@ -241,26 +439,35 @@ _PORT_SHORT = re.compile(
     r"(?:/(?P<proto>tcp|udp|sctp))?$")
 
 
+def _span(text: str) -> tuple[int, int | None]:
+    """'8000' -> (8000, None); '8000-8010' -> (8000, 8010). Numbers are kept as written, even when out of range."""
+    first, _, last = text.partition("-")
+    return int(first), int(last) if last else None
+
+
 def _read_port(item: Any, loc: Location, svc: str) -> PublishedPort:
     if isinstance(item, Mapping):
         target = item.get("target")
         published = item.get("published")
-        if not isinstance(target, int):
+        if not isinstance(target, int) or isinstance(target, bool):
             raise SpecError(f"service {svc} port needs an integer 'target'", loc)
         text = "" if published is None else str(published)
         if isinstance(published, bool) or not re.fullmatch(r"(\d{1,5}(-\d{1,5})?)?", text):
             raise SpecError(f"service {svc} port 'published' must be a port or range, got {published!r}", loc)
-        host_port = int(text.split("-")[0]) if text else None
-        return PublishedPort(item.get("host_ip"), host_port, target, str(item.get("protocol", "tcp")),
-                             f"{item.get('host_ip', '')}:{text}:{target}", loc)
+        host, host_end = _span(text) if text else (None, None)
+        host_ip = item.get("host_ip")
+        return PublishedPort(None if host_ip is None else str(host_ip), host, target,
+                             str(item.get("protocol", "tcp")), f"{host_ip or ''}:{text}:{target}", loc, host_end)
     short = str(item) if isinstance(item, (int, str)) and not isinstance(item, bool) else None
     match = _PORT_SHORT.match(short or "")
     if not short or not match:
         raise SpecError(f"service {svc} has an unreadable port {item!r}", loc,
                         "use HOST:CONTAINER, IP:HOST:CONTAINER or the long form")
-    host = match.group("host")
-    return PublishedPort(match.group("ip"), int(host.split("-")[0]) if host else None,
-                         int(match.group("container").split("-")[0]), match.group("proto") or "tcp", short, loc)
+    host, host_end = _span(match.group("host")) if match.group("host") else (None, None)
+    container, container_end = _span(match.group("container"))
+    ip = match.group("ip")
+    return PublishedPort(ip.strip("[]") if ip else None, host, container, match.group("proto") or "tcp", short, loc,
+                         host_end, container_end)
 
 
 def _read_healthcheck(node: Any, loc: Location, svc: str, previous: Healthcheck | None) -> Healthcheck:
@@ -336,3 +543,79 @@ def _read_secret_def(name: str, node: Any, loc: Location) -> SecretDefinition:
                             expect_str(body.get("environment"), body.loc_of("environment"),
                                        f"secret {name} environment", allow_none=True), loc)
 
+
+
+# --- .env files -------------------------------------------------------------------------------
+
+_DOTENV = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=|:\s)\s*(?P<value>.*)$")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$$"}
+MAX_DOTENV_BYTES = 1 << 20  # a .env is a few lines; anything larger is not one
+
+
+def read_dotenv(path: str | os.PathLike[str], env: Mapping[str, str]) -> dict[str, str]:
+    """The variables of a ``.env`` file, as Compose reads it for interpolation.
+
+    ``NAME=value`` lines (``export`` allowed); ``#`` comments and blank lines; unquoted values end at
+    `` #`` and are trimmed; 'single quotes' are literal; "double quotes" take \\n-style escapes.
+    Unquoted and double-quoted values are interpolated with the lines above and ``env`` (which wins,
+    as the shell does). A line Compose would refuse is a SpecError at ``.env:line``.
+    """
+    shown = display_path(path)
+    try:
+        if os.path.getsize(path) > MAX_DOTENV_BYTES:
+            raise SpecError(f"'{shown}' is over {MAX_DOTENV_BYTES >> 20} MiB, too large for a .env file")
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"'{shown}' is not UTF-8 text", hint="a .env file is NAME=value lines") from exc
+    except OSError as exc:
+        raise SpecError(f"cannot read '{shown}': {exc.strerror}") from exc
+    values: dict[str, str] = {}
+    number = 0
+    while number < len(lines):
+        line = lines[number]
+        number += 1
+        loc = Location(shown, number, 1)
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _DOTENV.match(line)
+        if not match:
+            raise SpecError(f"cannot read this .env line: {line.strip()[:60]!r}", loc,
+                            "write NAME=value (quote values with spaces or #)")
+        value = match.group("value")
+        quote = value[:1]
+        if quote in ("'", '"'):
+            text = value[1:]
+            while not _closed(text, quote) and number < len(lines):  # a quoted value may span lines
+                text += "\n" + lines[number]
+                number += 1
+            if not _closed(text, quote):
+                raise SpecError(f"unterminated {quote} quote in .env value of {match.group('name')}", loc)
+            end = _close_at(text, quote)
+            body = text[:end]
+            if quote == "'":
+                values[match.group("name")] = body
+                continue
+            value = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), body)
+        else:
+            value = re.split(r"\s#", value, maxsplit=1)[0].strip()
+        try:
+            values[match.group("name")] = interpolate(value, {**values, **env}).value
+        except ExprError as exc:
+            raise SpecError(f"cannot interpolate the .env value of {match.group('name')}: {exc}", loc) from None
+    return values
+
+
+def _close_at(text: str, quote: str) -> int:
+    i = 0
+    while i < len(text):
+        if text[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if text[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def _closed(text: str, quote: str) -> bool:
+    return _close_at(text, quote) >= 0

@@ -109,12 +109,37 @@ class EnvVar:
 
 @dataclass(frozen=True)
 class PublishedPort:
-    host_ip: str | None
-    host_port: int | None
+    """One ``ports`` entry; a range (``"8000-8010:8000-8010"``) is one entry with ``*_end`` set.
+
+    Numbers are kept as written, even outside 1-65535 (the ports lint reports those), so that a
+    spec with a bad port still loads and every problem is listed at once.
+    """
+
+    host_ip: str | None  # None or a wildcard (0.0.0.0, ::): every address of the host
+    host_port: int | None  # None or 0: an ephemeral port the engine picks
     container_port: int
     protocol: str
     raw: str
     loc: Location
+    host_port_end: int | None = None  # the last host port of a range
+    container_port_end: int | None = None  # the last container port of a range
+
+    @property
+    def host_ports(self) -> tuple[int, int] | None:
+        """The host ports this entry surely binds (first, last), or None when the engine picks one.
+
+        ``"8000-8010:80"`` (a host range for one container port) binds a single free port of the range, so
+        it holds none of them for certain.
+        """
+        if not self.host_port:
+            return None
+        if self.host_port_end is not None and self.container_port_end is None:
+            return None
+        return self.host_port, self.host_port_end if self.host_port_end is not None else self.host_port
+
+    @property
+    def all_addresses(self) -> bool:
+        return self.host_ip in (None, "", "0.0.0.0", "::", "[::]")
 
 
 @dataclass(frozen=True)
@@ -171,8 +196,18 @@ class ComposeService:
     secrets: tuple[ServiceSecret, ...]
     networks: tuple[str, ...]
     network_mode: str | None
-    defined_in: tuple[str, ...]  # files that mention it, in merge order
+    defined_in: tuple[str, ...]  # files that mention it, in merge order (extends bases and includes too)
     loc: Location
+    profiles: tuple[str, ...] = ()  # compose profiles; empty: the service always runs
+
+    def runs_with(self, other: ComposeService) -> bool:
+        """Whether the two services can run at the same time in one project.
+
+        A service without profiles always runs. Services whose profile sets are disjoint are read as
+        alternatives (``--profile cpu`` or ``--profile gpu``), which is what profiles are for: enabling
+        both at once is possible but is taken as not meant.
+        """
+        return not self.profiles or not other.profiles or bool(set(self.profiles) & set(other.profiles))
 
     @property
     def is_override_only(self) -> bool:
@@ -211,9 +246,24 @@ class ComposeProject:
     networks: tuple[str, ...]
     interpolations: tuple[InterpolationRecord, ...]
     loc: Location
+    read: tuple[str, ...] = ()  # every file read for it: ``files``, the files they include, extends bases
 
     def service(self, name: str) -> ComposeService | None:
         return next((s for s in self.services if s.name == name), None)
+
+    @property
+    def machine(self) -> str:
+        """Where its containers run: the host's name, or the project's own for a standalone project."""
+        return self.host or f"project {self.name}"
+
+
+def run_together(a: tuple[ComposeProject, ComposeService], b: tuple[ComposeProject, ComposeService]) -> bool:
+    """Whether two compose services can be up at the same time on the same machine.
+
+    The one model of "what runs together" for the compose rules: services of projects on different hosts
+    never share a machine; on one machine, compose profiles decide (:meth:`ComposeService.runs_with`).
+    """
+    return a[0].machine == b[0].machine and a[1].runs_with(b[1])
 
 
 # --- facts, GPU plan, stores, SLOs ------------------------------------------------------------
