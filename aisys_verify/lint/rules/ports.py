@@ -6,19 +6,33 @@ from collections.abc import Iterator
 
 from aisys_verify.findings import Finding, Severity
 from aisys_verify.lint.registry import check, describe
-from aisys_verify.spec.model import ComposeProject, ComposeService, HttpPortSource, Port, Topology
+from aisys_verify.spec.infra import infrastructure_ports, serving_agent
+from aisys_verify.spec.model import (
+    ComposeProject,
+    ComposeService,
+    HttpPortSource,
+    Port,
+    PublishedPort,
+    Topology,
+    run_together,
+)
 
 describe("PORT001", "port-clash", "ports", Severity.ERROR,
          "Two things bind the same port on one host (agent, health, HTTP or named port).")
 describe("PORT002", "published-port-clash", "ports", Severity.ERROR,
-         "Two compose services publish the same host port.")
+         "Two compose services that run together publish the same host port (or overlapping ranges).")
 describe("PORT003", "port-outside-range", "ports", Severity.WARNING,
          "A port lies outside the range the host's network block declares.")
 describe("PORT004", "port-ignores-offset", "ports", Severity.WARNING,
          "A literal port where the host's other ports use ${PORT_OFFSET}.")
-describe("PORT005", "port-invalid", "ports", Severity.ERROR, "A port number outside 1-65535.")
+describe("PORT005", "port-invalid", "ports", Severity.ERROR,
+         "A port number outside 1-65535 (agent, named or published port), or a published range that cannot bind.")
 describe("PORT006", "port-in-ephemeral-range", "ports", Severity.NOTE,
          "Ports inside Linux's ephemeral range, where an outgoing connection may hold them at bind time.")
+
+describe("PORT007", "infrastructure-port-clash", "ports", Severity.ERROR,
+         "An agent's port is one the host's infrastructure binds (its Redis, the stack's Toxiproxy API or "
+         "Prometheus, a non-group compose service).")
 
 EPHEMERAL = (32768, 60999)  # Linux default net.ipv4.ip_local_port_range
 
@@ -32,7 +46,8 @@ def _bindings(topology: Topology, host: str) -> Iterator[tuple[int, str, Port]]:
         if agent.http_port_source is HttpPortSource.EXPLICIT:
             yield agent.http_port.number, f"{agent.name} http_port", agent.http_port
     for named in h.named_ports:
-        yield named.port.number, f"{named.name}_port", named.port
+        if serving_agent(h, named) is None:  # error_bus_port == CentralErrorBus's port refers to it, binds nothing
+            yield named.port.number, f"{named.name}_port", named.port
 
 
 @check("ports")
@@ -56,28 +71,72 @@ def agent_port_clashes(topology: Topology) -> Iterator[Finding]:
                 first[number] = (what, port)
 
 
+def _published_port_problem(port: PublishedPort) -> str | None:
+    """Why a published port entry cannot bind (as Docker refuses it), or None when it can."""
+    spans = [("host port", port.host_port, port.host_port_end), ("container port", port.container_port,
+                                                                   port.container_port_end)]
+    for what, first, last in spans:
+        for number in (first, last):
+            # a published port 0 asks the engine for a free one; a container port has no such meaning
+            lowest = 0 if what == "host port" else 1
+            if number is not None and not lowest <= number <= 65535:
+                return f"{what} {number} is outside 1-65535"
+        if first is not None and last is not None and last < first:
+            return f"{what} range {first}-{last} ends before it starts"
+    if port.container_port_end is not None and port.host_port is not None:
+        host_len = (port.host_port_end or port.host_port) - port.host_port
+        if host_len != port.container_port_end - port.container_port:
+            return (f"host ports {port.host_port}-{port.host_port_end or port.host_port} and container ports "
+                    f"{port.container_port}-{port.container_port_end} differ in length")
+    return None
+
+
+@check("ports")
+def published_ports_invalid(topology: Topology) -> Iterator[Finding]:
+    for project in topology.projects:
+        for service in project.services:
+            for port in service.ports:
+                problem = _published_port_problem(port)
+                if problem:
+                    yield Finding("PORT005", Severity.ERROR,
+                                  f"service {service.name} publishes '{port.raw}': {problem}", port.loc,
+                                  "Docker refuses the mapping ('invalid hostPort', 'invalid ranges'), so the "
+                                  "container does not start",
+                                  "use ports in 1-65535, and ranges of the same length on both sides")
+
+
+def _shown(span: tuple[int, int]) -> str:
+    return str(span[0]) if span[0] == span[1] else f"{span[0]}-{span[1]}"
+
+
 @check("ports")
 def published_port_clashes(topology: Topology) -> Iterator[Finding]:
-    scopes: dict[str, list[tuple[ComposeProject, ComposeService]]] = {}
+    # every entry that surely binds host ports, in spec order; each clash is reported once, at the later entry
+    bound: list[tuple[ComposeProject, ComposeService, PublishedPort, tuple[int, int]]] = []
     for project in topology.projects:
-        scope = project.host or f"project {project.name}"
-        scopes.setdefault(scope, []).extend((project, s) for s in project.services)
-    for scope, services in scopes.items():
-        seen: dict[tuple[int, str], tuple[str, object]] = {}
-        for _project, service in services:
+        for service in project.services:
             for port in service.ports:
-                if port.host_port is None:
-                    continue
-                key = (port.host_port, port.protocol)
-                if key in seen and seen[key][0] != service.name:
-                    other, other_loc = seen[key]
-                    yield Finding("PORT002", Severity.ERROR,
-                                  f"service {service.name} publishes host port {port.host_port}/{port.protocol}, "
-                                  f"already published by {other} ({scope})", port.loc,
-                                  "the second container fails to start: 'port is already allocated'",
-                                  "publish one of them on another host port", (other_loc,))  # type: ignore[arg-type]
-                else:
-                    seen.setdefault(key, (service.name, port.loc))
+                span = port.host_ports
+                if span is not None and _published_port_problem(port) is None:
+                    bound.append((project, service, port, span))
+    for i, (project, service, port, span) in enumerate(bound):
+        for other_project, other, other_port, other_span in bound[:i]:
+            if (other.name == service.name and other_project is project) or other_port.protocol != port.protocol:
+                continue
+            same_address = port.all_addresses or other_port.all_addresses or port.host_ip == other_port.host_ip
+            if not same_address or not (span[0] <= other_span[1] and other_span[0] <= span[1]):
+                continue
+            if not run_together((project, service), (other_project, other)):
+                continue
+            common = (max(span[0], other_span[0]), min(span[1], other_span[1]))
+            theirs = "" if other_span == common else f" ({_shown(other_span)})"
+            yield Finding("PORT002", Severity.ERROR,
+                          f"service {service.name} publishes host port {_shown(common)}/{port.protocol}, "
+                          f"already published by {other.name}{theirs} ({project.machine})", port.loc,
+                          "the second container fails to start: 'port is already allocated'",
+                          "publish one of them on another host port, or put them in different compose profiles "
+                          "if they are alternatives", (other_port.loc,))
+            break
 
 
 @check("ports")
@@ -127,3 +186,29 @@ def ports_in_ephemeral_range(topology: Topology) -> Iterator[Finding]:
                           "in use fails with EADDRINUSE, rarely and unreproducibly",
                           "keep listen ports below 32768 (lower PORT_OFFSET or the base ports)",
                           tuple(port.loc for _, port in inside[1:4]))
+
+
+# --- infrastructure ports (PORT007): one bounded function, apart from the agent and compose checks above ---
+
+@check("ports")
+def infrastructure_port_clashes(topology: Topology) -> Iterator[Finding]:
+    """An agent's port, health port or HTTP port (explicit, or the implicit health+1) on a port the host's
+    infrastructure binds (see aisys_verify.spec.infra): its Redis, the stack's ports, non-group services."""
+    for host in topology.hosts:
+        infra = {p.port: p for p in infrastructure_ports(topology, host)}
+        for agent in host.agents:
+            for what, port in (("port", agent.port), ("health_check_port", agent.health_port),
+                               ("http_port" if agent.http_port_source is HttpPortSource.EXPLICIT
+                                else "implicit HTTP port (health_check_port + 1)", agent.http_port)):
+                taken = infra.get(port.number)
+                if taken is None:
+                    continue
+                yield Finding("PORT007", Severity.ERROR,
+                              f"{agent.name} {what} {port.number} on host {host.name} is the port of {taken.what}",
+                              port.loc,
+                              "both bind it on the host: whichever starts second fails with EADDRINUSE, and an "
+                              "agent that wins makes the infrastructure (Redis readiness, fault injection, "
+                              "metrics) fail instead",
+                              f"give {agent.name} a free {what.split(' (')[0]}"
+                              + (" (or move the store: redis_port in the manifest)" if "store" in taken.what else ""),
+                              (taken.loc,) if taken.loc else ())
