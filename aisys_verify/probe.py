@@ -112,3 +112,18 @@ def http_health(address: str, port: int, timeout: float = 0.5) -> tuple[str, str
     the code through ``aisys_verify.health`` (a 200 whose body says degraded is ``degraded``)."""
     reading = _health.http_health(address, port, timeout)
     return reading.word_or_state, reading.message
+
+
+def speaks_http(address: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether an HTTP server answers on address:port (any status): the real ObservabilityHub serves HTTP on
+    its configured port where other agents have a ZeroMQ main socket (PROTOCOL.md §5), so a client must not
+    send it ZeroMQ requests. A ZeroMQ socket drops the connection at the first bytes: False."""
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()

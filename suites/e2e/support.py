@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aisys_verify.httpjson import HttpReply, http_json
-from aisys_verify.probe import UP, probe
+from aisys_verify.probe import UP, probe, speaks_http
 from aisys_verify.report.allure import attach_json, step
 from aisys_verify.standin import protocol
 from aisys_verify.standin.client import request_once
@@ -77,6 +77,16 @@ def zmq_request(url: str, action: str, fields: Mapping[str, Any] | None = None, 
             raise AssertionError(f"no reply to {action!r} from {url} within {timeout:g} s") from None
         attach_json("response", reply)
     return reply
+
+
+def zmq_endpoints(stack: Any) -> tuple[list[Any], list[str]]:
+    """(the endpoints whose main port is a ZeroMQ socket, 'host/Agent' of those serving HTTP there instead):
+    the real ObservabilityHub is an HTTP app on its configured port (PROTOCOL.md §5), not a ZeroMQ agent."""
+    endpoints = stack.endpoints()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        http = list(pool.map(lambda e: speaks_http(e.address, e.port), endpoints))
+    return ([e for e, h in zip(endpoints, http) if not h],
+            [f"{e.host}/{e.agent}" for e, h in zip(endpoints, http) if h])
 
 
 def new_traceparent() -> tuple[str, str]:

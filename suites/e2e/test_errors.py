@@ -15,7 +15,7 @@ from aisys_verify.config import VerifyConfig
 from aisys_verify.report.allure import attach_json, labels, step
 from aisys_verify.stack.base import Stack
 
-from .support import Gateway, wait_stack_healthy, wait_until, zmq_request
+from .support import Gateway, wait_stack_healthy, wait_until, zmq_endpoints, zmq_request
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +68,11 @@ def test_unknown_action_gets_an_error_reply(aisys_stack: Stack, aisys_config: Ve
     the actions they know; that is their promise only, so it is asserted for the ideal profile."""
     ideal = aisys_config.standin_profile == "ideal"
     problems = []
-    with step(f"send an unknown action to all {len(aisys_stack.topology.agents)} agents"):
-        for ep in aisys_stack.endpoints():
+    endpoints, http_apps = zmq_endpoints(aisys_stack)
+    attach_json("agents serving HTTP on their main port (no ZeroMQ actions)", http_apps)
+    assert not (ideal and http_apps), f"ideal stand-ins all have a ZeroMQ main socket; HTTP there: {http_apps}"
+    with step(f"send an unknown action to all {len(endpoints)} ZeroMQ agents"):
+        for ep in endpoints:
             reply = zmq_request(ep.main_url, "no_such_action", {"x": 1},
                                 title=f"no_such_action -> {ep.host}/{ep.agent}")
             if not replies.failed(reply) or not replies.error_text(reply):
