@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--push", metavar="URL", help="also POST each result here (the hub's /ingest)")
     down = sub.add_parser("down", help="stop every stack (and remove leftovers of killed runs)")
     down.add_argument("stack_id", nargs="?", help="only this stack")
-    for module in COMMAND_FAMILIES:  # chaos, load, slo: each module adds its own sub-commands
+    for module in COMMAND_FAMILIES:  # chaos, load, slo, conformance: each module adds its own sub-commands
         import_module(module).add_commands(sub, _spec_args)
     return parser
 
@@ -262,7 +262,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 # Modules with ``add_commands(sub, spec_args)``: they add sub-parsers whose defaults set ``handler`` (a function
 # of the parsed args returning an exit code). Imported only when the parser is built.
-COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.slo.cli", "aisys_verify.load.cli")
+COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.slo.cli", "aisys_verify.load.cli",
+                                      "aisys_verify.conformance.cli")
 
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
             "probe": cmd_probe, "down": cmd_down}

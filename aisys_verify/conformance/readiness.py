@@ -43,17 +43,19 @@ class TtlWatch:
         self._thread = threading.Thread(target=self._run, name="conformance-ttl-watch", daemon=True)
         self._done = threading.Event()
         self.started = time.monotonic()
+        self.begun = False
 
     def start(self) -> TtlWatch:
         self.started = time.monotonic()
+        self.begun = True
         self._thread.start()
         return self
 
     def wait(self) -> None:
-        """Until the window is over (the checks that change the stack must not run inside it)."""
-        if not self._thread.is_alive() and not self._done.is_set():
-            return
-        self._done.wait(self.window_s + 10)
+        """Until the window is over (the checks that change the stack must not run inside it); at once when
+        the watch never started."""
+        if self.begun:
+            self._done.wait(self.window_s + 10)
 
     @property
     def finished(self) -> bool:

@@ -36,13 +36,17 @@ DEFAULT_REFRESH_S = 10.0  # the stand-ins' (RunPlan.ready_refresh_s) when the st
 
 
 class Conformance:
-    def __init__(self, stack: Stack, options: ConformanceOptions | None = None) -> None:
+    def __init__(self, stack: Stack, options: ConformanceOptions | None = None, *, watch: bool = True) -> None:
+        """``watch``: start the readiness TTL watch now (its window then overlaps the first checks); otherwise
+        it starts when 'ready_refreshed' first needs it."""
         self.stack = stack
         self.options = options or ConformanceOptions()
         self.targets = wire.targets(stack)
         refresh = float(getattr(getattr(stack, "plan", None), "ready_refresh_s", DEFAULT_REFRESH_S))
         window = self.options.observe_s if self.options.observe_s is not None else refresh + OBSERVE_MARGIN_S
-        self.watch = TtlWatch(list(self.targets.values()), window).start()
+        self.watch = TtlWatch(list(self.targets.values()), window)
+        if watch:
+            self.watch.start()
         self._degraded: DegradedSnapshot | None = None
         self._crashes: dict[tuple[str, str], tuple[CrashReading, dict[str, bool]]] = {}
 
@@ -65,7 +69,7 @@ class Conformance:
             "health": lambda t: check_health(t, self.options),
             "registered": lambda t: check_registered(t, self.targets, self.options),
             "hostile_frames": lambda t: check_hostile_frames(t, self.options),
-            "ready_refreshed": lambda t: check_refreshed(t, self.watch),
+            "ready_refreshed": lambda t: check_refreshed(t, self._watching()),
             "http_degraded": lambda t: check_http_degraded(t, self.degraded(), self.options),
             "ready_after_crash": self._after_crash,
             "actions": lambda t: check_actions(t, self.options),
@@ -80,6 +84,11 @@ class Conformance:
         for check in [c for c in CHECKS if c in set(checks)]:
             for key in keys:
                 yield self.result(check, key)
+
+    def _watching(self) -> TtlWatch:
+        if not self.watch.begun:
+            self.watch.start()
+        return self.watch
 
     def degraded(self) -> DegradedSnapshot:
         if self._degraded is None:
