@@ -74,6 +74,7 @@ class AgentRuntime:
         self.tasks: list[asyncio.Task[Any]] = []
         self.sockets: list[zmq.asyncio.Socket] = []
         self.http_server: asyncio.AbstractServer | None = None
+        self.main_http_server: asyncio.AbstractServer | None = None  # a role with main_is_http
         self.stopping = False
         self.exited: str | None = None  # why the agent exited at start (double_bind), None while it runs
         self.wedged: str | None = None  # why the main socket stopped answering for good
@@ -93,7 +94,10 @@ class AgentRuntime:
             self.sockets.append(sock)
         agent = self.ctx.agent
         try:
-            main.bind(f"tcp://{self.bind_address}:{self.bound_port}")
+            if self.role.main_is_http:  # the real ObservabilityHub: HTTP on its port, no ZeroMQ (roles/base.py)
+                self.main_http_server = await serve(self.handle_http, self.bind_address, self.bound_port)
+            else:
+                main.bind(f"tcp://{self.bind_address}:{self.bound_port}")
             if self.profile.has("double_bind") and await self._second_bind(context):
                 return
             health.bind(f"tcp://{self.bind_address}:{self.bound_health_port}")
@@ -149,10 +153,11 @@ class AgentRuntime:
             task.cancel()
         if self.tasks:  # bounded: a task that swallowed its cancel must not hold the shutdown for ever
             await asyncio.wait(self.tasks, timeout=2.0)
-        if self.http_server is not None:
-            self.http_server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.http_server.wait_closed(), 1.0)
+        for server in (self.http_server, self.main_http_server):
+            if server is not None:
+                server.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.wait_closed(), 1.0)
         with contextlib.suppress(Exception):
             await self.role.stop()
         if started:

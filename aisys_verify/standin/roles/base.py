@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aisys_verify.standin import protocol, tracing
-from aisys_verify.standin.calls import Caller, CallFailed, CallPolicy
+from aisys_verify.standin.calls import Caller, CallFailed, CallPolicy, Endpoint
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
@@ -23,6 +23,21 @@ if TYPE_CHECKING:
     from aisys_verify.standin.wiring import RunPlan
 
 Action = Callable[[protocol.Request], Awaitable[dict[str, Any]]]
+SUCCESS_WORDS = frozenset({"success", "ok"})  # the real NLUAgent answers 'ok' (PROTOCOL.md §5)
+
+
+def succeeded(reply: Mapping[str, Any]) -> bool:
+    """A reply of either dialect that did what was asked: status success (ideal, BaseAgent) or ok (NLUAgent)."""
+    return str(reply.get("status", "")).lower() in SUCCESS_WORDS
+
+
+def error_text(reply: Mapping[str, Any]) -> str:
+    """An error reply's text: ``error`` (BaseAgent), else ``message`` (the memory orchestrator, the coordinator)."""
+    for key in ("error", "message"):
+        value = reply.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return str(reply.get("status") or "no error text")
 
 
 @dataclass
@@ -58,14 +73,11 @@ class AgentContext:
             if reply.get("status") == "error":
                 from opentelemetry import trace
 
-                tracing.mark_error(trace.get_current_span(), str(reply.get("error")))
+                tracing.mark_error(trace.get_current_span(), error_text(reply))
             return reply
-
 
     async def discover(self, target: str) -> None:
         """Ask ServiceRegistry, then SystemDigitalTwin, for ``target``'s endpoint and remember it."""
-        from aisys_verify.standin.calls import Endpoint
-
         for registry in ("ServiceRegistry", "SystemDigitalTwin"):
             if registry not in self.caller.book.main or registry == target:
                 continue
@@ -74,21 +86,48 @@ class AgentContext:
                                                host=self.agent.host, policy=CallPolicy(timeout_s=1.0, retries=0))
             except CallFailed:
                 continue
-            if reply.get("status") == "success" and isinstance(reply.get("port"), int):
-                host = str(reply.get("host"))
-                self.caller.book.main[target] = Endpoint(host, reply["port"])
-                if isinstance(reply.get("health_check_port"), int):
-                    self.caller.book.health[target] = Endpoint(host, reply["health_check_port"])
-                if isinstance(reply.get("http_port"), int):
-                    self.caller.book.http[target] = Endpoint(host, reply["http_port"])
-                self.log("discovered", target=target, via=registry, address=f"{host}:{reply['port']}")
-                return
+            endpoints = endpoints_of(reply)
+            if endpoints is None:
+                continue
+            main, health, http = endpoints
+            self.caller.book.main[target] = main
+            if health is not None:
+                self.caller.book.health[target] = health
+            if http is not None:
+                self.caller.book.http[target] = http
+            self.log("discovered", target=target, via=registry, address=f"{main.host}:{main.port}")
+            return
+
+
+def endpoints_of(reply: Mapping[str, Any]) -> tuple[Endpoint, Endpoint | None, Endpoint | None] | None:
+    """(main, health, http) endpoints from a ``get_agent_endpoint`` reply of either field set: the ideal one
+    (host = the address, http_port) or the real registry's (host, port, health_check_port, and the HTTP port
+    and address the stand-ins put in ``metadata``); None when the reply holds no endpoint."""
+    port = reply.get("port")
+    if not succeeded(reply) or not isinstance(port, int) or isinstance(port, bool):
+        return None
+    found = reply.get("metadata")
+    metadata: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    host = str(metadata.get("address") or reply.get("host"))
+
+    def at(value: Any) -> Endpoint | None:
+        return Endpoint(host, value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+    http = reply.get("http_port", metadata.get("http_port"))
+    return Endpoint(host, port), at(reply.get("health_check_port")), at(http)
 
 
 class Role:
     """A behaviour: ZeroMQ actions, optional HTTP routes, optional health checks, start and stop."""
 
     name = "generic"
+    # What the runtime reads from a role in the reference profile (aisys_verify.standin.reference):
+    # None keeps the real BaseAgent's behaviour. main_health_verbs: the main-socket verbs answered with the
+    # health reply; unserialisable_actions: the actions the unserialisable_reply defect breaks (None: every
+    # role action); main_is_http: the main port speaks HTTP (the real ObservabilityHub is a FastAPI app).
+    main_health_verbs: frozenset[str] | None = None
+    unserialisable_actions: frozenset[str] | None = None
+    main_is_http = False
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx

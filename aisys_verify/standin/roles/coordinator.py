@@ -5,6 +5,10 @@ reply). memory, TTS and reasoning are not: when one is down the turn is still an
 flagged ``degraded`` with the reasons. ``standin: {degrade: false}`` in the agent's config
 removes that degradation path (an optional hop failing fails the turn), as a coordinator
 written without it would behave: the chaos suite's mutation test uses it.
+
+The dialogue is the stand-ins' own in both profiles (the real RequestCoordinator's was never
+measured: it exits at start-up, PROTOCOL.md §4); every reply it reads may be of either dialect
+(status success or ok, the error text in ``error`` or ``message``, no error code).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from opentelemetry import trace
 
 from aisys_verify.standin import protocol, tracing
 from aisys_verify.standin.calls import CallFailed, CallPolicy
-from aisys_verify.standin.roles.base import AgentContext, Role, require
+from aisys_verify.standin.roles.base import AgentContext, Role, error_text, require, succeeded
 
 MAX_TEXT = 10_000
 NON_CRITICAL = CallPolicy(timeout_s=2.0, retries=0)  # a slow optional hop must not stall the answer
@@ -44,25 +48,25 @@ class CoordinatorRole(Role):
         degraded: list[str] = []
 
         nlu = await self.ctx.call("NLUAgent", "analyze", text=text)
-        if nlu.get("status") != "success":
+        if not succeeded(nlu):  # either dialect: the real NLUAgent says 'ok'
             metrics.count("ai_conversation_completed_total", status="error")
-            return protocol.error(f"language unavailable: {nlu.get('error')}", "dependency_unavailable")
+            return protocol.error(f"language unavailable: {error_text(nlu)}", "dependency_unavailable")
         facts: dict[str, Any] = {}
         if session:
             try:
                 context = await self.ctx.call("MemoryClient", "get_context", session_id=session, policy=NON_CRITICAL)
-                if context.get("status") == "success":
+                if succeeded(context):
                     facts = context.get("facts") or {}
                     self.ctx.metrics.count("ai_memory_retrieval_total", accuracy="high")
                 else:
-                    degraded.append(f"memory: {context.get('error')}")
+                    degraded.append(f"memory: {error_text(context)}")
             except CallFailed as exc:
                 degraded.append(f"memory: {exc.reason}")
         reply = await self.ctx.call("ChitchatAgent", "generate_response", text=text, intent=nlu.get("intent"),
                                     entities=nlu.get("entities"), facts=facts)
-        if reply.get("status") != "success":
+        if not succeeded(reply):
             metrics.count("ai_conversation_completed_total", status="error")
-            return protocol.error(f"response generation unavailable: {reply.get('error')}", "dependency_unavailable")
+            return protocol.error(f"response generation unavailable: {error_text(reply)}", "dependency_unavailable")
         extras: dict[str, Any] = {}
         if nlu.get("intent") == "reasoning":
             extras["reasoning"] = await self._optional("ChainOfThoughtAgent", "reason", degraded, text=text)
@@ -74,8 +78,8 @@ class CoordinatorRole(Role):
                 stored = await self.ctx.call("MemoryClient", "store_turn", session_id=session, user=text,
                                              response=reply.get("response"), intent=nlu.get("intent"),
                                              entities=nlu.get("entities"), policy=NON_CRITICAL)
-                if stored.get("status") != "success":
-                    degraded.append(f"memory: {stored.get('error')}")
+                if not succeeded(stored):
+                    degraded.append(f"memory: {error_text(stored)}")
             except CallFailed as exc:
                 degraded.append(f"memory: {exc.reason}")
         if degraded and not self.degrade:
@@ -98,7 +102,7 @@ class CoordinatorRole(Role):
         except CallFailed as exc:
             degraded.append(f"{target}: {exc.reason}")
             return None
-        if reply.get("status") != "success":
-            degraded.append(f"{target}: {reply.get('error')}")
+        if not succeeded(reply):
+            degraded.append(f"{target}: {error_text(reply)}")
             return None
         return {k: reply.get(k) for k in ("output", "service_time_ms")}

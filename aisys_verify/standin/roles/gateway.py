@@ -5,6 +5,8 @@ POST /memory/store       {"content": ..., "session_id": ...} -> 201 {"memory_id"
 GET  /memory/{id}        -> the stored memory, or 404
 GET  /services/list      -> every registered agent
 Bad JSON is a 400, a well-formed request with missing or wrong fields a 422, each with a message.
+The API is the stand-ins' own in both profiles; replies from the agents behind it may be of either
+dialect (the real one has no error code: the HTTP status is then read from the error's text).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from aisys_verify.standin import tracing
 from aisys_verify.standin.calls import CallFailed, CallPolicy
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse
-from aisys_verify.standin.roles.base import Role
+from aisys_verify.standin.roles.base import Role, error_text, succeeded
 
 ERROR_STATUS = {"not_found": 404, "bad_request": 422, "dependency_unavailable": 503}
 ONE_TURN = CallPolicy(timeout_s=15.0, retries=0)
@@ -85,7 +87,11 @@ class GatewayRole(Role):
         return _reply(await self.ctx.call("MemoryOrchestratorService", "get_memory", memory_id=memory_id), 200)
 
     async def services(self, request: HttpRequest) -> HttpResponse:
-        return _reply(await self.ctx.call("ServiceRegistry", "list_agents"), 200)
+        reply = await self.ctx.call("ServiceRegistry", "list_agents")
+        agents = reply.get("agents")
+        if succeeded(reply) and isinstance(agents, list) and "count" not in reply:  # the real registry sends none
+            reply = {**reply, "count": len(agents)}
+        return _reply(reply, 200)
 
 
 class _Invalid(Exception):
@@ -105,8 +111,22 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
 
 
 def _reply(reply: dict[str, Any], ok_status: int) -> HttpResponse:
-    if reply.get("status") == "success":
+    if succeeded(reply):
         return HttpResponse.of_json(ok_status, {k: v for k, v in reply.items() if k != "status"} | {"status": "ok"})
-    status = ERROR_STATUS.get(str(reply.get("error_code")), 502)
-    return HttpResponse.of_json(status, {"error": reply.get("error"), "error_code": reply.get("error_code")})
+    text = error_text(reply)
+    code = reply.get("error_code")
+    status = ERROR_STATUS.get(str(code), 502) if code is not None else _status_of(text)
+    return HttpResponse.of_json(status, {"error": text, "error_code": code})
+
+
+def _status_of(text: str) -> int:
+    """The HTTP status for an error of the real dialect, which has no error code: read from its text."""
+    lowered = text.lower()
+    if "not found" in lowered or lowered.startswith("no memory"):
+        return 404
+    if any(w in lowered for w in ("unavailable", "no reply", "circuit open", "turn failed")):
+        return 503
+    if any(w in lowered for w in ("needs", "missing", "required", "validation error", "invalid", "must be")):
+        return 422
+    return 502
 

@@ -1,7 +1,8 @@
 """Language agents: deterministic NLU and response generation from the input, no model download.
 
 Responses use the session context the coordinator passes in, so a later turn can answer
-from facts given earlier ("my name is Ada" ... "what is my name?").
+from facts given earlier ("my name is Ada" ... "what is my name?"). In the reference profile
+``analyze`` answers as the real NLUAgent: ``status: ok`` with the input ``text`` echoed.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class LanguageRole(Role):
 
     async def analyze(self, request: protocol.Request) -> dict[str, Any]:
         text = require(request, "text")
+        if self.ctx.profile.reference:  # the real NLUAgent: status ok, the input echoed (PROTOCOL.md §5)
+            return {"status": "ok", "text": text, **analyze(text)}
         return protocol.success(**analyze(text))
 
     async def generate_response(self, request: protocol.Request) -> dict[str, Any]:

@@ -6,6 +6,12 @@ is written through and read first; losing it loses nothing.
 
 MemoryClient (role memory-client) keeps no store: it forwards to MemoryOrchestratorService
 on PC2, as the real one does, so a MainPC dialogue needs PC2's memory.
+
+In the reference profile the role also speaks the real MemoryOrchestratorService's action set
+(PROTOCOL.md §5): ``add_memory``, ``search_memory``, ``get_memory`` with their fields inside a
+``data`` object, errors in ``message`` (not ``error``), no ``create_session``. The stand-ins' own
+actions stay (the suites use them): ``get_memory`` takes either ``data.memory_id`` or a top-level
+``memory_id``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from aisys_verify.standin.roles.base import Action, AgentContext, Role, require
 CACHE_TTL_S = 300
 ONE_WRITE = CallPolicy(timeout_s=5.0, retries=0)
 MEMORY_ACTIONS = ("store_memory", "get_memory", "store_turn", "get_context", "search", "count")
+REAL_MEMORY_ACTIONS = ("add_memory", "search_memory", "get_memory")  # MemoryOrchestratorService (PROTOCOL.md §5)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
     id TEXT PRIMARY KEY, session_id TEXT, kind TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL
@@ -113,9 +120,11 @@ class MemoryRole(Role):
         extra = standin.get("extra_latency_ms", 0) if isinstance(standin, Mapping) else 0
         number = isinstance(extra, (int, float)) and not isinstance(extra, bool)
         self.extra_latency_s = float(extra) / 1000 if number and extra > 0 else 0.0
-        for action in MEMORY_ACTIONS:
+        reference = ctx.profile.reference
+        for action in (*MEMORY_ACTIONS, *(REAL_MEMORY_ACTIONS if reference else ())):
             handler = getattr(self, action)
-            self.actions[action] = self._slowed(handler) if self.extra_latency_s else handler
+            handler = self._slowed(handler) if self.extra_latency_s else handler
+            self.actions[action] = _in_message(handler) if reference else handler
 
     def _slowed(self, handler: Action) -> Action:
         async def slowed(request: protocol.Request) -> dict[str, Any]:
@@ -160,7 +169,13 @@ class MemoryRole(Role):
         return protocol.success(memory_id=memory_id, stored_by=self.ctx.agent.name)
 
     async def get_memory(self, request: protocol.Request) -> dict[str, Any]:
-        memory_id = require(request, "memory_id")
+        data = request.body.get("data")
+        if self.ctx.profile.reference and isinstance(data, dict) and "memory_id" not in request.body:
+            memory_id = data.get("memory_id")  # the real MemoryClient's shape: {"data": {"memory_id": ...}}
+            if not isinstance(memory_id, str) or not memory_id:
+                raise protocol.ProtocolError("memory_id is required")
+        else:
+            memory_id = require(request, "memory_id")
         try:
             cached = await asyncio.wait_for(self.ctx.redis.get(f"memory:{self.ctx.agent.name}:{memory_id}"), 0.2)
         except Exception:
@@ -169,6 +184,8 @@ class MemoryRole(Role):
             return protocol.success(memory=json.loads(cached), source="cache")
         record = await asyncio.to_thread(self._db().get, memory_id)
         if record is None:
+            if self.ctx.profile.reference:
+                return protocol.error(f"Memory {memory_id} not found", "not_found")
             return protocol.error(f"no memory '{memory_id}'", "not_found")
         await self._cache_set(record)
         return protocol.success(memory=record, source="store")
@@ -196,6 +213,53 @@ class MemoryRole(Role):
     async def count(self, request: protocol.Request) -> dict[str, Any]:
         return protocol.success(count=await asyncio.to_thread(self._db().count))
 
+    # --- the real orchestrator's actions (reference profile): fields inside 'data' ------------------
+
+    async def add_memory(self, request: protocol.Request) -> dict[str, Any]:
+        data = _data(request)
+        content = data.get("content")
+        if content is None or (isinstance(content, str) and not content.strip()):
+            raise protocol.ProtocolError("content is required")
+        raw_session, raw_kind = data.get("session_id"), data.get("memory_type")
+        session = raw_session if isinstance(raw_session, str) else None
+        kind = raw_kind if isinstance(raw_kind, str) and raw_kind else "general"
+        memory_id = await asyncio.to_thread(self._db().put, session, kind, content)
+        await self._cache_set({"memory_id": memory_id, "session_id": session, "kind": kind, "content": content})
+        return protocol.success(memory_id=memory_id, message="Memory added successfully")
+
+    async def search_memory(self, request: protocol.Request) -> dict[str, Any]:
+        data = _data(request)
+        query = data.get("query")
+        if not isinstance(query, str):
+            raise protocol.ProtocolError("query is required")
+        limit = data.get("limit", 10)
+        limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit <= 500 else 10
+        results = await asyncio.to_thread(self._db().search, query, limit)
+        return protocol.success(results=results, total=len(results))
+
+
+def _data(request: protocol.Request) -> dict[str, Any]:
+    data = request.body.get("data", {})
+    if not isinstance(data, dict):
+        raise protocol.ProtocolError("data must be an object")
+    return data
+
+
+def _in_message(handler: Action) -> Action:
+    """The real orchestrator's error replies: ``{"status": "error", "message": ...}``, no ``error``, no code."""
+
+    async def real(request: protocol.Request) -> dict[str, Any]:
+        try:
+            reply = await handler(request)
+        except protocol.ProtocolError as exc:
+            return {"status": "error", "message": str(exc)}
+        if reply.get("status") == "error":
+            reply = {k: v for k, v in reply.items() if k not in ("error", "error_code")} | {
+                "message": str(reply.get("error") or reply.get("message") or "error")}
+        return reply
+
+    return real
+
 
 class MemoryClientRole(Role):
     """Forwards every memory action to MemoryOrchestratorService (cross-host in the real deployment)."""
@@ -205,13 +269,13 @@ class MemoryClientRole(Role):
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
-        for action in MEMORY_ACTIONS:
+        for action in (*MEMORY_ACTIONS, *(REAL_MEMORY_ACTIONS if ctx.profile.reference else ())):
             self.actions[action] = self.forward
 
     async def forward(self, request: protocol.Request) -> dict[str, Any]:
         fields = {k: v for k, v in request.body.items()
                   if k not in ("action", "source_agent", "request_id", "timestamp", "traceparent", "tracestate")}
         # writes are not idempotent: a retry after a lost reply would store twice
-        policy = ONE_WRITE if request.action in ("store_memory", "store_turn") else None
+        policy = ONE_WRITE if request.action in ("store_memory", "store_turn", "add_memory") else None
         reply = await self.ctx.call(self.upstream, request.action, policy=policy, fields=fields)
         return {**reply, "via": self.upstream}

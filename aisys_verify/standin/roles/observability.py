@@ -3,6 +3,11 @@ to MainPC's central hub over HTTP (POST /sync_from_pc2), as the real hubs do.
 
 Routes: GET /health_summary, POST /sync_from_pc2 (central), POST /ingest (health-probe pushes,
 the route the real probe expected but the real hub lacked), plus /health and /metrics.
+
+In the reference profile the hub is what PROTOCOL.md §5 measured: HTTP (the real one is a FastAPI
+app) on its configured ``port`` instead of a ZeroMQ main socket (``main_is_http``: the runtime serves
+the HTTP routes there), no ``/ingest`` route, and PC2's hub syncs to MainPC's hub on that port (the
+real ``MAINPC_OBS_HUB`` is ``http://mainpc:9000``).
 """
 
 from __future__ import annotations
@@ -33,10 +38,13 @@ class ObservabilityRole(Role):
         self.last_sync: dict[str, Any] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.actions["get_summary"] = self.get_summary
+        self.main_is_http = ctx.profile.reference
+        # where the central hub's HTTP API is: its HTTP health port, or (reference) its own port
+        self.central = ctx.caller.book.main if ctx.profile.reference else ctx.caller.book.http
 
     async def start(self) -> None:
         self.tasks.append(asyncio.create_task(self._scrape_loop()))
-        if "ObservabilityHub" in self.ctx.caller.book.http and self.ctx.topology.hosts[0].name != self.ctx.agent.host:
+        if "ObservabilityHub" in self.central and self.ctx.topology.hosts[0].name != self.ctx.agent.host:
             self.tasks.append(asyncio.create_task(self._sync_loop()))
 
     async def stop(self) -> None:
@@ -64,7 +72,7 @@ class ObservabilityRole(Role):
             return name, {"up": False, "error": f"{type(exc).__name__}: {exc}"[:200], "ts": time.time()}
 
     async def _sync_loop(self) -> None:
-        endpoint = self.ctx.caller.book.http["ObservabilityHub"]
+        endpoint = self.central["ObservabilityHub"]
         while True:
             payload = {"host": self.ctx.agent.host, "summary": self.summary, "ts": time.time()}
             try:
@@ -85,7 +93,8 @@ class ObservabilityRole(Role):
     async def http(self, request: HttpRequest) -> HttpResponse | None:
         if (request.method, request.path) == ("GET", "/health_summary"):
             return HttpResponse.of_json(200, self._view())
-        if (request.method, request.path) in (("POST", "/sync_from_pc2"), ("POST", "/ingest")):
+        routes = [("POST", "/sync_from_pc2")] + ([] if self.ctx.profile.reference else [("POST", "/ingest")])
+        if (request.method, request.path) in routes:
             try:
                 body = request.json()
             except (ValueError, UnicodeDecodeError, RecursionError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROLES = ("registry", "twin", "coordinator", "memory", "memory-client", "language", "gpu", "observability",
-         "gateway", "generic")
+         "gateway", "emotion", "generic")
 
 DEFAULT_ROLES: dict[str, str] = {
     "ServiceRegistry": "registry",
@@ -44,7 +44,11 @@ DEFAULT_ROLES: dict[str, str] = {
     "DreamingModeAgent": "gpu",
     "ObservabilityHub": "observability",
     "UnifiedWebAgent": "gateway",
+    "EmotionSynthesisAgent": "emotion",
 }
+# roles whose main port speaks HTTP in the reference profile (the real ObservabilityHub is a FastAPI app on its
+# configured port, PROTOCOL.md §5): clients must not send ZeroMQ there
+HTTP_MAIN_ROLES = frozenset({"observability"})
 
 # Run-time calls per role, by agent name: (name, critical). A non-critical target being down
 # degrades an answer instead of failing it.
@@ -66,3 +70,8 @@ def role_for(name: str, declared: str | None) -> RoleChoice:
     if declared:
         return RoleChoice(declared, "spec")
     return RoleChoice(DEFAULT_ROLES.get(name, "generic"), "default table")
+
+
+def main_is_http(name: str, declared: str | None, reference: bool) -> bool:
+    """Whether an agent's main port speaks HTTP instead of ZeroMQ: its role's, in the reference profile only."""
+    return reference and role_for(name, declared).role in HTTP_MAIN_ROLES
