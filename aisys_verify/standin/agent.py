@@ -140,6 +140,9 @@ class AgentRuntime:
         for sock in self.sockets:
             sock.close(0)
         self.sockets.clear()
+        if self.main_http_server is not None:  # a hub whose main port is HTTP: it exits all the same
+            self.main_http_server.close()
+            self.main_http_server = None
         return True
 
     async def stop(self) -> None:
