@@ -41,4 +41,8 @@ describe("SPEC001", "unknown-key", "spec", Severity.WARNING, "A key the format d
 describe("SPEC002", "duplicate-key", "spec", Severity.WARNING, "A key given twice in one mapping.")
 describe("SPEC003", "not-a-spec-file", "spec", Severity.NOTE, "A YAML file in a spec folder that is not read.")
 describe("SPEC004", "nested-docker-groups", "spec", Severity.WARNING, "docker_groups nested inside agent_groups.")
+describe("SPEC005", "group-among-agent-sections", "spec", Severity.ERROR,
+         "A docker group written as a section of agent_groups, where its entries read as agents.")
+describe("SPEC006", "startup-config-without-agents", "spec", Severity.ERROR,
+         "A host's startup config (empty, or its agents key misspelt) defines no agents.")
 describe("SLO004", "duplicate-slo", "slo", Severity.ERROR, "Two SLOs with the same name.")

@@ -15,6 +15,7 @@ problems become findings in ``Topology.notes``.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from aisys_verify.spec.model import (
 )
 from aisys_verify.spec.reader import Notes, expect_list, expect_map, expect_str
 from aisys_verify.spec.slo import is_slo_config, read_slo_config
-from aisys_verify.spec.source import Location, YamlDocument, display_path, load_yaml
+from aisys_verify.spec.source import Location, YamlDocument, YMap, display_path, load_yaml
 from aisys_verify.spec.startup import StartupConfig, is_startup_config, read_startup_config
 
 MANIFEST = "aisys-spec.yaml"
@@ -47,6 +48,7 @@ MANIFEST_KEYS = ("kind", "name", "hosts", "slo_config", "projects", "description
 HOST_KEYS = ("startup_config", "compose", "redis_port", *FACT_KEYS)
 DEFAULT_REDIS_PORT = 6379
 _GENERIC_DIRS = {"config", "configs", "conf", "etc"}
+STARTUP_STEM = "startup_config"  # a file so named is meant as a startup config, even when it is not one
 
 
 @dataclass
@@ -70,6 +72,15 @@ class _Draft:
     facts_docs: list[YamlDocument] = field(default_factory=list)
     slo: SloConfig | None = None
     files: list[str] = field(default_factory=list)
+    empty_startups: list[tuple[str, Location]] = field(default_factory=list)  # (why it has no agents, where)
+
+    def no_agents(self, reason: str, loc: Location, key: str) -> None:
+        """A startup config without agents: an error finding, and the reason if the whole spec has none."""
+        self.empty_startups.append((reason, loc))
+        self.notes.add("SPEC006", Severity.ERROR, f"startup config {reason}: it defines no agents", loc,
+                       why="the host then runs nothing: the agents it should run are missing from the topology, "
+                           "so no check about them can fail",
+                       fix=f"declare the host's agents under {key}, or remove the file")
 
     def host(self, name: str, loc: Location) -> _HostDraft:
         return self.hosts.setdefault(name, _HostDraft(name, loc))
@@ -105,7 +116,27 @@ def load_spec(paths: Sequence[str | os.PathLike[str]], env: Mapping[str, str] | 
                 _classify(doc, draft, discovered=False)
     for doc in draft.facts_docs:
         _apply_facts(doc, draft)
-    return _assemble(draft)
+    topology = _assemble(draft)
+    # a spec with nothing in it would lint clean and stand up nothing: unusable input, not a pass. Compose
+    # files or SLOs alone still have something to check (a standalone project, an SLO config being edited)
+    if not topology.agents and not any(p.services for p in topology.projects) and not (
+            topology.slo_config and topology.slo_config.slos):
+        raise _nothing_to_verify(paths, draft)
+    return topology
+
+
+def _nothing_to_verify(paths: Sequence[str | os.PathLike[str]], draft: _Draft) -> SpecError:
+    """Unusable input: no agent (nor compose service, nor SLO) anywhere, which would otherwise lint clean."""
+    shown = ", ".join(f"'{display_path(p)}'" for p in paths)
+    if draft.empty_startups:  # name the startup config that should have held them, and why it does not
+        reason, loc = draft.empty_startups[0]
+        return SpecError(f"the spec {shown} defines no agents: the startup config {reason}", loc,
+                         "declare the agents under agent_groups (or pc2_services)")
+    seen = len(draft.files) + sum(1 for f in draft.notes.items if f.rule == "SPEC003")
+    what = (f"none of its {seen} YAML file(s) is a startup config (agent_groups or pc2_services)" if seen
+            else "it holds no YAML files")
+    return SpecError(f"the spec {shown} defines no agents: {what}", Location(display_path(paths[0])),
+                     "name the folder that holds the hosts' startup_config.yaml files")
 
 
 def _yaml_files(root: Path) -> list[Path]:
@@ -135,7 +166,7 @@ def _classify(doc: YamlDocument, draft: _Draft, discovered: bool) -> None:
         if host.startup is not None:
             raise SpecError(f"two startup configs for host '{name}' ({host.startup.path} and {doc.path})",
                             Location(doc.path, 1, 1), "give each host its own folder, or use an aisys-spec.yaml")
-        host.startup = read_startup_config(doc, name, draft.env, draft.notes)
+        host.startup = _read_startup(doc, name, draft)
     elif is_compose_file(data):
         draft.loose_compose.append(doc)
     elif is_slo_config(data):
@@ -145,6 +176,9 @@ def _classify(doc: YamlDocument, draft: _Draft, discovered: bool) -> None:
         draft.slo = read_slo_config(doc, draft.notes)
     elif is_facts_file(data):
         draft.facts_docs.append(doc)
+    elif discovered and Path(doc.path).stem == STARTUP_STEM:
+        reason, loc = _why_no_agents(doc)
+        draft.no_agents(reason, loc, "agent_groups (or pc2_services)")
     elif discovered:
         draft.notes.add("SPEC003", Severity.NOTE, "not a spec file aisys-verify reads; ignored",
                         Location(doc.path, 1, 1),
@@ -156,6 +190,28 @@ def _classify(doc: YamlDocument, draft: _Draft, discovered: bool) -> None:
                         Location(doc.path, 1, 1),
                         "startup configs have agent_groups or pc2_services; compose files have services; "
                         "SLO configs have slos; facts files have 'kind: aisys-verify/host-facts'")
+
+
+def _read_startup(doc: YamlDocument, host: str, draft: _Draft) -> StartupConfig:
+    startup = read_startup_config(doc, host, draft.env, draft.notes)
+    if not startup.agents:
+        key = "agent_groups" if "agent_groups" in doc.data else "pc2_services"
+        draft.no_agents(f"of host {host} has an empty {key}", doc.data.loc_of(key), key)
+    return startup
+
+
+def _why_no_agents(doc: YamlDocument) -> tuple[str, Location]:
+    """Why a file named like a startup config is not one: empty, or its agents key misspelt."""
+    start = Location(doc.path, 1, 1)
+    if doc.data is None:
+        return "is empty", start
+    if not isinstance(doc.data, YMap):
+        return "is not a mapping", start
+    for key in doc.data:
+        close = difflib.get_close_matches(str(key), ("agent_groups", "pc2_services"), n=1, cutoff=0.75)
+        if close:
+            return f"has no agent_groups or pc2_services (did you mean '{close[0]}' for '{key}'?)", doc.data.loc_of(key)
+    return "has no agent_groups or pc2_services", start
 
 
 def _read_manifest(doc: YamlDocument, base: Path, draft: _Draft) -> None:
@@ -179,7 +235,7 @@ def _read_manifest(doc: YamlDocument, base: Path, draft: _Draft) -> None:
         if "startup_config" in block:
             sdoc = load_rel(block["startup_config"], block.loc_of("startup_config"), f"host {name} startup_config")
             draft.files.append(sdoc.path)
-            host.startup = read_startup_config(sdoc, str(name), draft.env, draft.notes)
+            host.startup = _read_startup(sdoc, str(name), draft)
         files = expect_list(block.get("compose"), block.loc_of("compose"), f"host {name} compose")
         for i, rel in enumerate(files):
             cdoc = load_rel(rel, files.loc_of(i), f"host {name} compose file")

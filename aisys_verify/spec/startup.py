@@ -5,7 +5,12 @@
 
 Both may carry ``docker_groups`` (which agents deploy together); at a later real
 version MainPC nests ``docker_groups`` *inside* ``agent_groups``, which is read
-too, with a note, since a parser expecting a top-level key would see no groups.
+too, with a note (SPEC004), since a parser expecting a top-level key would see no
+groups. Some groups of that version even slipped out of the nested block and sit
+beside it as sections of ``agent_groups``: a section shaped like a group
+(``description`` and an ``agents`` list, nothing else) is read as that group and
+reported (SPEC005, an error: the launcher would read it as agents), so the rest of
+the file still loads.
 """
 
 from __future__ import annotations
@@ -59,16 +64,28 @@ def read_startup_config(doc: YamlDocument, host: str, env: Mapping[str, str], no
     groups_node: Any = root.get("docker_groups")
     groups_loc = root.loc_of("docker_groups")
 
+    extra_groups: list[tuple[Any, YMap, Location]] = []  # docker groups written among agent_groups' sections
     if "agent_groups" in root:
         sections = expect_map(root["agent_groups"], root.loc_of("agent_groups"), "agent_groups", allow_none=True)
         for section, body in sections.items():
-            if section == "docker_groups" and isinstance(body, Mapping):
+            if section == "docker_groups" and isinstance(body, YMap):
                 notes.add("SPEC004", Severity.WARNING, "docker_groups is nested inside agent_groups",
                           sections.loc_of(section),
                           why="tools that read docker_groups as a top-level key (compose generators, the launcher) "
                               "see no groups at all, and its entries look like agents",
                           fix="move docker_groups to the top level of the file")
-                groups_node, groups_loc = body, sections.loc_of(section)
+                extra_groups += [(name, groups_body, body.loc_of(name)) for name, groups_body in body.items()]
+                continue
+            if _looks_like_group(body):
+                # a group that slipped out of a nested docker_groups: its description and agents list would be
+                # read as agents named 'description' and 'agents' (the load used to stop there)
+                notes.add("SPEC005", Severity.ERROR,
+                          f"docker group {section} is written as a section of agent_groups, not inside "
+                          "docker_groups", sections.loc_of(section),
+                          why="the launcher reads every agent_groups section as agents, so it fails on this "
+                              "group's 'description' and 'agents', and tools that read docker_groups miss the group",
+                          fix=f"move {section} under docker_groups (at the top level of the file)")
+                extra_groups.append((section, body, sections.loc_of(section)))
                 continue
             entries = expect_map(body, sections.loc_of(section), f"agent_groups.{section}", allow_none=True)
             for name, spec in entries.items():
@@ -83,6 +100,7 @@ def read_startup_config(doc: YamlDocument, host: str, env: Mapping[str, str], no
             agents.append(_read_agent(name, entry, entry.loc_of("name"), "pc2_services", host, env, notes))
 
     groups = _read_groups(groups_node, groups_loc, host, notes) if groups_node is not None else ()
+    groups += tuple(_read_group(str(name), body, loc, host, notes) for name, body, loc in extra_groups)
     named_ports = tuple(
         NamedPort(key.removesuffix("_port"), read_port(root[key], root.loc_of(key), key, env))
         for key in root if isinstance(key, str) and key.endswith("_port"))
@@ -122,18 +140,27 @@ def _read_agent(name: str, spec: Any, loc: Location, section: str, host: str, en
     )
 
 
+def _looks_like_group(body: Any) -> bool:
+    """A docker group's shape ({description, agents: [...]}), which an agent section never has: its
+    entries are agents, each a mapping."""
+    return (isinstance(body, YMap) and isinstance(body.get("agents"), list)
+            and all(key in GROUP_KEYS for key in body) and not isinstance(body.get("description"), Mapping))
+
+
 def _read_groups(node: Any, loc: Location, host: str, notes: Notes) -> tuple[DockerGroup, ...]:
     groups_map = expect_map(node, loc, "docker_groups", allow_none=True)
-    result = []
-    for name, body in groups_map.items():
-        group = expect_map(body, groups_map.loc_of(name), f"docker group {name}")
-        notes.unknown_keys(group, GROUP_KEYS, f"docker group {name}")
-        members = expect_list(group.get("agents"), group.loc_of("agents"), f"docker group {name} agents")
-        refs = tuple(Ref(expect_str(m, members.loc_of(i), f"docker group {name} agent") or "", members.loc_of(i))
-                     for i, m in enumerate(members))
-        description = expect_str(group.get("description", ""), group.loc_of("description"), "description") or ""
-        result.append(DockerGroup(str(name), host, description, refs, groups_map.loc_of(name)))
-    return tuple(result)
+    return tuple(_read_group(str(name), body, groups_map.loc_of(name), host, notes)
+                 for name, body in groups_map.items())
+
+
+def _read_group(name: str, body: Any, loc: Location, host: str, notes: Notes) -> DockerGroup:
+    group = expect_map(body, loc, f"docker group {name}")
+    notes.unknown_keys(group, GROUP_KEYS, f"docker group {name}")
+    members = expect_list(group.get("agents"), group.loc_of("agents"), f"docker group {name} agents")
+    refs = tuple(Ref(expect_str(m, members.loc_of(i), f"docker group {name} agent") or "", members.loc_of(i))
+                 for i, m in enumerate(members))
+    description = expect_str(group.get("description", ""), group.loc_of("description"), "description") or ""
+    return DockerGroup(name, host, description, refs, loc)
 
 
 def _read_ranges(root: YMap, notes: Notes) -> tuple[PortRange, ...]:

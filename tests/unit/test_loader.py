@@ -315,8 +315,8 @@ def test_a_directory_named_like_a_yaml_file_is_searched_not_read(tmp_path: Path)
 
 
 def test_discovery_stops_below_four_levels(tmp_path: Path) -> None:
-    write_spec(tmp_path, {"a/b/c/d/e/startup_config.yaml": {"agent_groups": {}},
-                          "a/b/c/d/startup_config.yaml": {"agent_groups": {}}})
+    agents = {"agent_groups": {"s": {"A": agent_body(7200)}}}
+    write_spec(tmp_path, {"a/b/c/d/e/startup_config.yaml": agents, "a/b/c/d/startup_config.yaml": agents})
     assert [h.name for h in load_spec([tmp_path]).hosts] == ["d"]
 
 
