@@ -97,12 +97,22 @@ def cmd_lint(args: argparse.Namespace) -> int:
     report = lint(load_spec(config.spec, config.spec_vars), args.select, args.ignore)
     text = render_text(report, not args.quiet) if args.format == "text" else RENDERERS[args.format](report)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        _write_report(args.output, text)
         print(f"aisys-verify: wrote {args.format} report to {args.output} ({sum(report.counts().values())} findings)")
     else:
         sys.stdout.write(text)
     return EXIT_FINDINGS if report.at_or_above(config.lint_fail_on) else EXIT_CLEAN
+
+
+def _write_report(path: Path, text: str) -> None:
+    """Write a report file; a path that cannot be written (a folder, no permission) is a usage error."""
+    if path.is_dir():
+        raise UsageError(f"--output '{path}' is a directory: name a file in it, e.g. '{path / 'lint-report.txt'}'")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--output '{path}' cannot be written: {exc.strerror or exc}") from exc
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
