@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from aisys_verify.findings import Finding, Severity
 from aisys_verify.lint.registry import check, describe
+from aisys_verify.spec.infra import infrastructure_ports, serving_agent
 from aisys_verify.spec.model import (
     ComposeProject,
     ComposeService,
@@ -29,6 +30,10 @@ describe("PORT005", "port-invalid", "ports", Severity.ERROR,
 describe("PORT006", "port-in-ephemeral-range", "ports", Severity.NOTE,
          "Ports inside Linux's ephemeral range, where an outgoing connection may hold them at bind time.")
 
+describe("PORT007", "infrastructure-port-clash", "ports", Severity.ERROR,
+         "An agent's port is one the host's infrastructure binds (its Redis, the stack's Toxiproxy API or "
+         "Prometheus, a non-group compose service).")
+
 EPHEMERAL = (32768, 60999)  # Linux default net.ipv4.ip_local_port_range
 
 
@@ -41,7 +46,8 @@ def _bindings(topology: Topology, host: str) -> Iterator[tuple[int, str, Port]]:
         if agent.http_port_source is HttpPortSource.EXPLICIT:
             yield agent.http_port.number, f"{agent.name} http_port", agent.http_port
     for named in h.named_ports:
-        yield named.port.number, f"{named.name}_port", named.port
+        if serving_agent(h, named) is None:  # error_bus_port == CentralErrorBus's port refers to it, binds nothing
+            yield named.port.number, f"{named.name}_port", named.port
 
 
 @check("ports")
@@ -181,3 +187,28 @@ def ports_in_ephemeral_range(topology: Topology) -> Iterator[Finding]:
                           "keep listen ports below 32768 (lower PORT_OFFSET or the base ports)",
                           tuple(port.loc for _, port in inside[1:4]))
 
+
+# --- infrastructure ports (PORT007): one bounded function, apart from the agent and compose checks above ---
+
+@check("ports")
+def infrastructure_port_clashes(topology: Topology) -> Iterator[Finding]:
+    """An agent's port, health port or HTTP port (explicit, or the implicit health+1) on a port the host's
+    infrastructure binds (see aisys_verify.spec.infra): its Redis, the stack's ports, non-group services."""
+    for host in topology.hosts:
+        infra = {p.port: p for p in infrastructure_ports(topology, host)}
+        for agent in host.agents:
+            for what, port in (("port", agent.port), ("health_check_port", agent.health_port),
+                               ("http_port" if agent.http_port_source is HttpPortSource.EXPLICIT
+                                else "implicit HTTP port (health_check_port + 1)", agent.http_port)):
+                taken = infra.get(port.number)
+                if taken is None:
+                    continue
+                yield Finding("PORT007", Severity.ERROR,
+                              f"{agent.name} {what} {port.number} on host {host.name} is the port of {taken.what}",
+                              port.loc,
+                              "both bind it on the host: whichever starts second fails with EADDRINUSE, and an "
+                              "agent that wins makes the infrastructure (Redis readiness, fault injection, "
+                              "metrics) fail instead",
+                              f"give {agent.name} a free {what.split(' (')[0]}"
+                              + (" (or move the store: redis_port in the manifest)" if "store" in taken.what else ""),
+                              (taken.loc,) if taken.loc else ())
