@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from aisys_verify.findings import Finding, Severity
 from aisys_verify.lint.registry import check, describe
-from aisys_verify.spec.model import EdgeKind, Topology
+from aisys_verify.spec.model import ComposeService, DockerGroup, EdgeKind, Topology
 
 describe("DEP001", "unknown-dependency", "deps", Severity.ERROR, "An agent depends on an agent that does not exist.")
 describe("DEP002", "dependency-cycle", "deps", Severity.ERROR, "Agents depend on each other in a cycle.")
@@ -151,18 +151,46 @@ def group_order(topology: Topology) -> Iterator[Finding]:
                                   f"depends_on does not include {dst}", loc,  # type: ignore[arg-type]
                                   f"compose may start {src} before {dep_name} is up, so start-up depends on luck",
                                   f"add {dst} to depends_on of service {src}", (services[src].loc,))
-        for src, declared_targets in sorted(declared.items()):
-            if src not in groups:
-                continue
-            for dst in sorted(declared_targets):
-                inverted = src in needed.get(dst, {})  # reported as DEP004 from the other side
-                if dst in groups and not inverted and dst not in needed.get(src, {}) and not any(
-                        dst in closure.get(mid, set()) for mid in needed.get(src, {})):
-                    dep_loc = next(d.loc for d in services[src].depends_on if d.service == dst)
-                    yield Finding("DEP005", Severity.NOTE, f"group {src} depends_on {dst}, but no agent of {src} "
-                                  f"needs an agent of {dst}", dep_loc,
-                                  "the extra edge serialises start-up for nothing",
-                                  "remove it, unless a dependency is missing from the startup config")
+        yield from _unneeded_group_edges(services, groups, declared, needed)
+
+
+def _unneeded_group_edges(services: dict[str, ComposeService], groups: dict[str, DockerGroup],
+                          declared: dict[str, set[str]], needed: dict[str, dict[str, tuple[str, str, object]]],
+                          ) -> Iterator[Finding]:
+    """DEP005: depends_on edges that no agent dependency needs, and that can all be removed *together*.
+
+    Each edge alone may be unneeded only because another unneeded edge still carries a needed order
+    (A needs D; A->B->D and A->C->D both declared): advice to remove both would break it. So candidates are
+    taken in a fixed order and one is kept out only if, with it and every edge already kept out removed,
+    each needed order the file satisfies still holds; every edge reported can then be removed at once.
+    """
+    candidates = []
+    for src, declared_targets in sorted(declared.items()):
+        if src not in groups:
+            continue
+        for dst in sorted(declared_targets):
+            inverted = src in needed.get(dst, {})  # reported as DEP004 from the other side
+            if dst in groups and not inverted and dst not in needed.get(src, {}) and not any(
+                    dst in _reach(mid, declared) for mid in needed.get(src, {})):
+                candidates.append((src, dst))
+    held = [(src, dst) for src, targets in needed.items() for dst in targets if dst in _reach(src, declared)]
+    graph = {name: set(targets) for name, targets in declared.items()}
+    removable = []
+    for src, dst in candidates:
+        graph[src].discard(dst)
+        if all(dst_needed in _reach(src_needed, graph) for src_needed, dst_needed in held):
+            removable.append((src, dst))
+        else:
+            graph[src].add(dst)  # this one carries a needed order once the others are gone: keep it
+    for src, dst in removable:
+        others = [f"{s} -> {d}" for s, d in removable if (s, d) != (src, dst)]
+        together = (f"; it can go together with the other unneeded edge(s) ({', '.join(others)}): every needed "
+                    "start order still holds without all of them" if others else "")
+        dep_loc = next(d.loc for d in services[src].depends_on if d.service == dst)
+        yield Finding("DEP005", Severity.NOTE, f"group {src} depends_on {dst}, but no agent of {src} "
+                      f"needs an agent of {dst}", dep_loc,
+                      "the extra edge serialises start-up for nothing",
+                      f"remove it, unless a dependency is missing from the startup config{together}")
 
 
 def _reach(start: str, graph: dict[str, set[str]]) -> set[str]:
