@@ -64,6 +64,13 @@ def test_twin_register_needs_name_and_status_and_never_keeps_a_null_port(referen
     assert name in send("SystemDigitalTwin", real_envelope("get_all_agents"))["agents"]
     lookup = send("SystemDigitalTwin", real_envelope("get_agent_endpoint", agent_name=name))
     assert lookup == {"status": "error", "error": f"Agent {name} not found"}, lookup
+    alone = f"DataOnly{uuid.uuid4().hex[:6]}"  # a registration_data record alone: forwarded, endpoint kept
+    record = {"agent_id": alone, "agent_type": "t", "host": "127.0.0.1", "port": 25011, "health_check_port": 25012}
+    reply = send("SystemDigitalTwin", real_envelope("register_agent", registration_data=record))
+    assert reply["status"] == "success", reply
+    assert send("SystemDigitalTwin", real_envelope("get_agent_endpoint", agent_name=alone))["port"] == 25011
+    wait_for(lambda: send("ServiceRegistry", real_envelope("get_agent_endpoint", agent_name=alone)).get(
+        "status") == "success", 15.0, f"{alone} forwarded to ServiceRegistry")
 
 
 def test_twin_mapping_ok_agents_and_serialisable_replies(reference_stand: Stand) -> None:

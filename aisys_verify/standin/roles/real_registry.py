@@ -250,14 +250,14 @@ class ReferenceTwinRole(Role):
 
     async def register_agent(self, request: protocol.Request) -> dict[str, Any]:
         body = request.body
-        name, status = body.get("agent_name"), body.get("status")
+        name, status, data = body.get("agent_name"), body.get("status"), body.get("registration_data")
         missing = [f for f, v in (("agent_name", name), ("status", status)) if not isinstance(v, str) or not v]
-        if missing:
+        if missing and not isinstance(data, Mapping):  # a registration_data record alone is enough
             return fail(f"Missing required fields: {', '.join(missing)}")
-        location = body.get("location")
-        await self._remember(str(name), {"location": location if isinstance(location, str) else "unknown",
-                                         "status": status, "last_seen": iso()})
-        data = body.get("registration_data")
+        if not missing:
+            location = body.get("location")
+            await self._remember(str(name), {"location": location if isinstance(location, str) else "unknown",
+                                             "status": status, "last_seen": iso()})
         if isinstance(data, Mapping):
             record = dict(data)
             # keep the endpoint only when there is a port to reach: never a record with a null port
@@ -267,7 +267,8 @@ class ReferenceTwinRole(Role):
                 if checked is not None:
                     await self.endpoints.put(checked)
             self.forwards.put_nowait(record)
-        return {"status": "success", "message": f"Agent {name} registered successfully"}
+        shown = name if not missing else data.get("agent_id") if isinstance(data, Mapping) else None
+        return {"status": "success", "message": f"Agent {shown} registered successfully"}
 
     async def get_agent_endpoint(self, request: protocol.Request) -> dict[str, Any]:
         name = request.body.get("agent_name")
