@@ -182,3 +182,11 @@ def test_reference_cluster_with_an_agent_that_exits_at_start(tmp_path: Path) -> 
         log = (tmp_path / "run" / "logs" / "mainpc" / "work.process.log").read_text()
         assert "Worker exited at start" in log and "EADDRINUSE" in log
         assert cluster.groups[("mainpc", "work")].popen.poll() is None  # its group process keeps running
+        # the container HEALTHCHECK uses the stack's gate: the agent that cannot answer is skipped, not failed
+        check = subprocess.run([sys.executable, "-m", "aisys_verify.standin", "healthcheck", "--spec",
+                                str(tmp_path / "spec"), "--host", "mainpc", "--group", "work", "--plan",
+                                str(cluster.plan_path), "--var", "PORT_OFFSET=0"],
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert json.loads(check.stdout.splitlines()[0]) == {"target": "Worker", "status": "skipped",
+                                                             "defect": "double_bind"}
