@@ -279,13 +279,22 @@ COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up
             "probe": cmd_probe, "down": cmd_down}
 
 
+def _single_line(text: str) -> str:
+    """Input and usage errors are one line: control characters from a path or value (a CR, a newline) are
+    shown escaped, as repr() would, rather than breaking the line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return int(handler(args))
     except SpecError as exc:
-        print(f"aisys-verify: error: {exc.one_line()}", file=sys.stderr)
+        print(f"aisys-verify: error: {_single_line(exc.one_line())}", file=sys.stderr)
+        return EXIT_INPUT
+    except UsageError as exc:
+        print(f"aisys-verify: error: {_single_line(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
     except VerifyError as exc:
         print(f"aisys-verify: error: {exc}", file=sys.stderr)

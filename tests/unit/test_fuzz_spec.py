@@ -265,3 +265,96 @@ def test_mutation_paths_reach_every_node() -> None:
     paths = set(_paths(baseline()[MANIFEST]))
     assert ("hosts", "main", "gpu_plan", "slices", "core_group", "share_pct") in paths
     assert ("hosts", "main", "compose", 0) in paths
+
+
+# --- 4. compose files with anchors, aliases and merge keys (issue 14) ----------------------------
+
+def _flow(value: Any) -> str:
+    """A value as one line of YAML flow syntax (JSON is YAML; int keys become strings)."""
+    import json
+
+    return json.dumps(value, allow_nan=True, default=str)
+
+
+@FUZZ
+@given(templates=st.lists(values, min_size=1, max_size=4), data=st.data())
+def test_compose_files_with_anchors_aliases_and_merges(templates: list[Any], data: st.DataObject) -> None:
+    """Templates under x- keys, used by services through aliases and merge keys (well or badly), and now and
+    then a small alias bomb: load + lint work, or one located SpecError; never anything else."""
+    lines = [f"x-t{i}: &t{i} {_flow(t)}" for i, t in enumerate(templates)]
+    alias = st.sampled_from([f"*t{i}" for i in range(len(templates))])
+    if data.draw(st.booleans()):  # nested aliases: from harmless to far over the expansion budget
+        width, levels = data.draw(st.integers(1, 10)), data.draw(st.integers(1, 12))
+        lines.append(f"x-b0: &b0 [{', '.join(['lol'] * width)}]")
+        lines += [f"x-b{n}: &b{n} [{', '.join([f'*b{n - 1}'] * width)}]" for n in range(1, levels)]
+        alias = alias | st.just(f"*b{levels - 1}")
+    lines.append("services:")
+    for s in range(data.draw(st.integers(1, 3))):
+        lines += [f"  svc{s}:", "    image: busybox"]
+        if data.draw(st.booleans()):
+            merged = data.draw(st.lists(alias, min_size=1, max_size=3))
+            lines.append(f"    <<: {merged[0] if len(merged) == 1 else '[' + ', '.join(merged) + ']'}")
+        for key in data.draw(st.lists(st.sampled_from(["environment", "ports", "depends_on", "labels", "command",
+                                                       "healthcheck", "deploy", "secrets", "networks"]),
+                                      max_size=4, unique=True)):
+            lines.append(f"    {key}: {data.draw(alias | values.map(_flow))}")
+    files = {k: _dump_any(v) for k, v in baseline().items()}
+    files[COMPOSE] = "\n".join(lines) + "\n"
+    event(_run(files))
+
+
+# --- 5. the command line's options: exit 0, 1 or 2, one line on error, never a traceback --------
+
+CLI_TOKENS = ["lint", "spec", "rules", "--format", "json", "sarif", "text", "xml", "--output", "-o", "out.txt",
+              "outdir", "blocker/x.txt", "--fail-on", "error", "warning", "note", "fatal", "--select", "--ignore",
+              "PORT", "PORT001", "ports", "NOPE", "spec", "--quiet", "-q", "--var", "PORT_OFFSET=1000",
+              "PORT_OFFSET=x", "X", "=", "A=", "--help", "--version", "SPEC", "absent", "empty", "bomb.yml", "-",
+              "--", "--nope", ""]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(command=st.sampled_from(["lint", "lint", "spec", "rules", "--format"]),
+       rest=st.lists(st.sampled_from(CLI_TOKENS) | st.text(max_size=6), max_size=7),
+       path=st.sampled_from(["SPEC", "SPEC", "empty", "bomb.yml", "absent", ""]))
+def test_cli_options_never_end_in_a_traceback(command: str, rest: list[str], path: str) -> None:
+    argv = [command, *rest, *([path] if path else [])]
+    import contextlib
+    import io
+    import os
+
+    from aisys_verify.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_spec(root / "SPEC", {k: _dump_any(v) for k, v in baseline().items()})
+        (root / "outdir").mkdir()
+        (root / "empty").mkdir()
+        (root / "blocker").write_text("x")
+        bomb = "services:\n  a:\n    image: x\n    labels:\n      l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n"
+        bomb += "".join(f"      l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]\n" for n in range(1, 9))
+        (root / "bomb.yml").write_text(bomb + "    command: *l8\n")
+        out, err = io.StringIO(), io.StringIO()
+        cwd = os.getcwd()
+        os.chdir(root)  # relative paths (and the absent pyproject.toml) are the temporary folder's
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(argv)
+        finally:
+            os.chdir(cwd)
+    assert code in (0, 1, 2), (argv, code)
+    assert "Traceback" not in err.getvalue()
+    if code == 2:
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("aisys-verify: error: "), (argv, err.getvalue())
+    event(f"exit {code}")
+
+
+@pytest.mark.parametrize("argv", [["lint", "\r", "x"], ["lint", "a\nb"], ["lint", "--select", "P\x00"],
+                                  ["lint", "-o", "\n/x", "y"]])
+def test_regression_control_characters_in_arguments_stay_on_one_line(argv: list[str],
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from aisys_verify.cli import main
+
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aisys-verify: error: ")
