@@ -1,0 +1,56 @@
+"""Mutation tests of the conformance suite: one per PROTOCOL.md defect switch. A small spec (small_spec.py)
+with that one defect on one agent (``config: {standin: {defects: [NAME]}}``, reference profile) makes
+``pytest suites/conformance`` fail, on that agent only, in the check meant to catch it, with a message naming
+the defect; with no defect the same run passes. Each run stands its own stack up (about 20 s)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from mutation_support import run_suite
+from small_spec import TARGET, write_small_spec
+
+from aisys_verify.standin.profile import DEFECTS
+
+pytestmark = pytest.mark.integration
+
+# defect -> the test of suites/conformance that must catch it
+CAUGHT_BY = {
+    "ready_ttl_not_refreshed": "test_ready_refreshed",
+    "http_health_always_200": "test_http_degraded",
+    "binds_wrong_port": "test_listens",
+    "double_bind": "test_listens",
+    "unserialisable_reply": "test_actions",
+    "invalid_utf8_wedges": "test_hostile_frames",
+    "contradictory_health": "test_health",
+    "stale_ready_key_after_crash": "test_ready_after_crash",
+}
+SUITE = "suites/conformance"
+RUN_ARGS = [SUITE, "--aisys-standin-profile", "reference"]
+FAILED = re.compile(r"^FAILED (\S+::(test_\w+)\[([^\]]+)\])", re.MULTILINE)
+
+
+def test_every_defect_has_a_mutation() -> None:
+    assert set(CAUGHT_BY) == set(DEFECTS)
+
+
+def test_no_defect_passes(tmp_path: Path) -> None:
+    run = run_suite(write_small_spec(tmp_path / "spec"), RUN_ARGS, timeout=240)
+    assert run.returncode == 0, f"the conformance suite fails on reference stand-ins without defects:{run.shown}"
+    assert "40 passed" in run.output, run.shown
+
+
+@pytest.mark.parametrize("defect", list(CAUGHT_BY))
+def test_defect_is_caught(tmp_path: Path, defect: str) -> None:
+    run = run_suite(write_small_spec(tmp_path / "spec", {TARGET: [defect]}), RUN_ARGS, timeout=240)
+    failed = FAILED.findall(run.output)
+    assert run.returncode == 1 and failed, f"{defect} on {TARGET}: the conformance suite did not fail:{run.shown}"
+    wrong_agent = [nodeid for nodeid, _, agent in failed if agent != f"mainpc/{TARGET}"]
+    assert not wrong_agent, f"{defect} on {TARGET} failed other agents' checks too: {wrong_agent}{run.shown}"
+    tests = {test for _, test, _ in failed}
+    assert CAUGHT_BY[defect] in tests, \
+        f"{defect}: {CAUGHT_BY[defect]} did not fail (failed: {sorted(tests)}){run.shown}"
+    assert f"Matches PROTOCOL.md defect {defect!r}" in run.output, \
+        f"{defect}: no failure message names the defect{run.shown}"
