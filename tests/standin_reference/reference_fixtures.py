@@ -62,13 +62,19 @@ def free_ports(count: int, low: int = 21000, high: int = 32000) -> list[int]:
     return chosen
 
 
-def write_spec(root: Path) -> None:
-    flat = free_ports(3 * len(AGENTS) + 1)
+def write_spec(root: Path, members: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+               docker_groups: dict[str, list[str]] | None = None,
+               standin: dict[str, dict[str, Any]] | None = None) -> None:
+    """The fixture spec (or ``members`` in ``docker_groups``, with ``standin`` config per agent) under ``root``."""
+    members = AGENTS if members is None else members
+    flat = free_ports(3 * len(members) + 1)
     agents: dict[str, Any] = {}
-    for i, (name, (role, deps)) in enumerate(AGENTS.items()):
+    for i, (name, (role, deps)) in enumerate(members.items()):
         agents[name] = {"script_path": f"agents/{name}.py", "port": flat[3 * i], "health_check_port": flat[3 * i + 1],
                         "http_port": flat[3 * i + 2], "required": True, "role": role, "dependencies": list(deps)}
-    groups = {g: {"description": g, "agents": members} for g, members in GROUPS.items()}
+        if name in (standin or {}):
+            agents[name]["config"] = {"standin": (standin or {})[name]}
+    groups = {g: {"description": g, "agents": names} for g, names in (docker_groups or GROUPS).items()}
     manifest = {"kind": "aisys-verify/spec", "name": "real-clients", "description": "PROTOCOL.md §5 fixtures",
                 "hosts": {HOST: {"startup_config": "mainpc/startup_config.yaml", "redis_port": flat[-1]}}}
     (root / "mainpc").mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 
 import pytest
-from reference_fixtures import HOST, Stand, http, real_envelope, wait_for
+from reference_fixtures import HOST, Stand, http, real_envelope, wait_for, write_spec
+
+from aisys_verify.standin.cluster import LocalCluster
+from aisys_verify.standin.profile import resolve
+from aisys_verify.standin.reference import bound_ports
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +43,29 @@ def test_registry_lists_every_agent_and_has_no_unregister(reference_stand: Stand
     assert set(listed) == {"status", "agents"} and all(isinstance(n, str) for n in listed["agents"]), listed
     gone = reference_stand.send("ServiceRegistry", real_envelope("unregister_agent", agent_name="NLUAgent"))
     assert gone == {"status": "error", "error": "Unknown action: unregister_agent"}, gone
+
+
+def test_an_agent_on_the_wrong_port_registers_the_port_it_bound(tmp_path: Path) -> None:
+    """binds_wrong_port: the agent believes the port it bound (spec port - 63) and registers that one, with the
+    twin (registration_data) and the registry alike."""
+    write_spec(tmp_path / "spec", {"ServiceRegistry": ("registry", ()), "SystemDigitalTwin": ("twin", ()),
+                                   "Wrong": ("generic", ())}, {"g": ["ServiceRegistry", "SystemDigitalTwin", "Wrong"]},
+               {"Wrong": {"defects": ["binds_wrong_port"], "serving_loop_ms": 10}})
+    cluster = LocalCluster([str(tmp_path / "spec")], tmp_path / "run", standin_profile="reference")
+    try:
+        cluster.start(timeout=30.0)
+        stand = Stand("reference", cluster)
+        wrong = stand.agent("Wrong")
+        main, health, http_port = bound_ports(cluster.topology, wrong, stand.http_port("Wrong"),
+                                              resolve("reference", (), wrong.config))
+        assert main != wrong.port.number  # the defect is on: nothing of Wrong's listens on the spec's port
+        for target in ("ServiceRegistry", "SystemDigitalTwin"):
+            reply = wait_for(lambda t=target: (r := stand.send(t, real_envelope(
+                "get_agent_endpoint", agent_name="Wrong"))).get("status") == "success" and r, 20.0, f"in {target}")
+            assert (reply["port"], reply["health_check_port"], reply["metadata"]["http_port"]) == (
+                main, health, http_port), (target, reply)
+    finally:
+        cluster.stop()
 
 
 # --- SystemDigitalTwin ----------------------------------------------------------------------------------
