@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -29,18 +30,18 @@ OFFSET = 7
 
 
 def free_port(avoid: set[int]) -> int:
-    """A port p such that p and p + OFFSET (and its health/http neighbours) are free on 127.0.0.1."""
+    """A port p such that p and p + OFFSET are free on 127.0.0.1, below Linux's ephemeral range (an
+    outgoing connection cannot take it between this check and the real bind)."""
+    rng = random.Random()
     while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port > 60000 or any(p in avoid for p in range(port, port + OFFSET + 3)):
+        port = rng.randrange(21000, 32000)
+        if any(p in avoid for p in range(port, port + OFFSET + 3)):
             continue
         ok = True
-        for p in (port + OFFSET,):
+        for candidate in (port, port + OFFSET):
             with socket.socket() as probe:
                 try:
-                    probe.bind(("127.0.0.1", p))
+                    probe.bind(("127.0.0.1", candidate))
                 except OSError:
                     ok = False
         if ok:
