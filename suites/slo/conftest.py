@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,9 @@ from aisys_verify.slo.driver import RunRecord, run
 from aisys_verify.slo.report import attach_svg, table, verdicts_svg
 from aisys_verify.stack.base import Stack
 
-from .plan import BASELINE_RATE_PER_S, BASELINE_S, BASELINE_WORKERS, baseline_targets
+from .plan import BASELINE_S, BASELINE_WORKERS, baseline_rate, baseline_targets
+
+REPORTS = Path(__file__).resolve().parents[2] / "reports" / "slo"
 
 
 @pytest.fixture(autouse=True)
@@ -42,14 +45,20 @@ def slo_baseline(aisys_stack: Stack) -> Baseline:
     if aisys_stack.proxies:
         aisys_stack.toxiproxy_client.reset()  # no fault left by an earlier suite may bias the baseline
     _wait_healthy(aisys_stack)
-    with step(f"baseline load: {BASELINE_RATE_PER_S:g} requests/s for {BASELINE_S:g} s"):
+    rate = baseline_rate(aisys_stack)
+    with step(f"baseline load: {rate:g} requests/s for {BASELINE_S:g} s"):
         before = session.scrape(aisys_stack)
         record = run(baseline_targets(aisys_stack), [("baseline", BASELINE_S)], workers=BASELINE_WORKERS,
-                     rate_per_s=BASELINE_RATE_PER_S)
+                     rate_per_s=rate)
         after = session.scrape(aisys_stack)
         record.metrics = after.minus(before)
     evaluation = session.evaluate(load=record, metrics=record.metrics)
-    attach_text("SLO verdicts (baseline)", table(evaluation))
+    profile = getattr(getattr(aisys_stack, "plan", None), "standin_profile", "ideal")
+    shown = (f"stand-in profile {profile}, {rate:g} requests/s for {BASELINE_S:g} s\n{table(evaluation)}\n"
+             f"client-side latency per target (s):\n{_percentiles(record)}")
+    REPORTS.mkdir(parents=True, exist_ok=True)  # the verdict table of the last run per profile, for docs/slo.md
+    (REPORTS / f"baseline-verdicts-{profile}.txt").write_text(shown + "\n", encoding="utf-8")
+    attach_text("SLO verdicts (baseline)", shown)
     attach_svg("SLO verdicts (baseline), as a picture", verdicts_svg(evaluation))
     attach_json("SLO verdicts (baseline)", evaluation.to_json())
     attach_json("baseline run", {"requests": len(record.samples), "late": [p.late for p in record.phases],
@@ -57,6 +66,21 @@ def slo_baseline(aisys_stack: Stack) -> Baseline:
                                  "scrape failures": list(record.metrics.failed),
                                  "errors": record.errors(limit=20)})
     return Baseline(session, record, evaluation)
+
+
+def _percentiles(record: RunRecord) -> str:
+    """p50 / p95 / p99 / max per target, the client's view, for the findings in docs/slo.md."""
+    import statistics
+
+    by_target: dict[str, list[float]] = {}
+    for sample in record.samples:
+        by_target.setdefault(sample.endpoint, []).append(sample.latency_s)
+    lines = []
+    for name, values in sorted(by_target.items()):
+        cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+        lines.append(f"  {name:45s} n={len(values):4d}  p50 {cuts[49]:.3f}  p95 {cuts[94]:.3f}  "
+                     f"p99 {cuts[98]:.3f}  max {max(values):.3f}")
+    return "\n".join(lines)
 
 
 def _wait_healthy(stack: Stack, timeout: float = 30.0) -> None:

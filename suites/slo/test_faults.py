@@ -22,7 +22,7 @@ from aisys_verify.slo import SloSession, assert_change, quantile_shift
 from aisys_verify.slo.budget import WORKBOOK_ALERTS
 from aisys_verify.slo.driver import Target, run
 from aisys_verify.slo.report import attach_svg, burn_table, timeline_svg
-from aisys_verify.stack.base import Stack
+from aisys_verify.stack.base import Stack, serving_loop_s
 
 pytestmark = pytest.mark.slo
 
@@ -55,6 +55,13 @@ EDGES = {
 def test_fault_on_critical_edge(edge: str, aisys_stack: Stack, aisys_slo: SloSession) -> None:
     caller, callee, (agent, action, fields, http), slo_name = EDGES[edge]
     labels(edge=f"{caller} -> {callee}")
+    if serving_loop_s(aisys_stack) > 0:
+        # docs/slo.md, "Against the reference profile": one request per serving loop per agent leaves ~16
+        # samples per 2.5 s phase, each path's latency jittering by up to a loop per hop; a 300 ms shift is
+        # then not decidable at 95 % (measured: inconclusive), and phases long enough would cost minutes
+        pytest.skip("the fault phases are sized for stand-ins without a serving loop; under the reference "
+                    f"profile ({serving_loop_s(aisys_stack):g} s per request, one at a time) a phase gives too "
+                    "few samples to decide the shift (docs/slo.md, 'Against the reference profile')")
     if not aisys_stack.proxies:
         pytest.skip("the stack runs without Toxiproxy on its edges (--aisys-no-proxies): no edge can be faulted")
     proxy = next((p.proxy.name for p in aisys_stack.proxies
