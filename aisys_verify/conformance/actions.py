@@ -17,7 +17,7 @@ from typing import Any
 
 from aisys_verify.conformance import wire
 from aisys_verify.conformance.model import CheckResult, ConformanceOptions, failed, passed, skipped
-from aisys_verify.conformance.ports import not_running_reason, running
+from aisys_verify.conformance.ports import HTTP_MAIN, main_is_http, not_running_reason, running
 
 CHECK = "actions"
 CONTRACT = ("every action the spec or the agent's role declares gets a JSON-serialisable reply (a JSON object, "
@@ -78,6 +78,8 @@ def declared_actions(target: wire.Target) -> dict[str, Payload]:
 def check_actions(target: wire.Target, options: ConformanceOptions) -> CheckResult:
     if not running(target):
         return skipped(CHECK, target.key, not_running_reason(target))
+    if main_is_http(target):
+        return skipped(CHECK, target.key, f"{HTTP_MAIN}: no ZeroMQ frames to judge")
     actions = declared_actions(target)
     if not actions:
         return skipped(CHECK, target.key, f"its role ({target.role}) and the spec declare no actions")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from aisys_verify.conformance import wire
 from aisys_verify.conformance.model import CheckResult, ConformanceOptions, failed, passed, skipped
+from aisys_verify.conformance.ports import running
 from aisys_verify.errors import VerifyError
 from aisys_verify.health import DOWN, UP, HealthReading, http_policy_violation, read_http, read_reply
 
@@ -62,7 +63,7 @@ def cut_redis_and_observe(stack: Stack, targets: Iterable[wire.Target],
                           options: ConformanceOptions) -> DegradedSnapshot:
     from aisys_verify.faults.chaos import Chaos
 
-    members = list(targets)
+    members = [t for t in targets if running(t)]  # one not running is reported by 'listens', and never degrades
     if "partition" not in stack.capabilities or not stack.proxies:
         return DegradedSnapshot({}, "this stack has no Toxiproxy on the agents' Redis edges (run with proxies) "
                                     "or its backend cannot partition: Redis cannot be cut to make agents degraded")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from aisys_verify.conformance import wire
 from aisys_verify.conformance.model import CheckResult, ConformanceOptions, failed, passed, skipped
-from aisys_verify.conformance.ports import not_running_reason, running
+from aisys_verify.conformance.ports import HTTP_MAIN, main_is_http, not_running_reason, running
 
 CHECK = "hostile_frames"
 CONTRACT = ("every frame on the main socket gets a reply (an error object for a bad one: not JSON, a JSON array, "
@@ -41,6 +41,8 @@ def hostile_frames() -> list[tuple[str, bytes]]:
 def check_hostile_frames(target: wire.Target, options: ConformanceOptions) -> CheckResult:
     if not running(target):
         return skipped(CHECK, target.key, not_running_reason(target))
+    if main_is_http(target):
+        return skipped(CHECK, target.key, f"{HTTP_MAIN}: no ZeroMQ frames to judge")
     url = target.endpoint.main_url
     problems: list[str] = []
     defects: list[str] = []

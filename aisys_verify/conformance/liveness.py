@@ -15,7 +15,7 @@ from typing import Any
 
 from aisys_verify.conformance import wire
 from aisys_verify.conformance.model import CheckResult, ConformanceOptions, failed, passed, skipped
-from aisys_verify.conformance.ports import not_running_reason, running
+from aisys_verify.conformance.ports import HTTP_MAIN, main_is_http, not_running_reason, running
 from aisys_verify.health import read_reply
 
 CHECK = "health"
@@ -30,10 +30,12 @@ def check_health(target: wire.Target, options: ConformanceOptions) -> CheckResul
         return skipped(CHECK, target.key, not_running_reason(target))
     ep = target.endpoint
     twin = target.role == TWIN_ROLE
-    asks = [("main socket", ep.main_url, "ping", options.main_deadline_s, not twin),
-            ("main socket", ep.main_url, "health_check", options.main_deadline_s, not twin),
-            ("health socket", ep.health_url, "health_check", options.health_deadline_s, True),
+    asks = [("health socket", ep.health_url, "health_check", options.health_deadline_s, True),
             ("health socket", ep.health_url, None, options.health_deadline_s, True)]
+    http_main = main_is_http(target)
+    if not http_main:
+        asks = [("main socket", ep.main_url, "ping", options.main_deadline_s, not twin),
+                ("main socket", ep.main_url, "health_check", options.main_deadline_s, not twin), *asks]
     problems: list[str] = []
     contradictions: list[str] = []
     states: list[str] = []
@@ -60,7 +62,8 @@ def check_health(target: wire.Target, options: ConformanceOptions) -> CheckResul
         defects = ["contradictory_health"] if contradictions else []
         return failed(CHECK, target.key, f"{target.name}: " + "; ".join([*problems, *contradictions]), CONTRACT,
                       defects)
-    return passed(CHECK, target.key, "health answered on both sockets, consistent (" + ", ".join(states) + ")")
+    where = f"its health socket ({HTTP_MAIN})" if http_main else "both sockets"
+    return passed(CHECK, target.key, f"health answered on {where}, consistent (" + ", ".join(states) + ")")
 
 
 def _encode(message: dict[str, Any]) -> bytes:

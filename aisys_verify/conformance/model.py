@@ -41,6 +41,8 @@ class ConformanceOptions:
     health_deadline_s: float = 2.0  # a health socket answers in < 1 ms when idle (PROTOCOL.md §1)
     main_deadline_s: float = 3.0  # a main socket serves one request per ~100 ms loop (reference)
     action_deadline_s: float = 5.0
+    # one registry serves every lookup (and, just after stand-up, every agent's registration) one per loop
+    registry_deadline_s: float = 15.0
     observe_s: float | None = None  # readiness TTL watch; None: the stack's refresh interval + OBSERVE_MARGIN_S
     crash_bound_s: float = 30.0  # a killed agent's ready key may live at most this long
     http_policy: str = "status"  # aisys_verify.health.HTTP_POLICIES

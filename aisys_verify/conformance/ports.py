@@ -40,6 +40,15 @@ def running(target: wire.Target) -> bool:
     return wire.listening(ep.address, ep.port) or wire.listening(ep.address, ep.health_port)
 
 
+def main_is_http(target: wire.Target) -> bool:
+    """The main port serves HTTP, not ZeroMQ: the real ObservabilityHub does (PROTOCOL.md §5), so ZeroMQ frames
+    are not its protocol there (a ZeroMQ socket drops an HTTP request at its first bytes: False)."""
+    return wire.http_get(target.endpoint.address, target.endpoint.port, "/health", 0.5) is not None
+
+
+HTTP_MAIN = "its main port serves HTTP, not ZeroMQ (as the real ObservabilityHub's, PROTOCOL.md §5)"
+
+
 def not_running_reason(target: wire.Target) -> str:
     return f"nothing listens on {target.name}'s spec ports {target.endpoint.port}/{target.endpoint.health_port} " \
            "(see its 'listens' check)"

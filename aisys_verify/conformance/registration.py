@@ -43,17 +43,17 @@ def check_registered(target: wire.Target, all_targets: Mapping[str, wire.Target]
     if not asked:
         return skipped(CHECK, target.key, "the spec has no registry (ServiceRegistry or SystemDigitalTwin) besides it")
     registry = asked[0]
+    if not running(registry):  # asked before any request: a dead registry would cost a deadline per agent
+        return skipped(CHECK, target.key, f"the registry {registry.key} is not running (see its 'listens' check)")
     ep = target.endpoint
     deadline = time.monotonic() + FOUND_WAIT_S
     while True:
         reply, raw = wire.request(registry.endpoint.main_url,
                                   wire.envelope("get_agent_endpoint", agent_name=target.name, host=target.agent.host),
-                                  options.main_deadline_s)
+                                  options.registry_deadline_s)
         if raw is None:
-            if not running(registry):
-                return skipped(CHECK, target.key, f"the registry {registry.key} is not running")
             return failed(CHECK, target.key, f"the registry {registry.name} sent no reply to get_agent_endpoint "
-                          f"for {target.name} within {options.main_deadline_s:g} s", CONTRACT)
+                          f"for {target.name} within {options.registry_deadline_s:g} s", CONTRACT)
         record = endpoint_fields(reply) if isinstance(reply, Mapping) else None
         if record is not None or time.monotonic() > deadline:
             break

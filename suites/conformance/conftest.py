@@ -26,10 +26,13 @@ def conformance(aisys_stack: Stack, request: pytest.FixtureRequest) -> Iterator[
     option = request.config.getoption
     defaults = ConformanceOptions()
     bound = option("aisys_conformance_crash_bound_s")
+    # the agents of the selected tests: a check made for all agents side by side is made for these only
+    selected = {str(item.callspec.params["aisys_agent"]) for item in request.session.items
+                if hasattr(item, "callspec") and "aisys_agent" in item.callspec.params}
     session = Conformance(aisys_stack, ConformanceOptions(
         observe_s=option("aisys_conformance_observe_s"),
         crash_bound_s=defaults.crash_bound_s if bound is None else bound,
-        http_policy=option("aisys_conformance_http_policy") or defaults.http_policy))
+        http_policy=option("aisys_conformance_http_policy") or defaults.http_policy), scope=selected or None)
     yield session
     session.close()
 
