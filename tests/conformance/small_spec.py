@@ -19,7 +19,8 @@ def _agent(port: int, health: int, deps: list[str] | None = None, **extra: Any) 
             "dependencies": list(deps or []), **extra}
 
 
-def write_small_spec(folder: Path, defects: dict[str, list[str]] | None = None) -> Path:
+def write_small_spec(folder: Path, defects: dict[str, list[str]] | None = None, workers: int = 0) -> Path:
+    """``workers``: that many more generic agents (Worker1, Worker2, ...) in the workers group."""
     agents: dict[str, dict[str, Any]] = {
         "ServiceRegistry": _agent(7200, 8200),
         "SystemDigitalTwin": _agent(7220, 8220, ["ServiceRegistry"]),
@@ -27,13 +28,15 @@ def write_small_spec(folder: Path, defects: dict[str, list[str]] | None = None) 
         "NLUAgent": _agent(5709, 6709),
         "WorkerAgent": _agent(5712, 6712, role="generic"),
     }
+    agents |= {f"Worker{i}": _agent(5720 + i, 6720 + i, role="generic") for i in range(1, workers + 1)}
     for name, names in (defects or {}).items():
         agents[name]["config"] = {"standin": {"defects": list(names)}}
     startup = {"agent_groups": {"core": agents},
                "docker_groups": {"infra_core": {"description": "registry and twin",
                                                 "agents": ["ServiceRegistry", "SystemDigitalTwin"]},
                                  "workers": {"description": "workers",
-                                             "agents": ["EmotionSynthesisAgent", "NLUAgent", "WorkerAgent"]}}}
+                                             "agents": [n for n in agents if n not in (
+                                                 "ServiceRegistry", "SystemDigitalTwin")]}}}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "mainpc").mkdir(exist_ok=True)
     (folder / "mainpc" / "startup_config.yaml").write_text(yaml.safe_dump(startup, sort_keys=False), encoding="utf-8")

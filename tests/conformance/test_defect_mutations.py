@@ -54,3 +54,19 @@ def test_defect_is_caught(tmp_path: Path, defect: str) -> None:
         f"{defect}: {CAUGHT_BY[defect]} did not fail (failed: {sorted(tests)}){run.shown}"
     assert f"Matches PROTOCOL.md defect {defect!r}" in run.output, \
         f"{defect}: no failure message names the defect{run.shown}"
+
+
+def test_all_eight_in_one_run(tmp_path: Path) -> None:
+    """Each defect on its own agent of one spec (Worker1..Worker8): one run of the suite names all eight, each on
+    the agent that has it."""
+    owners = {f"Worker{i}": [defect] for i, defect in enumerate(CAUGHT_BY, start=1)}
+    run = run_suite(write_small_spec(tmp_path / "spec", owners, workers=len(owners)), RUN_ARGS, timeout=300)
+    failed = {(test, agent) for _, test, agent in FAILED.findall(run.output)}
+    assert run.returncode == 1, f"the suite passed with every defect on:{run.shown}"
+    missing = [f"{defect} on {owner} ({CAUGHT_BY[defect]})" for owner, (defect,) in owners.items()
+               if (CAUGHT_BY[defect], f"mainpc/{owner}") not in failed]
+    assert not missing, f"not caught: {missing}{run.shown}"
+    unnamed = [d for d in CAUGHT_BY if f"Matches PROTOCOL.md defect {d!r}" not in run.output]
+    assert not unnamed, f"defects no failure message names: {unnamed}{run.shown}"
+    innocent = sorted(a for _, a in failed if a.split("/", 1)[1] not in owners)
+    assert not innocent, f"agents without a defect failed: {innocent}{run.shown}"
