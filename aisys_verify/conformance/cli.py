@@ -108,11 +108,19 @@ def _stack(args: argparse.Namespace) -> Any:
 
         return attach(args.stack)
     from aisys_verify.cli import _config
+    from aisys_verify.errors import UsageError
+    from aisys_verify.spec.loader import load_spec
     from aisys_verify.stack.base import backend_class
     from aisys_verify.stack.local import StackOptions
 
     config = _config(args).with_overrides(standin_profile=args.standin_profile,
                                           standin_defects=args.standin_defects)
+    topology = load_spec(config.spec, config.spec_vars)  # bad input is reported before anything starts
+    for name in args.agent:
+        host, _, agent = name.rpartition("/")
+        if topology.find_agent(agent, host or None) is None:
+            raise UsageError(f"--agent {name}: no such agent in the spec (write HOST/Name, e.g. "
+                             f"{topology.agents[0].key if topology.agents else 'mainpc/ServiceRegistry'})")
     stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), StackOptions(
         standin_profile=config.standin_profile, standin_defects=tuple(config.standin_defects)),
         progress=lambda line: print(line, file=sys.stderr, flush=True))
