@@ -119,5 +119,13 @@ def _start_failure(target: wire.Target, stack: Stack | None) -> str:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
     except (OSError, ValueError):
         return ""
-    mine = [line for line in lines if target.name in line and ("exit" in line.lower() or "EADDRINUSE" in line)]
-    return f" (its group's log: {mine[-1].strip()[:240]!r})" if mine else ""
+    mine = [line for line in lines if target.name in line and ("exited at start" in line or "EADDRINUSE" in line)]
+    if not mine:
+        return ""
+    line = mine[-1]
+    # the launcher's JSON event lines hold every member's reason: show this agent's, from its own words on
+    start = line.find("exited at start", max(0, line.find(target.name)))
+    shown = line[start:] if start >= 0 else line.strip()
+    end = shown.find("EADDRINUSE")
+    shown = shown[:end + len("EADDRINUSE")] if end >= 0 else shown[:200]
+    return f" (its group's log: {shown.strip()!r})"
