@@ -130,5 +130,7 @@ def check_http_degraded(target: wire.Target, snapshot: DegradedSnapshot, options
         return failed(CHECK, target.key, f"{target.name}, degraded ({seen.zmq.message[:120]!r}), answered GET "
                       f"/health with {violation}", contract, ["http_health_always_200"],
                       http_status=seen.http.http_status)
+    # a stack that did not come back is said on every agent's line: the checks after this one run on it
+    after = f"; after Redis was restored, agents {snapshot.restore_error}" if snapshot.restore_error else ""
     return passed(CHECK, target.key, f"degraded {seen.seconds_to_degraded:.1f} s after the Redis cut; GET /health "
-                  f"answered HTTP {seen.http.http_status} ({seen.http.state})")
+                  f"answered HTTP {seen.http.http_status} ({seen.http.state}){after}")
