@@ -121,6 +121,9 @@ class CrashReading:
     group: tuple[str, str]
     keys: Mapping[str, wire.ReadyKey | None]
     restart_error: str | None
+    # the keys the restarted agents wrote: their TTL bounds how long the next crash leaves them reading ready,
+    # which still shows when the keys read right after the kill had already expired (a key never refreshed)
+    fresh: Mapping[str, wire.ReadyKey | None] = field(default_factory=dict)
 
 
 def kill_and_read(stack: object, group: tuple[str, str], members: Iterable[wire.Target],
@@ -138,7 +141,8 @@ def kill_and_read(stack: object, group: tuple[str, str], members: Iterable[wire.
     except VerifyError as exc:  # a member with a start defect never gets healthy: wait for the rest below
         restart_error = str(exc).splitlines()[0][:300]
     _wait_answering([m for m in members], options.recover_wait_s)
-    return CrashReading(group, keys, restart_error)
+    fresh: dict[str, wire.ReadyKey | None] = {m.key: wire.read_ready_key(m) for m in members}
+    return CrashReading(group, keys, restart_error, fresh)
 
 
 def _wait_answering(members: list[wire.Target], timeout: float) -> None:
@@ -149,9 +153,11 @@ def _wait_answering(members: list[wire.Target], timeout: float) -> None:
     while pending and time.monotonic() < deadline:
         for m in list(pending):
             reply = wire.parse(wire.exchange(m.endpoint.health_url, b'{"action": "health_check"}', 0.5))
-            if (reply is not None and read_reply(reply).up) or not wire.listening(m.endpoint.address,
-                                                                                 m.endpoint.health_port, 0.2):
-                pending.remove(m)  # healthy, or not listening at all (a start defect: it never will)
+            # answering is enough: restart_group has already run the stack's health gate, and an agent whose
+            # health is contradictory never reads up; not listening at all is a start defect: it never will
+            if (reply is not None and read_reply(reply).answering) or not wire.listening(
+                    m.endpoint.address, m.endpoint.health_port, 0.2):
+                pending.remove(m)
         if pending:
             time.sleep(0.2)
 
@@ -162,13 +168,20 @@ def check_after_crash(target: wire.Target, reading: CrashReading, was_running: b
     name = wire.READY_KEY.format(name=target.name)
     if key is None:
         return skipped(AFTER_CRASH, target.key, "its host's Redis could not be read after the kill")
-    if not key.exists:
-        if not was_running:
-            return skipped(AFTER_CRASH, target.key, "it was not running before its group was killed (see 'listens')")
-        return passed(AFTER_CRASH, target.key, f"{name} gone right after the kill")
-    if not key.reads_ready:
-        return passed(AFTER_CRASH, target.key, f"{name} reads not-ready after the kill ({key.value!r:.80})")
     contract = CRASH_CONTRACT.format(bound=options.crash_bound_s)
+    if not key.exists or not key.reads_ready:
+        if not key.exists and not was_running:
+            return skipped(AFTER_CRASH, target.key, "it was not running before its group was killed (see 'listens')")
+        after_kill = "gone" if not key.exists else f"reads not-ready ({key.value!r:.80})"
+        fresh = reading.fresh.get(target.key)
+        if fresh is not None and fresh.exists and fresh.reads_ready and (
+                fresh.ttl_ms == -1 or (fresh.ttl_ms or 0) / 1000 > options.crash_bound_s):
+            lives = "no TTL (forever)" if fresh.ttl_ms == -1 else f"a TTL of {(fresh.ttl_ms or 0) / 1000:.0f} s"
+            return failed(AFTER_CRASH, target.key, f"{name} was {after_kill} right after the kill, but the key "
+                          f"{target.name} wrote when it restarted has {lives} (bound {options.crash_bound_s:g} s): "
+                          "a crash now would leave it reading ready that long", contract,
+                          ["stale_ready_key_after_crash"], ttl_ms=fresh.ttl_ms)
+        return passed(AFTER_CRASH, target.key, f"{name} {after_kill} right after the kill")
     if key.ttl_ms == -1:
         return failed(AFTER_CRASH, target.key, f"after {target.name}'s group was killed, {name} still reads ready "
                       "and has no TTL: it will read ready forever", contract, ["stale_ready_key_after_crash"])

@@ -106,11 +106,11 @@ class HealthGate:
 
 def health_gate(topology: Topology, plan: Any) -> HealthGate:
     """The gate for a stack of ``topology`` run with ``plan`` (a RunPlan: the profile and defects)."""
-    from aisys_verify.standin.profile import resolve, start_defects
+    from aisys_verify.standin.profile import profile_of, start_defects
 
     answering = frozenset(
         a.key for a in topology.agents
-        if any(resolve(plan.standin_profile, plan.standin_defects, a.config, a.key).has(d)
+        if any(profile_of(topology, plan, a).has(d)
                for d in ANSWERING_IS_ENOUGH))
     return HealthGate(start_defects(topology, plan), answering)
 
@@ -119,12 +119,12 @@ def serving_loop_s(stack: Any) -> float:
     """Seconds the slowest agent's main socket waits before it handles a request: 0 for the ideal profile,
     ~0.1 for the reference one (PROTOCOL.md §1: one request per serving loop, strictly one at a time). Suites
     make their timeouts honest functions of it (N sequential requests to one agent take N loops)."""
-    from aisys_verify.standin.profile import resolve
+    from aisys_verify.standin.profile import profile_of
 
     plan = getattr(stack, "plan", None)
     if plan is None:
         return 0.0
-    return max((resolve(plan.standin_profile, plan.standin_defects, a.config, a.key).serving_loop_s
+    return max((profile_of(stack.topology, plan, a).serving_loop_s
                 for a in stack.topology.agents), default=0.0)
 
 

@@ -28,7 +28,7 @@ from aisys_verify.standin.calls import Caller
 from aisys_verify.standin.environ import apply_environment, spec_vars_with_env
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
-from aisys_verify.standin.profile import resolve as resolve_profile
+from aisys_verify.standin.profile import profile_of
 from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
 from aisys_verify.standin.wiring import RunPlan, address_book, agents_of_group, call_edges, default_plan
@@ -53,7 +53,7 @@ class GroupRuntime:
         log_dir = Path(self.plan.log_dir) if self.plan.log_dir else None
         for agent in members:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
-            profile = resolve_profile(self.plan.standin_profile, self.plan.standin_defects, agent.config, agent.key)
+            profile = profile_of(self.topology, self.plan, agent)
             caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent, edges),
                             reference=profile.reference)
             ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,

@@ -103,6 +103,43 @@ def resolve(run_profile: str, run_defects: Iterable[str], agent_config: Mapping[
 
 # defects that keep an agent off its spec ports from the start: nothing answers there (PROTOCOL.md §4)
 START_DEFECTS = ("double_bind", "binds_wrong_port")
+# where PROTOCOL.md measured each start defect (the twin was measured after its double bind was worked around)
+MEASURED_CARRIERS = {"double_bind": ("RequestCoordinator",), "binds_wrong_port": ("EmotionSynthesisAgent",)}
+
+
+def start_carriers(topology: Any, run_defects: Iterable[str]) -> dict[str, str]:
+    """Start defect -> the one agent key that carries it when the run selects it beside other defects.
+
+    A start defect hides every other defect of its agent (nothing answers on the spec's ports), so a run
+    that asks for several defects (``all``) gives each start defect to one carrier: the agent PROTOCOL.md
+    measured it on when the spec has it, else the first agent in spec order that is neither a registry nor
+    the twin (the others register through them) and carries no other start defect.
+    """
+    from aisys_verify.standin.roles.table import role_for
+
+    chosen: dict[str, str] = {}
+    for defect in START_DEFECTS:
+        if defect not in run_defects:
+            continue
+        free = [a for a in topology.agents if a.key not in chosen.values()]
+        named = [a for a in free if a.name in MEASURED_CARRIERS[defect]]
+        pool = named or [a for a in free if role_for(a.name, a.role).role not in ("registry", "twin")]
+        if pool:
+            chosen[defect] = pool[0].key
+    return chosen
+
+
+def profile_of(topology: Any, plan: Any, agent: Any) -> StandinProfile:
+    """The resolved profile of ``agent`` (a spec Agent) in a stack of ``topology`` run with ``plan`` (a
+    RunPlan): the run's profile and defects, start defects placed on their carriers when the run selects
+    more than one defect (``start_carriers``), then the agent's own ``config.standin``. Every reader of an
+    agent's profile (the group process, the health gate, the suites) goes through this one function."""
+    run = set(parse_defects(plan.standin_defects, "stand-in defects"))
+    starts = run & set(START_DEFECTS)
+    if starts and len(run) > 1:
+        carriers = start_carriers(topology, run)
+        run = (run - starts) | {d for d, key in carriers.items() if key == agent.key}
+    return resolve(plan.standin_profile, [d for d in DEFECTS if d in run], agent.config, agent.key)
 
 
 def start_defects(topology: Any, plan: Any) -> dict[str, str]:
@@ -111,7 +148,7 @@ def start_defects(topology: Any, plan: Any) -> dict[str, str]:
     spec Topology, ``plan`` a RunPlan (typed loosely: this module stays free of the spec and wiring)."""
     found: dict[str, str] = {}
     for agent in topology.agents:
-        profile = resolve(plan.standin_profile, plan.standin_defects, agent.config, agent.key)
+        profile = profile_of(topology, plan, agent)
         defect = next((d for d in START_DEFECTS if profile.has(d)), None)
         if defect is not None:
             found[agent.key] = defect
