@@ -164,32 +164,35 @@ def _wait_answering(members: list[wire.Target], timeout: float) -> None:
 
 def check_after_crash(target: wire.Target, reading: CrashReading, was_running: bool,
                       options: ConformanceOptions) -> CheckResult:
+    """The key read right after the kill must be gone, read not-ready or expire within the bound; and the key
+    the restarted agent writes must expire within the bound too (a key written once long ago may have little
+    TTL left, or none, when the kill comes: the fresh key tells how long the next crash leaves it)."""
     key = reading.keys.get(target.key)
     name = wire.READY_KEY.format(name=target.name)
     if key is None:
         return skipped(AFTER_CRASH, target.key, "its host's Redis could not be read after the kill")
     contract = CRASH_CONTRACT.format(bound=options.crash_bound_s)
-    if not key.exists or not key.reads_ready:
-        if not key.exists and not was_running:
-            return skipped(AFTER_CRASH, target.key, "it was not running before its group was killed (see 'listens')")
-        after_kill = "gone" if not key.exists else f"reads not-ready ({key.value!r:.80})"
-        fresh = reading.fresh.get(target.key)
-        if fresh is not None and fresh.exists and fresh.reads_ready and (
-                fresh.ttl_ms == -1 or (fresh.ttl_ms or 0) / 1000 > options.crash_bound_s):
-            lives = "no TTL (forever)" if fresh.ttl_ms == -1 else f"a TTL of {(fresh.ttl_ms or 0) / 1000:.0f} s"
-            return failed(AFTER_CRASH, target.key, f"{name} was {after_kill} right after the kill, but the key "
-                          f"{target.name} wrote when it restarted has {lives} (bound {options.crash_bound_s:g} s): "
-                          "a crash now would leave it reading ready that long", contract,
-                          ["stale_ready_key_after_crash"], ttl_ms=fresh.ttl_ms)
-        return passed(AFTER_CRASH, target.key, f"{name} {after_kill} right after the kill")
-    if key.ttl_ms == -1:
-        return failed(AFTER_CRASH, target.key, f"after {target.name}'s group was killed, {name} still reads ready "
-                      "and has no TTL: it will read ready forever", contract, ["stale_ready_key_after_crash"])
-    ttl_s = (key.ttl_ms or 0) / 1000
-    if ttl_s > options.crash_bound_s:
-        return failed(AFTER_CRASH, target.key, f"after {target.name}'s group was killed (SIGKILL), {name} still "
-                      f"reads ready and lives another {ttl_s:.0f} s (bound {options.crash_bound_s:g} s): a crashed "
-                      f"agent reads ready for up to {ttl_s:.0f} s", contract, ["stale_ready_key_after_crash"],
-                      ttl_ms=key.ttl_ms)
-    return passed(AFTER_CRASH, target.key, f"{name} expires {ttl_s:.1f} s after the kill (bound "
-                  f"{options.crash_bound_s:g} s)")
+    if not key.exists and not was_running:
+        return skipped(AFTER_CRASH, target.key, "it was not running before its group was killed (see 'listens')")
+    if key.exists and key.reads_ready:
+        if key.ttl_ms == -1:
+            return failed(AFTER_CRASH, target.key, f"after {target.name}'s group was killed, {name} still reads "
+                          "ready and has no TTL: it will read ready forever", contract, ["stale_ready_key_after_crash"])
+        ttl_s = (key.ttl_ms or 0) / 1000
+        if ttl_s > options.crash_bound_s:
+            return failed(AFTER_CRASH, target.key, f"after {target.name}'s group was killed (SIGKILL), {name} still "
+                          f"reads ready and lives another {ttl_s:.0f} s (bound {options.crash_bound_s:g} s): a "
+                          f"crashed agent reads ready for up to {ttl_s:.0f} s", contract,
+                          ["stale_ready_key_after_crash"], ttl_ms=key.ttl_ms)
+        after_kill = f"expires {ttl_s:.1f} s after the kill"
+    else:
+        after_kill = "was gone right after the kill" if not key.exists else \
+            f"read not-ready right after the kill ({key.value!r:.80})"
+    fresh = reading.fresh.get(target.key)
+    if fresh is not None and fresh.exists and fresh.reads_ready and (
+            fresh.ttl_ms == -1 or (fresh.ttl_ms or 0) / 1000 > options.crash_bound_s):
+        lives = "no TTL (forever)" if fresh.ttl_ms == -1 else f"a TTL of {(fresh.ttl_ms or 0) / 1000:.0f} s"
+        return failed(AFTER_CRASH, target.key, f"{name} {after_kill}, but the key {target.name} wrote when it "
+                      f"restarted has {lives} (bound {options.crash_bound_s:g} s): a crash now would leave it "
+                      "reading ready that long", contract, ["stale_ready_key_after_crash"], ttl_ms=fresh.ttl_ms)
+    return passed(AFTER_CRASH, target.key, f"{name} {after_kill} (bound {options.crash_bound_s:g} s)")

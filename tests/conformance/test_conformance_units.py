@@ -78,3 +78,27 @@ def test_declared_actions_from_role_name_and_spec() -> None:
     assert own == {"work": {"payload": "conformance"}, "summarise": {}}
     fields = declared_actions(_target("Foo", "generic", {"actions": {"classify": {"text": "hi"}}}))
     assert fields["classify"] == {"text": "hi"}
+
+
+READY = '{"status": "ready", "port": 7200}'
+
+
+@pytest.mark.parametrize(("after_kill", "fresh", "outcome"), [
+    (wire.ReadyKey(False, None, None), wire.ReadyKey(True, 29_000, READY), "pass"),
+    (wire.ReadyKey(True, 12_000, READY), wire.ReadyKey(True, 30_000, READY), "pass"),
+    (wire.ReadyKey(True, 290_000, READY), wire.ReadyKey(True, 300_000, READY), "fail"),
+    (wire.ReadyKey(True, -1, READY), wire.ReadyKey(True, -1, READY), "fail"),
+    # written once with 300 s long ago: little or nothing left at the kill, but the restarted agent's key tells
+    (wire.ReadyKey(False, None, None), wire.ReadyKey(True, 300_000, READY), "fail"),
+    (wire.ReadyKey(True, 8_000, READY), wire.ReadyKey(True, 300_000, READY), "fail"),
+])
+def test_crash_check_judges_the_key_after_the_kill_and_the_restarted_agents_key(
+        after_kill: wire.ReadyKey, fresh: wire.ReadyKey, outcome: str) -> None:
+    from aisys_verify.conformance.readiness import CrashReading, check_after_crash
+
+    target = _target("ServiceRegistry", "registry", {})
+    reading = CrashReading(("mainpc", "infra_core"), {target.key: after_kill}, None, {target.key: fresh})
+    result = check_after_crash(target, reading, True, ConformanceOptions(crash_bound_s=30.0))
+    assert ("fail" if result.failed else "pass") == outcome, result.message
+    if result.failed:
+        assert "stale_ready_key_after_crash" in result.message
