@@ -53,10 +53,14 @@ import yaml
 
 from aisys_verify.errors import VerifyError
 from aisys_verify.health import http_health
+from aisys_verify.plan.edges import call_edges
+from aisys_verify.plan.groups import agents_of_group, groups_to_run
+from aisys_verify.plan.order import start_layers
+from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
-from aisys_verify.stack.base import health_gate
+from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate
 from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper's public names)
     LABEL_OWNER,
     LABEL_STACK,
@@ -74,10 +78,7 @@ from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper'
 )
 from aisys_verify.stack.images import ImageError, ImageSet, build_all, docker_usable, missing_or_stale
 from aisys_verify.stack.interpose import FIRST_PROXY_PORT, ProxiedEdge, interpose
-from aisys_verify.stack.local import AgentEndpoint, StackOptions, StackStartError
-from aisys_verify.stack.order import start_layers
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError
-from aisys_verify.standin.wiring import RunPlan, agents_of_group, call_edges, default_plan, groups_to_run
 
 LABEL_ROLE = "com.aisys-verify.role"  # group | redis | toxiproxy
 LABEL_HOST = "com.aisys-verify.host"

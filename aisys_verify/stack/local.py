@@ -29,74 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.plan.edges import call_edges
+from aisys_verify.plan.groups import agents_of_group
+from aisys_verify.plan.order import start_layers
+from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
-from aisys_verify.stack.base import health_gate
+from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate
 from aisys_verify.stack.interpose import ProxiedEdge, interpose
-from aisys_verify.stack.order import start_layers
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
-from aisys_verify.standin.wiring import RunPlan, agents_of_group, call_edges, default_plan
 
 TOXIPROXY_PORT = 8474
-
-
-class StackStartError(VerifyError):
-    """The stack did not come up: names the host, group and agent, the reason, and the log tail."""
-
-    def __init__(self, message: str, host: str = "", group: str = "", agent: str = "", log_tail: str = "") -> None:
-        super().__init__(message + (f"\n--- log tail ({host}/{group}) ---\n{log_tail}" if log_tail else ""))
-        self.host, self.group, self.agent, self.log_tail = host, group, agent, log_tail
-
-
-@dataclass(frozen=True)
-class AgentEndpoint:
-    """Where a test (the outside world) reaches an agent: directly, never through a proxy."""
-
-    agent: str
-    host: str
-    address: str
-    port: int
-    health_port: int
-    http_port: int
-
-    @property
-    def main_url(self) -> str:
-        return f"tcp://{self.address}:{self.port}"
-
-    @property
-    def health_url(self) -> str:
-        return f"tcp://{self.address}:{self.health_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{self.address}:{self.http_port}"
-
-    def request(self, action: str, fields: dict[str, Any] | None = None, *, timeout: float = 5.0,
-                traceparent: str | None = None, health: bool = False) -> dict[str, Any]:
-        """One request to this agent as the real agents send it (the envelope, a fresh REQ socket);
-        raises TimeoutError when no reply comes within ``timeout``."""
-        from aisys_verify.standin import protocol
-        from aisys_verify.standin.client import request_once
-
-        message = protocol.envelope(action, "aisys-verify", {**(fields or {}),
-                                                            **({"traceparent": traceparent} if traceparent else {})})
-        try:
-            return request_once(self.health_url if health else self.main_url, message, timeout)
-        except TimeoutError:
-            raise TimeoutError(f"{self.host}/{self.agent}: no reply to {action!r} within {timeout:g} s") from None
-
-
-@dataclass
-class StackOptions:
-    interpose: bool = True
-    skip_edges: Sequence[str] = ()
-    health_timeout: float = 30.0
-    trace: str = "auto"  # auto: JSON-lines spans in <workdir>/traces (stack.trace_dir); or none, console, ...
-    workdir: Path | None = None
-    keep_workdir: bool = False
-    standin_profile: str = "ideal"  # aisys_verify.standin.profile: what the stand-ins speak
-    standin_defects: tuple[str, ...] = ()
 
 
 @dataclass

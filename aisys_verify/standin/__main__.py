@@ -33,10 +33,10 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _healthcheck(args: argparse.Namespace, spec_vars: dict[str, str]) -> int:
     from aisys_verify.health import read_http
+    from aisys_verify.plan.groups import agents_of_group
     from aisys_verify.stack.base import health_gate
     from aisys_verify.standin.group import load_configured
     from aisys_verify.standin.httpd import fetch
-    from aisys_verify.standin.wiring import agents_of_group
 
     # configured as `run` is (spec, plan, the real agents' environment), so it probes where they listen
     topology, plan, _ = load_configured(args.spec, args.host, args.group, args.plan, spec_vars, None)

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.health import http_health
+from aisys_verify.plan.groups import agents_of_group
+from aisys_verify.plan.run import RunPlan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack.base import health_gate
-from aisys_verify.standin.wiring import RunPlan, agents_of_group
 
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
 
