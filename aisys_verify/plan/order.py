@@ -12,7 +12,8 @@ host), which is what the agents need, whatever compose says. Two ways to start f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from aisys_verify.errors import VerifyError
 from aisys_verify.plan.groups import GroupKey, group_of_agent, groups_to_run
@@ -107,3 +108,51 @@ class StartGraph:
     @property
     def done(self) -> bool:
         return len(self.healthy) == len(self.graph)
+
+
+def drive_start(graph: StartGraph, layers: Sequence[Sequence[GroupKey]], *,
+                start: Callable[[list[GroupKey]], None], healthy: Callable[[GroupKey], bool],
+                check: Callable[[Mapping[GroupKey, float]], None],
+                on_group: Callable[[GroupKey, float], None] = lambda node, seconds: None,
+                on_layer: Callable[[int, float], None] = lambda index, seconds: None,
+                stopping: Callable[[], bool] = lambda: False,
+                clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] = time.sleep,
+                idle_s: float = 0.02) -> None:
+    """Start a graph's groups, each once its needs are healthy; the one loop both backends run.
+
+    ``start(nodes)`` launches groups; ``healthy(node)`` polls one started group (True once every agent passes
+    the gate); ``check(started_at)`` raises for a group that died or is past its time, given when each
+    still-unhealthy group started. ``on_group`` reports a group healthy (seconds since its start);
+    ``on_layer`` reports layer k once all its groups are (in layer order: progress reads like the layered
+    start's; seconds since the layer's first group started). Raises KeyboardInterrupt when ``stopping()``.
+    """
+    layer_of = {node: i for i, layer in enumerate(layers) for node in layer}
+    layer_left = [set(layer) for layer in layers]
+    layer_began: list[float | None] = [None] * len(layers)
+    reported = 0
+    began: dict[GroupKey, float] = {}
+    while not graph.done:
+        if stopping():
+            raise KeyboardInterrupt
+        if nodes := graph.startable():
+            start(nodes)
+            now = clock()
+            for node in nodes:
+                began[node] = now
+                index = layer_of.get(node)
+                if index is not None and layer_began[index] is None:
+                    layer_began[index] = now
+        done = [node for node in list(began) if healthy(node)]
+        now = clock()
+        for node in done:
+            graph.mark_healthy(node)
+            on_group(node, now - began.pop(node))
+            if node in layer_of:
+                layer_left[layer_of[node]].discard(node)
+        while reported < len(layers) and not layer_left[reported]:
+            on_layer(reported, now - (layer_began[reported] or now))
+            reported += 1
+        if began:
+            check(began)
+        if not done:
+            sleep(idle_s)  # nothing new: let the starting groups run

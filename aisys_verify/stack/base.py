@@ -83,6 +83,21 @@ class StackOptions:
     # waiting for its slowest group (the old way, kept to compare: benchmarks/bench_stack.py)
     start: str = "graph"
 
+    def __post_init__(self) -> None:
+        from aisys_verify.errors import UsageError
+        from aisys_verify.plan.order import START_MODES
+
+        if self.start not in START_MODES:
+            raise UsageError(f"unknown start order {self.start!r}: use one of {', '.join(START_MODES)}")
+
+
+def start_line(start: str, layers: int) -> str:
+    """The progress line after a stack's header: how its groups start (both backends print it)."""
+    if start == "layered":
+        return f"  start: layered ({layers} layers, one after the other; each waits for its slowest group)"
+    return (f"  start: graph (a group starts once the groups it needs are healthy; longest chain: {layers} "
+            "groups)")
+
 
 BACKENDS = {"local": "aisys_verify.stack.local:LocalStack", "compose": "aisys_verify.stack.compose:ComposeStack"}
 

@@ -2,8 +2,8 @@
 
 No Docker needed. Each host gets its own loopback address (127.N.M.2, .3, ...; a random
 network per stack, so stacks never clash), its proxies a second one (.102, .103, ...), and
-Toxiproxy's control API the .1 address. Groups start in dependency layers through a fork
-server (parallel within a layer), each layer health-gated; a failure stops fast with the
+Toxiproxy's control API the .1 address. Groups start through a fork server, each as soon as the
+groups it needs are healthy (or layer by layer: ``StackOptions.start``); a failure stops fast with the
 failing agent's name, the reason and its log tail. Everything started is recorded
 (state.py) and torn down on stop, on Ctrl-C and SIGTERM, and by the next run after a SIGKILL.
 """
@@ -36,7 +36,7 @@ from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
-from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate
+from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate, start_line
 from aisys_verify.stack.interpose import ProxiedEdge, interpose
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
 
@@ -106,6 +106,7 @@ class LocalStack:
             self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
                           f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
                           f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
+            self.progress(start_line(self.options.start, len(self.layers)))
             if note := health_gate(self.topology, self.plan).note():
                 self.progress(note)
             self._launch(plan_path)
@@ -152,7 +153,8 @@ class LocalStack:
         layers = [[list(pair) for pair in layer] for layer in self.layers]
         cmd = [sys.executable, "-m", "aisys_verify.standin", "launch", *(f"--spec={s}" for s in self.spec),
                *(f"--var={k}={v}" for k, v in self.spec_vars.items()), "--plan", str(plan_path),
-               "--layers", json.dumps(layers), "--health-timeout", str(self.options.health_timeout),
+               "--layers", json.dumps(layers), "--start", self.options.start,
+               "--health-timeout", str(self.options.health_timeout),
                "--stack-id", self.stack_id]
         log = (self.workdir / "logs" / "launcher.log").open("ab")
         self.launcher = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
@@ -165,6 +167,8 @@ class LocalStack:
             if kind == "group_started":
                 self.group_pids[(event["host"], event["group"])] = event["pid"]
                 self.record.add("group", event["pid"], f"--stack-id {self.stack_id}")
+            elif kind == "group_healthy":
+                self.progress(f"  group {event['host']}/{event['group']} healthy in {event['seconds']:.2f} s")
             elif kind == "layer_ready":
                 self.progress(f"  layer {event['layer'] + 1}/{total} healthy in {event['seconds']:.2f} s: "
                               f"{', '.join(event['groups'])}")
