@@ -179,7 +179,7 @@ class Launcher:
                     raise LaunchError(node[0], node[1], pending[node][key].name,
                                       f"not healthy after {timeout:g} s: {last.get(key)}")
 
-        drive_start(graph, layers, start=start, healthy=healthy, check=check, stopping=stopping,
+        drive_start(graph, layers, start=start, healthy=healthy, check=check, stopping=stopping, idle_s=0.05,
                     on_group=lambda node, seconds: emit("group_healthy", host=node[0], group=node[1],
                                                         seconds=round(seconds, 3)),
                     on_layer=lambda index, seconds: emit("layer_ready", layer=index,
