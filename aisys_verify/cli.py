@@ -116,6 +116,7 @@ def _write_report(path: Path, text: str) -> None:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
+    from aisys_verify.plan.edges import declared_calls
     from aisys_verify.spec.loader import load_spec
 
     config = _config(args)
@@ -130,6 +131,12 @@ def cmd_spec(args: argparse.Namespace) -> int:
             print(f"  {group.name}: {', '.join(r.name for r in group.agents)}")
     summary = topology.summary()
     print(f"edges: {', '.join(f'{n} {k}' for k, n in summary['edges'].items())}")
+    # run-time calls the spec declares (calls:) are edges too: what the stand-ins dial, proxy and fault
+    declared = declared_calls(topology)
+    if declared:
+        print(f"declared calls: {len(declared)}")
+        for edge in declared:
+            print(f"  {edge.caller} -> {edge.callee}{' (critical)' if edge.critical else ''}")
     print(f"compose projects: {', '.join(summary['compose_projects']) or 'none'}; SLOs: {summary['slos']}")
     return EXIT_CLEAN
 

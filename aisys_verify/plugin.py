@@ -180,8 +180,7 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     after a SIGKILL the next run removes the leftovers.
     """
     from aisys_verify.report.allure import StandUpSteps, attach_json, stack_summary
-    from aisys_verify.stack.base import backend_class
-    from aisys_verify.stack.local import StackOptions
+    from aisys_verify.stack.base import StackOptions, backend_class
 
     resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
     if not resolved.spec:

@@ -110,8 +110,7 @@ def _stack(args: argparse.Namespace) -> Any:
     from aisys_verify.cli import _config
     from aisys_verify.errors import UsageError
     from aisys_verify.spec.loader import load_spec
-    from aisys_verify.stack.base import backend_class
-    from aisys_verify.stack.local import StackOptions
+    from aisys_verify.stack.base import StackOptions, backend_class
 
     config = _config(args).with_overrides(standin_profile=args.standin_profile,
                                           standin_defects=args.standin_defects)

@@ -19,8 +19,7 @@ from aisys_verify.errors import VerifyError
 
 if TYPE_CHECKING:
     from aisys_verify.spec.model import Agent
-    from aisys_verify.stack.base import Stack
-    from aisys_verify.stack.local import AgentEndpoint
+    from aisys_verify.stack.base import AgentEndpoint, Stack
 
 READY_KEY = "agent:ready:{name}"  # PROTOCOL.md §4: what the real BaseAgent writes
 
@@ -46,8 +45,8 @@ class Target:
 
 def targets(stack: Stack) -> dict[str, Target]:
     """Every agent of the stack's spec, keyed host/Name, in spec order."""
-    from aisys_verify.standin.roles.table import role_for
-    from aisys_verify.standin.wiring import UNGROUPED
+    from aisys_verify.plan.groups import UNGROUPED
+    from aisys_verify.plan.roles import role_for
 
     topology = stack.topology
     redis = {h.name: redis_address(stack, h.name) for h in topology.hosts}
@@ -77,8 +76,8 @@ def redis_address(stack: Stack, host: str) -> tuple[str, int] | None:
 
 def _attached_redis(stack: Stack, host: str) -> tuple[str, int] | None:
     """A stack from 'aisys-verify up': its state record names its work folder, which holds the plan."""
+    from aisys_verify.plan.run import RunPlan
     from aisys_verify.stack.state import list_stacks
-    from aisys_verify.standin.wiring import RunPlan
 
     record = next((r for r, _ in list_stacks() if r.stack_id == stack.stack_id), None)
     if record is None or not record.workdir:

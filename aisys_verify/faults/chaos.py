@@ -26,8 +26,7 @@ from aisys_verify.faults.process import KillFault, PauseFault, all_healthy, reso
 from aisys_verify.faults.toxics import TOXIC_TYPES, Stream, Toxic
 
 if TYPE_CHECKING:
-    from aisys_verify.stack.base import Stack
-    from aisys_verify.stack.local import AgentEndpoint
+    from aisys_verify.stack.base import AgentEndpoint, Stack
 
 
 class Chaos:

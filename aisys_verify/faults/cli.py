@@ -66,8 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             stack = attach(args.stack)
         else:
-            from aisys_verify.stack.base import backend_class
-            from aisys_verify.stack.local import StackOptions
+            from aisys_verify.stack.base import StackOptions, backend_class
 
             config = _config(args)
             stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), StackOptions(),

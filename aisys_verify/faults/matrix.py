@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from aisys_verify.errors import UsageError
 from aisys_verify.faults.edges import agents_matching, parse_edge
+from aisys_verify.plan.edges import call_edges
 from aisys_verify.spec.model import Topology
 
 KINDS = ("partition", "latency", "reset_peer", "blackhole")
@@ -92,8 +93,6 @@ def _one_int(fields: dict[str, list[str]], key: str) -> int | None:
 
 def matrix_edges(topology: Topology) -> list[tuple[str, str, str, bool]]:
     """(caller, callee, purpose, critical) of every matrix edge, one per pair (a declared dependency wins)."""
-    from aisys_verify.standin.wiring import call_edges
-
     found: dict[tuple[str, str], tuple[str, bool]] = {}
     for edge in call_edges(topology):
         if edge.purpose not in MATRIX_PURPOSES:

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from aisys_verify.faults.base import ChaosError, Efficacy, Fault, Recorder, wait_until
 from aisys_verify.faults.edges import SelectorError
-from aisys_verify.standin.wiring import UNGROUPED, agents_of_group
+from aisys_verify.plan.groups import UNGROUPED, agents_of_group
 
 if TYPE_CHECKING:
     from aisys_verify.spec.model import Topology
-    from aisys_verify.stack.base import Stack
-    from aisys_verify.stack.local import AgentEndpoint
+    from aisys_verify.stack.base import AgentEndpoint, Stack
 
 RECOVERY_TIMEOUT_S = 30.0
 

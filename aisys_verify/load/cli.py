@@ -80,8 +80,7 @@ def cmd_load_run(args: argparse.Namespace) -> int:
     if args.url:
         results = run_load(scenario, args.url, out, options, progress=print)
         return _print(results, args.json)
-    from aisys_verify.stack.base import backend_class
-    from aisys_verify.stack.local import StackOptions
+    from aisys_verify.stack.base import StackOptions, backend_class
 
     config = _config(args)
     stack = backend_class(config.backend)(config.spec, dict(config.spec_vars),

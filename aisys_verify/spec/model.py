@@ -45,6 +45,19 @@ class HttpPortSource(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Call:
+    """A run-time call an agent makes beyond its start-up ``dependencies`` (``calls:`` in the startup config).
+
+    ``critical``: the caller cannot do its work while the callee is down (its answers fail instead of
+    degrading); the fault matrix counts such a call in the blast radius as it does a dependency.
+    """
+
+    name: str
+    critical: bool
+    loc: Location
+
+
+@dataclass(frozen=True)
 class Agent:
     name: str
     host: str
@@ -59,6 +72,8 @@ class Agent:
     config: Mapping[str, Any]
     role: str | None
     loc: Location
+    # run-time calls as the spec declares them; None: the agent's role's default calls (plan/roles.py)
+    calls: tuple[Call, ...] | None = None
 
     @property
     def key(self) -> str:

@@ -22,14 +22,15 @@ from typing import Any
 from aisys_verify.errors import SpecError
 from aisys_verify.findings import Severity
 from aisys_verify.spec.expr import ExprError, parse_port_expr
-from aisys_verify.spec.model import Agent, DockerGroup, HttpPortSource, NamedPort, Port, PortRange, Ref
-from aisys_verify.spec.reader import Notes, expect_bool, expect_list, expect_map, expect_str, freeze
+from aisys_verify.spec.model import Agent, Call, DockerGroup, HttpPortSource, NamedPort, Port, PortRange, Ref
+from aisys_verify.spec.reader import Notes, expect_bool, expect_list, expect_map, expect_str, freeze, type_name
 from aisys_verify.spec.source import Location, YamlDocument, YMap
 
 TOP_KEYS = ("global_settings", "hybrid_inference_policy", "agent_groups", "docker_groups", "pc2_services",
             "pc2_network", "error_bus_port", "health_checks")
 AGENT_KEYS = ("script_path", "port", "health_check_port", "required", "dependencies", "config", "host", "name",
-              "http_port", "role", "command_args")
+              "http_port", "role", "command_args", "calls")
+CALL_KEYS = ("name", "critical")
 GROUP_KEYS = ("description", "agents")
 
 
@@ -137,7 +138,40 @@ def _read_agent(name: str, spec: Any, loc: Location, section: str, host: str, en
         dependencies=deps, config=freeze(config),
         role=expect_str(body.get("role"), body.loc_of("role"), f"agent {name} role", allow_none=True),
         loc=loc,
+        calls=_read_calls(name, body, notes) if "calls" in body else None,
     )
+
+
+def _read_calls(agent: str, body: YMap, notes: Notes) -> tuple[Call, ...]:
+    """``calls:`` as a list of names or ``{name, critical}`` mappings; a bare name is a critical call.
+
+    An explicit list (even an empty one) replaces the role's default calls, so a spec can say exactly what an
+    agent dials at run time; a wrong shape stops the load here, at its line, rather than silently dropping edges.
+    """
+    items = expect_list(body["calls"], body.loc_of("calls"), f"agent {agent} calls", allow_none=False)
+    calls = []
+    for i, item in enumerate(items):
+        loc = items.loc_of(i)
+        if isinstance(item, str):
+            name, critical = item, True
+        elif isinstance(item, YMap):
+            notes.unknown_keys(item, CALL_KEYS, f"a call of agent {agent}")
+            if "name" not in item:
+                raise SpecError(f"agent {agent} calls[{i}] has no name", loc,
+                                "write '- AgentName' or '- {name: AgentName, critical: false}'")
+            name = expect_str(item["name"], item.loc_of("name"), f"agent {agent} calls[{i}].name") or ""
+            critical = expect_bool(item.get("critical"), item.loc_of("critical"),
+                                   f"agent {agent} calls[{i}].critical", True)
+        else:
+            raise SpecError(f"agent {agent} calls[{i}] must be an agent name or a mapping {{name, critical}}, "
+                            f"got {type_name(item)}", loc,
+                            "write '- AgentName' or '- {name: AgentName, critical: false}'")
+        if not name.strip():
+            raise SpecError(f"agent {agent} calls[{i}] names no agent", loc, "write the called agent's name")
+        if name == agent:
+            raise SpecError(f"agent {agent} lists itself in calls", loc, "remove it: an agent does not call itself")
+        calls.append(Call(name.strip(), critical, loc))
+    return tuple(calls)
 
 
 def _looks_like_group(body: Any) -> bool:

@@ -1,5 +1,6 @@
-"""Standing the spec up: backends (local processes now; compose next), Toxiproxy on every edge, cleanup."""
+"""Standing the spec up: backends (local processes, compose), Toxiproxy on every edge, cleanup."""
 
-from aisys_verify.stack.local import AgentEndpoint, LocalStack, StackOptions, StackStartError
+from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError
+from aisys_verify.stack.local import LocalStack
 
 __all__ = ["AgentEndpoint", "LocalStack", "StackOptions", "StackStartError"]

@@ -19,8 +19,8 @@ from typing import Any
 
 from aisys_verify.errors import UsageError, VerifyError
 from aisys_verify.spec.loader import load_spec
+from aisys_verify.stack.base import AgentEndpoint
 from aisys_verify.stack.interpose import ProxiedEdge
-from aisys_verify.stack.local import AgentEndpoint
 from aisys_verify.stack.toxiproxy import ProxySpec, ToxiproxyClient
 
 HANDLE = "stack.json"

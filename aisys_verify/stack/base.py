@@ -6,17 +6,98 @@ Suites never ask which backend runs; they may ask what it can do (``capabilities
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from aisys_verify.errors import VerifyError
 
 if TYPE_CHECKING:
     from aisys_verify.health import HealthReading
     from aisys_verify.spec.model import Topology
     from aisys_verify.stack.interpose import ProxiedEdge
-    from aisys_verify.stack.local import AgentEndpoint
     from aisys_verify.stack.toxiproxy import ToxiproxyClient
+
+
+# --- what every backend shares ----------------------------------------------------------------------
+
+
+class StackStartError(VerifyError):
+    """The stack did not come up: names the host, group and agent, the reason, and the log tail."""
+
+    def __init__(self, message: str, host: str = "", group: str = "", agent: str = "", log_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- log tail ({host}/{group}) ---\n{log_tail}" if log_tail else ""))
+        self.host, self.group, self.agent, self.log_tail = host, group, agent, log_tail
+
+
+@dataclass(frozen=True)
+class AgentEndpoint:
+    """Where a test (the outside world) reaches an agent: directly, never through a proxy."""
+
+    agent: str
+    host: str
+    address: str
+    port: int
+    health_port: int
+    http_port: int
+
+    @property
+    def main_url(self) -> str:
+        return f"tcp://{self.address}:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"tcp://{self.address}:{self.health_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.address}:{self.http_port}"
+
+    def request(self, action: str, fields: dict[str, Any] | None = None, *, timeout: float = 5.0,
+                traceparent: str | None = None, health: bool = False) -> dict[str, Any]:
+        """One request to this agent as the real agents send it (the envelope, a fresh REQ socket);
+        raises TimeoutError when no reply comes within ``timeout``."""
+        from aisys_verify.standin import protocol
+        from aisys_verify.standin.client import request_once
+
+        message = protocol.envelope(action, "aisys-verify", {**(fields or {}),
+                                                            **({"traceparent": traceparent} if traceparent else {})})
+        try:
+            return request_once(self.health_url if health else self.main_url, message, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.host}/{self.agent}: no reply to {action!r} within {timeout:g} s") from None
+
+
+@dataclass
+class StackOptions:
+    interpose: bool = True
+    skip_edges: Sequence[str] = ()
+    health_timeout: float = 30.0
+    trace: str = "auto"  # auto: JSON-lines spans in <workdir>/traces (stack.trace_dir); or none, console, ...
+    workdir: Path | None = None
+    keep_workdir: bool = False
+    standin_profile: str = "ideal"  # aisys_verify.standin.profile: what the stand-ins speak
+    standin_defects: tuple[str, ...] = ()
+    # graph: each group starts once the groups it needs are healthy; layered: whole dependency layers, each
+    # waiting for its slowest group (the old way, kept to compare: benchmarks/bench_stack.py)
+    start: str = "graph"
+
+    def __post_init__(self) -> None:
+        from aisys_verify.errors import UsageError
+        from aisys_verify.plan.order import START_MODES
+
+        if self.start not in START_MODES:
+            raise UsageError(f"unknown start order {self.start!r}: use one of {', '.join(START_MODES)}")
+
+
+def start_line(start: str, layers: int) -> str:
+    """The progress line after a stack's header: how its groups start (both backends print it)."""
+    if start == "layered":
+        return f"  start: layered ({layers} layers, one after the other; each waits for its slowest group)"
+    return (f"  start: graph (a group starts once the groups it needs are healthy; longest chain: {layers} "
+            "groups)")
+
 
 BACKENDS = {"local": "aisys_verify.stack.local:LocalStack", "compose": "aisys_verify.stack.compose:ComposeStack"}
 

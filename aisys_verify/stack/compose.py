@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,10 +53,14 @@ import yaml
 
 from aisys_verify.errors import VerifyError
 from aisys_verify.health import http_health
+from aisys_verify.plan.edges import call_edges
+from aisys_verify.plan.groups import agents_of_group, groups_to_run
+from aisys_verify.plan.order import StartGraph, drive_start, start_graph, start_layers
+from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
-from aisys_verify.spec.model import Topology
+from aisys_verify.spec.model import Agent, Topology
 from aisys_verify.stack import state
-from aisys_verify.stack.base import health_gate
+from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate, start_line
 from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper's public names)
     LABEL_OWNER,
     LABEL_STACK,
@@ -74,10 +78,7 @@ from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper'
 )
 from aisys_verify.stack.images import ImageError, ImageSet, build_all, docker_usable, missing_or_stale
 from aisys_verify.stack.interpose import FIRST_PROXY_PORT, ProxiedEdge, interpose
-from aisys_verify.stack.local import AgentEndpoint, StackOptions, StackStartError
-from aisys_verify.stack.order import start_layers
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError
-from aisys_verify.standin.wiring import RunPlan, agents_of_group, call_edges, default_plan, groups_to_run
 
 LABEL_ROLE = "com.aisys-verify.role"  # group | redis | toxiproxy
 LABEL_HOST = "com.aisys-verify.host"
@@ -178,6 +179,7 @@ class ComposeStack:
                           f"on {self.network}.x: {len(self.topology.agents)} agents in "
                           f"{sum(len(x) for x in self.layers)} containers, {len(self.layers)} start layers, "
                           f"{len(self.proxies)} proxies")
+            self.progress(start_line(self.options.start, len(self.layers)))
             t0 = time.perf_counter()
             for host in self.host_projects:
                 self._compose(self.host_projects[host], "up", "--no-start", timeout=300)
@@ -605,6 +607,10 @@ class ComposeStack:
                 time.sleep(0.1)
 
     def _start_layers(self) -> None:
+        if self.options.start == "graph":
+            self._start_by_graph()
+            self._settle(self.options.health_timeout)
+            return
         total = len(self.layers)
         for index, layer in enumerate(self.layers):
             t0 = time.perf_counter()
@@ -613,6 +619,56 @@ class ComposeStack:
             self.progress(f"  layer {index + 1}/{total} healthy in {time.perf_counter() - t0:.2f} s: "
                           f"{', '.join(f'{h}/{g}' for h, g in layer)}")
         self._settle(self.options.health_timeout)
+
+    def _start_by_graph(self) -> None:
+        """Each group's container starts once the groups it needs are healthy (plan.order.drive_start); the
+        layers are still reported in order, each when its last group is healthy."""
+        total = len(self.layers)
+        graph = StartGraph(start_graph(self.topology))
+        gate = health_gate(self.topology, self.plan)
+        pending: dict[tuple[str, str], dict[str, Agent]] = {}
+        last: dict[str, str] = {}
+        next_state_check = [time.monotonic() + 1.0]
+
+        def start(nodes: list[tuple[str, str]]) -> None:
+            self._start_containers([self.group_container(h, g) for h, g in nodes])
+            for node in nodes:
+                pending[node] = {a.key: a for a in agents_of_group(self.topology, *node) if gate.waits_for(a.key)}
+
+        def healthy(node: tuple[str, str]) -> bool:
+            agents = pending[node]
+            for key, agent in list(agents.items()):
+                reading = http_health(self.host_addresses[agent.host], self.plan.http_ports[key])
+                if gate.passes(key, reading):
+                    del agents[key]
+                else:
+                    last[key] = reading.shown()
+            return not agents
+
+        def check(started_at: Mapping[tuple[str, str], float]) -> None:
+            now = time.monotonic()
+            if now > next_state_check[0]:  # docker inspect is slow: once a second
+                next_state_check[0] = now + 1.0
+                for host, group in started_at:
+                    running, detail = self._container_state(self.group_container(host, group))
+                    if not running:
+                        raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}",
+                                              host, group, log_tail=self._logs(self.group_container(host, group)))
+            for (host, group), began in started_at.items():
+                if time.perf_counter() - began > self.options.health_timeout and pending[(host, group)]:
+                    key = sorted(pending[(host, group)])[0]
+                    agent = pending[(host, group)][key]
+                    raise StackStartError(f"stack failed to start: {host}/{group}/{agent.name}: not healthy after "
+                                          f"{self.options.health_timeout:g} s: {last.get(key)}", host, group,
+                                          agent.name, self._logs(self.group_container(host, group)))
+
+        def on_layer(index: int, seconds: float) -> None:
+            self.progress(f"  layer {index + 1}/{total} healthy in {seconds:.2f} s: "
+                          f"{', '.join(f'{h}/{g}' for h, g in self.layers[index])}")
+
+        drive_start(graph, self.layers, start=start, healthy=healthy, check=check, on_layer=on_layer, idle_s=0.1,
+                    on_group=lambda node, seconds: self.progress(f"  group {node[0]}/{node[1]} healthy in "
+                                                                  f"{seconds:.2f} s"))
 
     def _settle(self, timeout: float) -> None:
         """Ready means every agent ok in one sweep: a layer's health can lapse while later layers start

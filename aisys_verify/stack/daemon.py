@@ -17,8 +17,7 @@ from dataclasses import asdict
 from aisys_verify.config import parse_vars
 from aisys_verify.errors import VerifyError
 from aisys_verify.stack.attached import write_handle
-from aisys_verify.stack.base import backend_class
-from aisys_verify.stack.local import StackOptions
+from aisys_verify.stack.base import StackOptions, backend_class
 
 
 def main() -> int:

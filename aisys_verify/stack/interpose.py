@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from aisys_verify.plan.edges import CallEdge
+from aisys_verify.plan.run import RunPlan
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack.toxiproxy import ProxySpec
-from aisys_verify.standin.wiring import CallEdge, RunPlan
 
 FIRST_PROXY_PORT = 10000  # below the ephemeral range, on addresses nothing else uses
 

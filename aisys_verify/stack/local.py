@@ -2,8 +2,8 @@
 
 No Docker needed. Each host gets its own loopback address (127.N.M.2, .3, ...; a random
 network per stack, so stacks never clash), its proxies a second one (.102, .103, ...), and
-Toxiproxy's control API the .1 address. Groups start in dependency layers through a fork
-server (parallel within a layer), each layer health-gated; a failure stops fast with the
+Toxiproxy's control API the .1 address. Groups start through a fork server, each as soon as the
+groups it needs are healthy (or layer by layer: ``StackOptions.start``); a failure stops fast with the
 failing agent's name, the reason and its log tail. Everything started is recorded
 (state.py) and torn down on stop, on Ctrl-C and SIGTERM, and by the next run after a SIGKILL.
 """
@@ -29,74 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.plan.edges import call_edges
+from aisys_verify.plan.groups import agents_of_group
+from aisys_verify.plan.order import start_layers
+from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
-from aisys_verify.stack.base import health_gate
+from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate, start_line
 from aisys_verify.stack.interpose import ProxiedEdge, interpose
-from aisys_verify.stack.order import start_layers
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
-from aisys_verify.standin.wiring import RunPlan, agents_of_group, call_edges, default_plan
 
 TOXIPROXY_PORT = 8474
-
-
-class StackStartError(VerifyError):
-    """The stack did not come up: names the host, group and agent, the reason, and the log tail."""
-
-    def __init__(self, message: str, host: str = "", group: str = "", agent: str = "", log_tail: str = "") -> None:
-        super().__init__(message + (f"\n--- log tail ({host}/{group}) ---\n{log_tail}" if log_tail else ""))
-        self.host, self.group, self.agent, self.log_tail = host, group, agent, log_tail
-
-
-@dataclass(frozen=True)
-class AgentEndpoint:
-    """Where a test (the outside world) reaches an agent: directly, never through a proxy."""
-
-    agent: str
-    host: str
-    address: str
-    port: int
-    health_port: int
-    http_port: int
-
-    @property
-    def main_url(self) -> str:
-        return f"tcp://{self.address}:{self.port}"
-
-    @property
-    def health_url(self) -> str:
-        return f"tcp://{self.address}:{self.health_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{self.address}:{self.http_port}"
-
-    def request(self, action: str, fields: dict[str, Any] | None = None, *, timeout: float = 5.0,
-                traceparent: str | None = None, health: bool = False) -> dict[str, Any]:
-        """One request to this agent as the real agents send it (the envelope, a fresh REQ socket);
-        raises TimeoutError when no reply comes within ``timeout``."""
-        from aisys_verify.standin import protocol
-        from aisys_verify.standin.client import request_once
-
-        message = protocol.envelope(action, "aisys-verify", {**(fields or {}),
-                                                            **({"traceparent": traceparent} if traceparent else {})})
-        try:
-            return request_once(self.health_url if health else self.main_url, message, timeout)
-        except TimeoutError:
-            raise TimeoutError(f"{self.host}/{self.agent}: no reply to {action!r} within {timeout:g} s") from None
-
-
-@dataclass
-class StackOptions:
-    interpose: bool = True
-    skip_edges: Sequence[str] = ()
-    health_timeout: float = 30.0
-    trace: str = "auto"  # auto: JSON-lines spans in <workdir>/traces (stack.trace_dir); or none, console, ...
-    workdir: Path | None = None
-    keep_workdir: bool = False
-    standin_profile: str = "ideal"  # aisys_verify.standin.profile: what the stand-ins speak
-    standin_defects: tuple[str, ...] = ()
 
 
 @dataclass
@@ -162,6 +106,7 @@ class LocalStack:
             self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
                           f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
                           f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
+            self.progress(start_line(self.options.start, len(self.layers)))
             if note := health_gate(self.topology, self.plan).note():
                 self.progress(note)
             self._launch(plan_path)
@@ -208,7 +153,8 @@ class LocalStack:
         layers = [[list(pair) for pair in layer] for layer in self.layers]
         cmd = [sys.executable, "-m", "aisys_verify.standin", "launch", *(f"--spec={s}" for s in self.spec),
                *(f"--var={k}={v}" for k, v in self.spec_vars.items()), "--plan", str(plan_path),
-               "--layers", json.dumps(layers), "--health-timeout", str(self.options.health_timeout),
+               "--layers", json.dumps(layers), "--start", self.options.start,
+               "--health-timeout", str(self.options.health_timeout),
                "--stack-id", self.stack_id]
         log = (self.workdir / "logs" / "launcher.log").open("ab")
         self.launcher = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
@@ -221,6 +167,8 @@ class LocalStack:
             if kind == "group_started":
                 self.group_pids[(event["host"], event["group"])] = event["pid"]
                 self.record.add("group", event["pid"], f"--stack-id {self.stack_id}")
+            elif kind == "group_healthy":
+                self.progress(f"  group {event['host']}/{event['group']} healthy in {event['seconds']:.2f} s")
             elif kind == "layer_ready":
                 self.progress(f"  layer {event['layer'] + 1}/{total} healthy in {event['seconds']:.2f} s: "
                               f"{', '.join(event['groups'])}")

@@ -5,8 +5,9 @@ The protocol (``protocol``) is the real system's, so suites written against stan
 unchanged against the real agents.
 """
 
+from aisys_verify.plan.edges import CallEdge, call_edges
+from aisys_verify.plan.run import RunPlan, default_plan, resolve_http_ports
 from aisys_verify.standin.protocol import envelope, health_reply, parse_reply, parse_request
-from aisys_verify.standin.wiring import CallEdge, RunPlan, call_edges, default_plan, resolve_http_ports
 
 __all__ = ["CallEdge", "RunPlan", "call_edges", "default_plan", "envelope", "health_reply", "parse_reply",
            "parse_request", "resolve_http_ports"]

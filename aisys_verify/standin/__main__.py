@@ -22,7 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="run/healthcheck: the group's host")
     parser.add_argument("--group", help="run/healthcheck: the docker group")
     parser.add_argument("--layers", help="launch: JSON list of layers, each a list of [host, group]")
-    parser.add_argument("--health-timeout", type=float, default=30.0, help="launch: seconds per layer")
+    parser.add_argument("--start", choices=("graph", "layered"), default="graph",
+                        help="launch: start each group once the groups it needs are healthy (graph), or layer by "
+                             "layer (layered)")
+    parser.add_argument("--health-timeout", type=float, default=30.0,
+                        help="launch: seconds per group (graph) or per layer (layered)")
     parser.add_argument("--stack-id", help="launch: marks the processes of one stack (for cleanup)")
     parser.add_argument("--plan", help="run plan JSON written by the stack (addresses, proxies, trace exporter)")
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
@@ -33,10 +37,10 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _healthcheck(args: argparse.Namespace, spec_vars: dict[str, str]) -> int:
     from aisys_verify.health import read_http
+    from aisys_verify.plan.groups import agents_of_group
     from aisys_verify.stack.base import health_gate
     from aisys_verify.standin.group import load_configured
     from aisys_verify.standin.httpd import fetch
-    from aisys_verify.standin.wiring import agents_of_group
 
     # configured as `run` is (spec, plan, the real agents' environment), so it probes where they listen
     topology, plan, _ = load_configured(args.spec, args.host, args.group, args.plan, spec_vars, None)
@@ -70,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if not args.plan or not args.layers:
                 raise VerifyError("launch needs --plan and --layers")
-            return run_launcher(args.spec, spec_vars, args.plan, json.loads(args.layers), args.health_timeout)
+            return run_launcher(args.spec, spec_vars, args.plan, json.loads(args.layers), args.health_timeout,
+                                args.start)
         if not args.host or not args.group:
             raise VerifyError(f"{args.command} needs --host and --group")
         if args.command == "healthcheck":

@@ -26,14 +26,13 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from aisys_verify.plan.edges import CallEdge, registries
 from aisys_verify.standin import protocol, reference, tracing
 from aisys_verify.standin.calls import CallFailed, CallPolicy
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse, serve
 from aisys_verify.standin.roles import make_role
 from aisys_verify.standin.roles.base import AgentContext, Role
 from aisys_verify.standin.roles.real_registry import registration_requests
-from aisys_verify.standin.roles.table import role_for
-from aisys_verify.standin.wiring import CallEdge
 
 READY_KEY = "agent:ready:{name}"
 HEALTH_PROBE = CallPolicy(timeout_s=0.5, retries=0)
@@ -63,8 +62,7 @@ class AgentRuntime:
             ctx.topology, ctx.agent, http_port, ctx.profile)
         self.dependencies = [e for e in edges if e.caller == ctx.agent.key and e.purpose == "dependency"]
         # every agent registers with every registry, whatever else its edge to a registry is for
-        self.registries = [a.name for a in ctx.topology.agents
-                           if a.key != ctx.agent.key and role_for(a.name, a.role).role in ("registry", "twin")]
+        self.registries = [a.name for a in registries(ctx.topology) if a.key != ctx.agent.key]
         self.role: Role = make_role(ctx)
         self.checks: dict[str, protocol.HealthCheck] = {}
         self.required_checks = {"redis", "ready_key"} | {

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.plan.groups import groups_to_run
+from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.environ import ENV_VARS
-from aisys_verify.standin.wiring import RunPlan, default_plan, groups_to_run
 
 
 class ClusterError(VerifyError):

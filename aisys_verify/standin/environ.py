@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aisys_verify.errors import UsageError
-from aisys_verify.standin.roles.table import role_for
-from aisys_verify.standin.wiring import RunPlan, agents_of_group, resolve_http_ports
+from aisys_verify.plan.groups import agents_of_group
+from aisys_verify.plan.roles import role_for
+from aisys_verify.plan.run import RunPlan, resolve_http_ports
 
 if TYPE_CHECKING:
     from aisys_verify.spec.model import Agent, Topology

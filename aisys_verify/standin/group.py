@@ -21,6 +21,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 import zmq.asyncio
 
+from aisys_verify.plan.edges import edges_by_caller
+from aisys_verify.plan.groups import agents_of_group
+from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.agent import AgentRuntime
@@ -31,7 +34,7 @@ from aisys_verify.standin.metrics import Metrics
 from aisys_verify.standin.profile import profile_of
 from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
-from aisys_verify.standin.wiring import RunPlan, address_book, agents_of_group, call_edges, default_plan
+from aisys_verify.standin.wiring import address_book
 
 
 @dataclass
@@ -48,18 +51,19 @@ class GroupRuntime:
         members = list(agents_of_group(self.topology, self.host, self.group))
         context = zmq.asyncio.Context.instance()
         tracer, self.memory_exporter = make_tracer(f"{self.host}/{self.group}", self.plan.trace)
-        edges = call_edges(self.topology)
+        edges = edges_by_caller(self.topology)  # computed once per topology (the launcher's, before forking)
         bind = self.plan.bind_address(self.host)
         log_dir = Path(self.plan.log_dir) if self.plan.log_dir else None
         for agent in members:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
             profile = profile_of(self.topology, self.plan, agent)
-            caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent, edges),
+            caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent),
                             reference=profile.reference)
             ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,
                                Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
                                Path(self.plan.data_dir), profile=profile)
-            self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key], edges,
+            self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key],
+                                            list(edges.get(agent.key, ())),
                                             self.plan.address_of(agent.key, self.host)))
         try:
             for runtime in self.agents:

@@ -2,12 +2,14 @@
 
 Starting 18 Python processes that each import ZeroMQ, Redis and OpenTelemetry and load the
 spec costs seconds of CPU on a 2-core machine; forking a warm process costs milliseconds.
-Each group is still its own OS process (kill -9 of one group is still possible), started in
-the given layers (dependency order, parallel within a layer) and health-gated: a layer is
-ready when every agent's HTTP /health says ok.
+Each group is still its own OS process (kill -9 of one group is still possible), health-gated:
+a group is healthy when every agent's HTTP /health says ok. Two start orders (plan/order.py):
+``graph`` starts each group as soon as the groups it needs are healthy; ``layered`` starts the
+given layers one after the other (parallel within a layer, each waiting for its slowest group).
+Both report each layer once all its groups are healthy (in layer order), so progress reads the same.
 
-Protocol: JSON lines on stdout (``group_started``, ``layer_ready``, ``stack_ready``,
-``group_failed``, ``group_exited``, ``launcher_stopped``); commands on stdin
+Protocol: JSON lines on stdout (``group_started``, ``group_healthy`` (graph), ``layer_ready``,
+``stack_ready``, ``group_failed``, ``group_exited``, ``launcher_stopped``); commands on stdin
 (``start HOST GROUP``, ``stop``). SIGTERM stops every group and exits.
 """
 
@@ -22,15 +24,17 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from aisys_verify.health import http_health
+from aisys_verify.plan.groups import GroupKey, agents_of_group
+from aisys_verify.plan.order import StartGraph, drive_start, start_graph
+from aisys_verify.plan.run import RunPlan
 from aisys_verify.spec.loader import load_spec
-from aisys_verify.spec.model import Topology
+from aisys_verify.spec.model import Agent, Topology
 from aisys_verify.stack.base import health_gate
-from aisys_verify.standin.wiring import RunPlan, agents_of_group
 
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
 
@@ -52,6 +56,8 @@ class Launcher:
         self.log_dir = log_dir
         self.children: dict[int, tuple[str, str]] = {}
         self.stopping = False
+        # once per stand-up: it resolves every agent's profile (per layer it grew with agents x layers)
+        self.gate = health_gate(topology, plan)
 
     def fork_group(self, host: str, group: str) -> int:
         log = self.log_dir / host / f"{group}.process.log"
@@ -110,7 +116,7 @@ class Launcher:
     def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
         """Until every agent of ``groups`` passes the health gate (stack.base.HealthGate: HTTP /health up, read
         by the body as well as the code; agents with start defects skipped); raise naming the laggard."""
-        gate = health_gate(self.topology, self.plan)
+        gate = self.gate
         pending = {a.key: a for host, group in groups for a in agents_of_group(self.topology, host, group)
                    if gate.waits_for(a.key)}
         last: dict[str, str] = {}
@@ -133,6 +139,52 @@ class Launcher:
                 group = next(g for h, g in groups if any(a.key == key for a in agents_of_group(self.topology, h, g)))
                 raise LaunchError(agent.host, group, agent.name, f"not healthy after {timeout:g} s: {last.get(key)}")
             time.sleep(0.05)
+
+    def start_by_graph(self, layers: Sequence[Sequence[GroupKey]], timeout: float,
+                       stopping: Callable[[], bool] = lambda: False) -> None:
+        """Start every group of ``layers`` as soon as the groups it needs (plan.order.start_graph) are healthy.
+
+        A group healthy unblocks its dependents at once, so stand-up takes the longest chain of groups
+        instead of the sum of each layer's slowest. ``timeout`` is per group, from its start. Layers are
+        still reported, in order, each when its last group is healthy."""
+        nodes = {(h, g) for layer in layers for h, g in layer}
+        graph = StartGraph({n: needs & nodes for n, needs in start_graph(self.topology).items() if n in nodes})
+        pending: dict[GroupKey, dict[str, Agent]] = {}
+        last: dict[str, str] = {}
+
+        def start(started: list[GroupKey]) -> None:
+            for node in started:
+                self.fork_group(*node)
+                pending[node] = {a.key: a for a in agents_of_group(self.topology, *node)
+                                 if self.gate.waits_for(a.key)}
+
+        def healthy(node: GroupKey) -> bool:
+            agents = pending[node]
+            for key, agent in list(agents.items()):
+                reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
+                if self.gate.passes(key, reading):
+                    del agents[key]
+                else:
+                    last[key] = reading.shown()
+            return not agents
+
+        def check(started_at: Mapping[GroupKey, float]) -> None:
+            for pid, host, group, code in self.reap():
+                if (host, group) in started_at:
+                    raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
+            now = time.perf_counter()
+            for node, began in started_at.items():
+                if now - began > timeout and pending[node]:
+                    key = sorted(pending[node])[0]
+                    raise LaunchError(node[0], node[1], pending[node][key].name,
+                                      f"not healthy after {timeout:g} s: {last.get(key)}")
+
+        drive_start(graph, layers, start=start, healthy=healthy, check=check, stopping=stopping, idle_s=0.05,
+                    on_group=lambda node, seconds: emit("group_healthy", host=node[0], group=node[1],
+                                                        seconds=round(seconds, 3)),
+                    on_layer=lambda index, seconds: emit("layer_ready", layer=index,
+                                                         groups=[f"{h}/{g}" for h, g in layers[index]],
+                                                         seconds=round(seconds, 3)))
 
     def stop_all(self, grace: float = 5.0) -> None:
         self.stopping = True
@@ -161,7 +213,7 @@ class LaunchError(Exception):
 
 
 def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str, layers: list[list[list[str]]],
-                 health_timeout: float) -> int:
+                 health_timeout: float, start: str = "graph") -> int:
     topology = load_spec(spec, spec_vars)
     plan = RunPlan.from_file(plan_path)
     # warm the imports the children need, so each fork starts serving at once
@@ -169,7 +221,9 @@ def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str,
     import zmq.asyncio  # noqa: F401
 
     import aisys_verify.standin.group  # noqa: F401
+    from aisys_verify.plan.edges import edges_by_caller
 
+    edges_by_caller(topology)  # computed once here, inherited by every fork (per group it was quadratic)
     launcher = Launcher(topology, plan, Path(plan.log_dir or ".aisys/logs"))
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # if whoever started us dies, stop the stack
     stop = {"now": False}
@@ -181,7 +235,10 @@ def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str,
     signal.signal(signal.SIGINT, on_signal)
     started = time.perf_counter()
     try:
-        for index, layer in enumerate(layers):
+        if start == "graph":
+            launcher.start_by_graph([[(h, g) for h, g in layer] for layer in layers], health_timeout,
+                                    lambda: stop["now"])
+        for index, layer in enumerate(layers if start != "graph" else ()):
             t0 = time.perf_counter()
             pairs = [(h, g) for h, g in layer]
             for host, group in pairs:

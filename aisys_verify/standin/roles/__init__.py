@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aisys_verify.errors import UsageError
+from aisys_verify.plan.roles import ROLES, role_for
 from aisys_verify.standin.roles.base import AgentContext, Role
 from aisys_verify.standin.roles.coordinator import CoordinatorRole
 from aisys_verify.standin.roles.emotion import EmotionRole
@@ -14,7 +15,6 @@ from aisys_verify.standin.roles.memory import MemoryClientRole, MemoryRole
 from aisys_verify.standin.roles.observability import ObservabilityRole
 from aisys_verify.standin.roles.real_registry import ReferenceRegistryRole, ReferenceTwinRole
 from aisys_verify.standin.roles.registry import RegistryRole, TwinRole
-from aisys_verify.standin.roles.table import ROLES, role_for
 
 ROLE_CLASSES: dict[str, type[Role]] = {
     "registry": RegistryRole, "twin": TwinRole, "coordinator": CoordinatorRole, "memory": MemoryRole,

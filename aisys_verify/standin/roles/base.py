@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from opentelemetry.trace import Tracer
 
+    from aisys_verify.plan.run import RunPlan
     from aisys_verify.spec.model import Agent, Topology
-    from aisys_verify.standin.wiring import RunPlan
 
 Action = Callable[[protocol.Request], Awaitable[dict[str, Any]]]
 SUCCESS_WORDS = frozenset({"success", "ok"})  # the real NLUAgent answers 'ok' (PROTOCOL.md §5)

@@ -359,7 +359,7 @@ def registration_requests(ctx: AgentContext, targets: list[str], address: str, p
     with ``agent_type`` (the real discovery client omits it and is refused: stand-ins send it). ``ports``: the
     ports the agent bound (main, health, http), which are what it believes and tells.
     """
-    from aisys_verify.standin.roles.table import role_for
+    from aisys_verify.plan.roles import role_for
 
     agent = ctx.agent
     main, health, http = ports
