@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 
 from aisys_verify.standin import protocol
+from aisys_verify.standin.profile import StandinProfile
 from aisys_verify.standin.roles.memory import MEMORY_ACTIONS, MemoryRole
 
 
 def _role(config: dict[str, Any]) -> MemoryRole:
-    return MemoryRole(SimpleNamespace(agent=SimpleNamespace(config=config)))  # type: ignore[arg-type]
+    # every AgentContext carries the agent's protocol profile; the knob works the same in both
+    return MemoryRole(SimpleNamespace(agent=SimpleNamespace(config=config),  # type: ignore[arg-type]
+                                      profile=StandinProfile()))
 
 
 def _elapsed(role: MemoryRole) -> float:
