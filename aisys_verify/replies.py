@@ -94,8 +94,8 @@ def agent_record(record: Any, name: str | None = None) -> AgentRecord | None:
     if isinstance(record.get("agent"), Mapping):  # {"status": "success", "agent": {...}}
         record = record["agent"]
     metadata = record.get("metadata") if isinstance(record.get("metadata"), Mapping) else {}
-    port = _int(record.get("port"))
-    if port is None and _int(metadata.get("port")) is None:
+    port = as_int(record.get("port"))
+    if port is None and as_int(metadata.get("port")) is None:
         return None
 
     def pick(*keys: str) -> Any:
@@ -109,8 +109,8 @@ def agent_record(record: Any, name: str | None = None) -> AgentRecord | None:
     address = pick("address", "host", "ip")
     return AgentRecord(str(got_name) if got_name is not None else None,
                        str(address) if address is not None else None,
-                       port if port is not None else _int(metadata.get("port")),
-                       _int(pick("health_check_port", "health_port")), _int(pick("http_port")),
+                       port if port is not None else as_int(metadata.get("port")),
+                       as_int(pick("health_check_port", "health_port")), as_int(pick("http_port")),
                        _str(pick("location", "machine", "spec_host")), _str(pick("agent_type", "type")))
 
 
@@ -141,7 +141,8 @@ def listed_count(reply: Any) -> int:
     return len(agents) if isinstance(agents, (list, Mapping)) else 0
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """An integer field as the real agents' pydantic models read it in lax mode: ints and strings of digits."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

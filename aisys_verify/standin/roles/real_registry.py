@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from aisys_verify.replies import as_int
 from aisys_verify.standin import protocol
 from aisys_verify.standin.calls import CallFailed, CallPolicy
 from aisys_verify.standin.roles.base import AgentContext, Role, error_text, succeeded
@@ -45,24 +46,13 @@ def fail(message: str) -> dict[str, Any]:
     return {"status": "error", "error": message}
 
 
-def _int(value: Any) -> int | None:
-    """An integer field as a pydantic model reads it in lax mode: ints, and strings of digits."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
 def validate_record(body: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """The registry's registration record from a request, or (None, the validation error naming the fields)."""
     missing = [f for f in REQUIRED_RECORD if body.get(f) is None]
     if missing:
         return None, f"validation error: missing fields: {', '.join(missing)}"
     invalid = [f"{f} (a string)" for f in ("agent_id", "agent_type", "host") if not isinstance(body[f], str)]
-    port, health = _int(body["port"]), _int(body.get("health_check_port"))
+    port, health = as_int(body["port"]), as_int(body.get("health_check_port"))
     if port is None:
         invalid.append("port (an integer)")
     if body.get("health_check_port") is not None and health is None:
@@ -261,7 +251,7 @@ class ReferenceTwinRole(Role):
         if isinstance(data, Mapping):
             record = dict(data)
             # keep the endpoint only when there is a port to reach: never a record with a null port
-            if _int(record.get("port")) is not None and isinstance(record.get("agent_id"), str):
+            if as_int(record.get("port")) is not None and isinstance(record.get("agent_id"), str):
                 checked, _ = validate_record({**record, "agent_type": record.get("agent_type") or "unknown",
                                               "host": record.get("host") or "unknown"})
                 if checked is not None:
