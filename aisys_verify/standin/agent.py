@@ -351,8 +351,10 @@ class AgentRuntime:
                     last_refresh, self.ready_written = time.monotonic(), True
             exists = False
             if redis_ok:
-                with contextlib.suppress(Exception):
+                try:
                     exists = await self._read_ready(key)
+                except Exception as exc:  # Redis went away after the PING: say so, not just "key missing"
+                    self._set("redis", False, f"unreachable at {self._redis_where()} ({type(exc).__name__})")
             self._set("ready_key", exists, f"{key} present" if exists else f"{key} missing")
             await asyncio.gather(*(self._check_dependency(e) for e in self.dependencies))
             await asyncio.sleep(plan.health_interval_s)

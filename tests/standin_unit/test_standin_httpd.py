@@ -38,8 +38,14 @@ def server() -> Iterator[tuple[LoopThread, int]]:
         yield loop, port
     finally:
         if srv is not None:
-            srv.close()
+            # on the loop's own thread: Server.close() races with a connection detaching there otherwise
+            loop.run(_close(srv))
         loop.close()
+
+
+async def _close(srv: asyncio.AbstractServer) -> None:
+    srv.close()
+    await asyncio.wait_for(srv.wait_closed(), 5.0)
 
 
 def test_get_json_round_trip_with_fetch(server: tuple[LoopThread, int]) -> None:
