@@ -103,21 +103,10 @@ def _attached_redis(stack: Stack, host: str) -> tuple[str, int] | None:
 
 
 def exchange(url: str, frame: bytes, timeout: float) -> bytes | None:
-    """Send one raw frame on a fresh REQ socket; the reply's bytes, or None when none came in ``timeout``.
-    A fresh socket every time: a REQ that got no reply cannot send again."""
-    import zmq
+    """One raw frame on a fresh REQ socket (``standin.client.exchange``: the one blocking REQ helper)."""
+    from aisys_verify.standin.client import exchange as raw_exchange
 
-    context: zmq.Context[Any] = zmq.Context.instance()
-    sock = context.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
-    try:
-        sock.connect(url)
-        sock.send(frame)
-        if not sock.poll(int(timeout * 1000)):
-            return None
-        return bytes(sock.recv())
-    finally:
-        sock.close(0)
+    return raw_exchange(url, frame, timeout)
 
 
 def request(url: str, message: Mapping[str, Any], timeout: float) -> tuple[Any, bytes | None]:
@@ -137,12 +126,10 @@ def parse(raw: bytes | None) -> Any:
 
 def envelope(action: str, **fields: Any) -> dict[str, Any]:
     """The request the real callers send (PROTOCOL.md §1): action, fields, source_agent, a uuid4
-    request_id and an ISO-8601 timestamp without zone."""
-    import uuid
-    from datetime import datetime
+    request_id and an ISO-8601 timestamp without zone (``protocol.reference_envelope``)."""
+    from aisys_verify.standin.protocol import reference_envelope
 
-    return {"action": action, **fields, "source_agent": "aisys-verify-conformance", "request_id": str(uuid.uuid4()),
-            "timestamp": datetime.now().isoformat()}
+    return reference_envelope(action, "aisys-verify-conformance", fields)
 
 
 def answers_ping(url: str, timeout: float) -> bool:

@@ -10,6 +10,15 @@ from aisys_verify.standin import protocol
 def request_once(url: str, message: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
     """Send ``message`` on a fresh REQ socket to ``url`` (tcp://host:port) and return the parsed reply;
     raise TimeoutError when none comes within ``timeout`` seconds."""
+    raw = exchange(url, protocol.encode(message), timeout)
+    if raw is None:
+        raise TimeoutError(f"no reply from {url} within {timeout:g} s")
+    return protocol.parse_reply(raw)
+
+
+def exchange(url: str, frame: bytes, timeout: float) -> bytes | None:
+    """Send one raw frame on a fresh REQ socket; the reply's bytes, or None when none came in ``timeout``.
+    A fresh socket every time: a REQ that got no reply cannot send again."""
     import zmq
 
     context: zmq.Context[Any] = zmq.Context.instance()
@@ -17,10 +26,10 @@ def request_once(url: str, message: dict[str, Any], timeout: float = 5.0) -> dic
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.connect(url)
-        sock.send(protocol.encode(message))
+        sock.send(frame)
         if not sock.poll(int(timeout * 1000)):
-            raise TimeoutError(f"no reply from {url} within {timeout:g} s")
-        return protocol.parse_reply(sock.recv())
+            return None
+        return bytes(sock.recv())
     finally:
         sock.close(0)
 
