@@ -7,11 +7,15 @@ Lowest to highest:
 3. environment variables ``AISYS_SPEC`` (paths joined by os.pathsep), ``AISYS_SPEC_VARS``
    (``PORT_OFFSET=1000,OTHER=x``), ``AISYS_LINT_FAIL_ON``, ``AISYS_BACKEND`` (local or compose),
    ``AISYS_INTERPOSE`` (0 to run without Toxiproxy), ``AISYS_FAULTS`` (the fault-matrix selection,
-   e.g. ``kind=partition host=pc2 limit=8``), ``AISYS_STANDIN_PROFILE`` (ideal or reference) and
-   ``AISYS_STANDIN_DEFECTS`` (defect switches of the reference profile, ``a,b`` or ``all``);
+   e.g. ``kind=partition host=pc2 limit=8``), ``AISYS_STANDIN_PROFILE`` (ideal or reference),
+   ``AISYS_STANDIN_DEFECTS`` (defect switches of the reference profile, ``a,b`` or ``all``),
+   ``AISYS_INVENTORY`` (the external backend's inventory file), ``AISYS_STRICT_CAPABILITIES`` (1: a test
+   needing what the stack cannot do fails instead of skipping), ``AISYS_IMAGES`` (compose: ``standin`` or
+   ``spec``) and ``AISYS_STANDIN_GROUPS`` (compose with spec images: groups run as stand-ins, ``a,b``);
 4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults``,
-   ``--aisys-standin-profile``, ``--aisys-standin-defects`` in pytest; ``PATH...``, ``--var``, ``--backend``
-   in the CLI);
+   ``--aisys-standin-profile``, ``--aisys-standin-defects``, ``--aisys-inventory``,
+   ``--aisys-strict-capabilities``, ``--aisys-images``, ``--aisys-standin-groups`` in pytest; ``PATH...``,
+   ``--var``, ``--backend`` in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
 
@@ -35,7 +39,14 @@ ENV_INTERPOSE = "AISYS_INTERPOSE"
 ENV_FAULTS = "AISYS_FAULTS"
 ENV_STANDIN_PROFILE = "AISYS_STANDIN_PROFILE"
 ENV_STANDIN_DEFECTS = "AISYS_STANDIN_DEFECTS"
-BACKEND_NAMES = ("local", "compose")
+ENV_INVENTORY = "AISYS_INVENTORY"
+ENV_STRICT_CAPABILITIES = "AISYS_STRICT_CAPABILITIES"
+ENV_IMAGES = "AISYS_IMAGES"
+ENV_STANDIN_GROUPS = "AISYS_STANDIN_GROUPS"
+BACKEND_NAMES = ("local", "compose", "external")
+# compose: standin runs every group from the stand-in image with the framework's run plan (the default);
+# spec runs each service with the image its compose file names, configured only as real agents are
+IMAGE_MODES = ("standin", "spec")
 
 
 @dataclass(frozen=True)
@@ -48,14 +59,32 @@ class VerifyConfig:
     faults: str = ""  # fault-matrix selection (aisys_verify.faults.matrix.Selection.parse); "" = the whole matrix
     standin_profile: str = "ideal"  # what stand-ins speak (aisys_verify.standin.profile): ideal | reference
     standin_defects: tuple[str, ...] = ()  # defect switches of the reference profile (never on by default)
+    inventory: Path | None = None  # external backend: where the running deployment lives (stack/inventory.py)
+    strict_capabilities: bool = False  # a test needing a capability the stack lacks fails instead of skipping
+    images: str = "standin"  # compose backend: standin | spec (IMAGE_MODES)
+    standin_groups: tuple[str, ...] = ()  # compose with spec images: groups (NAME or HOST/NAME) run as stand-ins
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
                        lint_fail_on: str | Severity | None = None, base: Path | None = None,
                        backend: str | None = None, interpose: bool | None = None,
                        faults: str | None = None, standin_profile: str | None = None,
-                       standin_defects: str | Sequence[str] | None = None) -> VerifyConfig:
+                       standin_defects: str | Sequence[str] | None = None, inventory: str | Path | None = None,
+                       strict_capabilities: bool | None = None, images: str | None = None,
+                       standin_groups: str | Sequence[str] | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
+        if inventory is not None and str(inventory).strip():
+            path = Path(inventory)
+            changes["inventory"] = (base / path) if base and not path.is_absolute() else path
+        if strict_capabilities is not None:
+            changes["strict_capabilities"] = strict_capabilities
+        if images is not None:
+            if images not in IMAGE_MODES:
+                raise UsageError(f"unknown image mode {images!r}: use one of {', '.join(IMAGE_MODES)}")
+            changes["images"] = images
+        if standin_groups is not None:
+            items = standin_groups.split(",") if isinstance(standin_groups, str) else list(standin_groups)
+            changes["standin_groups"] = tuple(i.strip() for i in items if i.strip())
         if backend is not None:
             if backend not in BACKEND_NAMES:
                 raise UsageError(f"unknown backend {backend!r}: use one of {', '.join(BACKEND_NAMES)}")
@@ -90,7 +119,26 @@ class VerifyConfig:
                                    interpose=None if interpose is None else parse_bool(interpose, ENV_INTERPOSE),
                                    faults=environ.get(ENV_FAULTS),
                                    standin_profile=environ.get(ENV_STANDIN_PROFILE) or None,
-                                   standin_defects=environ.get(ENV_STANDIN_DEFECTS))
+                                   standin_defects=environ.get(ENV_STANDIN_DEFECTS),
+                                   inventory=environ.get(ENV_INVENTORY) or None,
+                                   strict_capabilities=None if not environ.get(ENV_STRICT_CAPABILITIES) else
+                                   parse_bool(environ[ENV_STRICT_CAPABILITIES], ENV_STRICT_CAPABILITIES),
+                                   images=environ.get(ENV_IMAGES) or None,
+                                   standin_groups=environ.get(ENV_STANDIN_GROUPS))
+
+    def checked(self) -> VerifyConfig:
+        """This config, once every layer is applied; a UsageError for combinations no layer alone can judge."""
+        if self.backend == "external" and self.inventory is None:
+            raise UsageError(f"the external backend needs an inventory: --aisys-inventory FILE, ${ENV_INVENTORY} or "
+                             "the aisys_inventory ini key ('aisys-verify inventory init FILE' writes a template; "
+                             "'aisys-verify up' writes one for its own stack)")
+        if self.backend == "external" and not self.inventory.is_file():  # type: ignore[union-attr]
+            raise UsageError(f"inventory {self.inventory}: no such file ('aisys-verify inventory init "
+                             f"{self.inventory}' writes a template)")
+        if self.standin_groups and self.images != "spec":
+            raise UsageError("--aisys-standin-groups swaps stand-ins in for some groups of a stack running the "
+                             "spec's own images: it needs --aisys-images=spec")
+        return self
 
 
 def parse_bool(text: str, where: str) -> bool:
@@ -136,5 +184,7 @@ def from_pyproject(start: Path) -> VerifyConfig:
             return VerifyConfig().with_overrides(
                 [spec] if isinstance(spec, str) else spec, parse_vars(table.get("spec_vars", []), str(candidate)),
                 table.get("lint_fail_on"), base=folder, backend=table.get("backend"), faults=table.get("faults"),
-                standin_profile=table.get("standin_profile"), standin_defects=table.get("standin_defects"))
+                standin_profile=table.get("standin_profile"), standin_defects=table.get("standin_defects"),
+                inventory=table.get("inventory"), strict_capabilities=table.get("strict_capabilities"),
+                images=table.get("images"), standin_groups=table.get("standin_groups"))
     return VerifyConfig()

@@ -2,6 +2,8 @@
 
     VerifyError                      base of everything we raise on purpose
      ├── UsageError                  bad options or arguments (CLI exit 2, pytest UsageError)
+     │    └── InventoryError         an inventory file cannot be used; names the file, the key, what was tried
+     ├── CapabilityMissing           the stack cannot do what a test needs (a skip; a failure when strict)
      ├── SpecError                   a spec file cannot be used; carries file:line and a hint
      │    ├── SpecNotFound           a named path does not exist
      │    └── SloSpecError           an SLO definition (slo-config query, OpenSLO document) cannot be used
@@ -32,6 +34,27 @@ class VerifyError(Exception):
 
 class UsageError(VerifyError):
     """An option, argument or marker was used wrongly."""
+
+
+class InventoryError(UsageError):
+    """An inventory (where a running deployment lives) cannot be used: malformed, an unknown host, a missing
+    address, or nothing answers where it says. The message names the file (with the line where there is
+    one), the key and what was tried; the CLI exits 2, pytest stops the session with exit code 2."""
+
+    def __init__(self, message: str, *, path: str = "", key: str = "", line: int | None = None) -> None:
+        self.path, self.key, self.line = path, key, line
+        where = f"{path}:{line}" if path and line else path
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class CapabilityMissing(VerifyError):
+    """The stack under test cannot do what a test needs (kill a group with no Docker access, a network
+    fault where no Toxiproxy is on the edge). The plugin turns it into a skip naming the capability, or a
+    failure under ``--aisys-strict-capabilities`` (CI: a missing capability must not pass silently)."""
+
+    def __init__(self, message: str, capability: str = "") -> None:
+        self.capability = capability
+        super().__init__(message)
 
 
 class SpecError(VerifyError):

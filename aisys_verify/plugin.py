@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from aisys_verify.config import BACKEND_NAMES, ENV_SPEC, VerifyConfig, parse_vars
-from aisys_verify.errors import SpecError, UsageError, VerifyError
+from aisys_verify.config import BACKEND_NAMES, ENV_SPEC, IMAGE_MODES, VerifyConfig, parse_vars
+from aisys_verify.errors import CapabilityMissing, InventoryError, SpecError, UsageError, VerifyError
 
 if TYPE_CHECKING:
     from aisys_verify.faults.chaos import Chaos
@@ -42,7 +42,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aisys-lint-fail-on", choices=("error", "warning", "note"), default=None,
                     help="Lowest lint severity that fails aisys_lint.assert_clean()")
     group.addoption("--aisys-backend", choices=BACKEND_NAMES, default=None,
-                    help="How aisys_stack stands the spec up: local processes (default) or docker compose")
+                    help="How aisys_stack stands the spec up: local processes (default), docker compose, or "
+                         "external (a deployment that already runs, described by --aisys-inventory)")
+    group.addoption("--aisys-inventory", default=None, metavar="FILE",
+                    help="The external backend's inventory: each host's address, variables, Redis, Docker "
+                         "context and Toxiproxy ('aisys-verify inventory init FILE' writes a template)")
+    group.addoption("--aisys-strict-capabilities", action="store_true", default=None,
+                    help="A test needing what the stack cannot do (kill, network faults, ...) fails instead of "
+                         "skipping (for CI)")
+    group.addoption("--aisys-images", choices=IMAGE_MODES, default=None,
+                    help="compose backend: run the stand-in image everywhere (standin, default) or each "
+                         "service's own image configured only as real agents are (spec)")
+    group.addoption("--aisys-standin-groups", default=None, metavar="GROUP,...",
+                    help="with --aisys-images=spec: these groups (NAME or HOST/NAME) run as stand-ins, e.g. the "
+                         "GPU groups this machine cannot run")
     group.addoption("--aisys-no-proxies", action="store_true", default=None,
                     help="Run aisys_stack without Toxiproxy on its edges")
     group.addoption("--aisys-faults", default=None, metavar="EXPR",
@@ -65,7 +78,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("aisys_spec", "Spec folders or files, relative to the ini file", type="paths", default=[])
     parser.addini("aisys_spec_vars", "Spec variables, one NAME=VALUE per line", type="linelist", default=[])
     parser.addini("aisys_lint_fail_on", "Lowest lint severity that fails (error, warning, note)", default="error")
-    parser.addini("aisys_backend", "Backend of aisys_stack: local or compose", default="local")
+    parser.addini("aisys_backend", "Backend of aisys_stack: local, compose or external", default="local")
+    parser.addini("aisys_inventory", "The external backend's inventory file (relative to the ini file)",
+                  type="paths", default=[])
+    parser.addini("aisys_strict_capabilities", "A missing capability fails instead of skipping", type="bool",
+                  default=False)
+    parser.addini("aisys_images", "compose backend: standin or spec", default="")
+    parser.addini("aisys_standin_groups", "with aisys_images=spec: groups run as stand-ins (NAME,...)", default="")
     parser.addini("aisys_faults", "Fault-matrix selection for aisys_fault_case (see --aisys-faults)", default="")
     parser.addini("aisys_standin_profile", "Protocol the stand-ins speak: ideal or reference", default="")
     parser.addini("aisys_standin_defects", "Defect switches of the reference profile (NAME,... or all)", default="")
@@ -99,14 +118,21 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getini("aisys_lint_fail_on") or None, backend=config.getini("aisys_backend") or None,
             faults=config.getini("aisys_faults") or None,
             standin_profile=config.getini("aisys_standin_profile") or None,
-            standin_defects=config.getini("aisys_standin_defects") or None)
+            standin_defects=config.getini("aisys_standin_defects") or None,
+            inventory=next(iter(config.getini("aisys_inventory")), None),
+            strict_capabilities=config.getini("aisys_strict_capabilities") or None,
+            images=config.getini("aisys_images") or None,
+            standin_groups=config.getini("aisys_standin_groups") or None)
         no_proxies = config.getoption("aisys_no_proxies")
         resolved = resolved.with_environ(os.environ).with_overrides(
             config.getoption("aisys_spec") or None, parse_vars(config.getoption("aisys_var"), "--aisys-var"),
             config.getoption("aisys_lint_fail_on"), base=config.invocation_params.dir,
             backend=config.getoption("aisys_backend"), interpose=False if no_proxies else None,
             faults=config.getoption("aisys_faults"), standin_profile=config.getoption("aisys_standin_profile"),
-            standin_defects=config.getoption("aisys_standin_defects"))
+            standin_defects=config.getoption("aisys_standin_defects"), inventory=config.getoption("aisys_inventory"),
+            strict_capabilities=config.getoption("aisys_strict_capabilities"),
+            images=config.getoption("aisys_images"), standin_groups=config.getoption("aisys_standin_groups")
+        ).checked()
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = resolved
@@ -180,7 +206,7 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     after a SIGKILL the next run removes the leftovers.
     """
     from aisys_verify.report.allure import StandUpSteps, attach_json, stack_summary
-    from aisys_verify.stack.base import StackOptions, backend_class
+    from aisys_verify.stack.base import backend_class, stack_options
 
     resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
     if not resolved.spec:
@@ -201,17 +227,19 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         with capture.global_and_fixture_disabled():  # progress shows on passing runs too, not only in failures
             reporter.write_line(line)
 
-    stack = backend_class(resolved.backend)(resolved.spec, dict(resolved.spec_vars),
-                                            StackOptions(interpose=resolved.interpose,
-                                                         standin_profile=resolved.standin_profile,
-                                                         standin_defects=resolved.standin_defects),
-                                            progress=progress)
+    try:
+        stack = backend_class(resolved.backend)(resolved.spec, dict(resolved.spec_vars), stack_options(resolved),
+                                                progress=progress)
+    except InventoryError as exc:  # the deployment the run points at cannot be used: nothing can run
+        pytest.exit(f"aisys-verify: {exc}", returncode=2)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with steps:
             started_at = time.time()
             try:
                 stack.start()
+            except InventoryError as exc:  # e.g. nothing answers at the inventory's addresses
+                pytest.exit(f"aisys-verify: {exc}", returncode=2)
             except VerifyError as exc:  # StackStartError, ToxiproxyError, ...: the message says what and where
                 pytest.fail(str(exc), pytrace=False)
             summary = stack_summary(stack, resolved.backend, started_at)
@@ -289,12 +317,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from aisys_verify.faults.matrix import Selection, fault_matrix
     from aisys_verify.spec.loader import load_spec
+    from aisys_verify.stack.base import interposable_edges, stack_options
 
     marker = metafunc.definition.get_closest_marker("aisys_faults")
     try:
         topology = load_spec(resolved.spec, resolved.spec_vars)
         selection = Selection.parse(marker.args[0] if marker and marker.args else "")
-        cases = fault_matrix(topology, selection, Selection.parse(resolved.faults))
+        interposed = interposable_edges(resolved.backend, topology, stack_options(resolved))
+        cases = fault_matrix(topology, selection, Selection.parse(resolved.faults), interposed=interposed)
     except (VerifyError, IndexError) as exc:
         raise pytest.UsageError(f"aisys_fault_case in {metafunc.definition.nodeid}: {exc}") from None
     metafunc.parametrize("aisys_fault_case", cases, ids=[c.id for c in cases])
@@ -345,6 +375,14 @@ def pytest_runtest_makereport(item: pytest.Item,
     """A test that fails while a stack is up gets the stack's logs attached (in Allure): what each agent
     logged since the test started, and the tail of every group process's output."""
     report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(CapabilityMissing) and not (
+            item.config.stash[CONFIG_KEY].strict_capabilities):
+        # what the stack cannot do is a skip naming the capability (--aisys-strict-capabilities: a failure)
+        exc = call.excinfo.value
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), (item.location[1] or 0) + 1,
+                           f"Skipped: missing capability {getattr(exc, 'capability', '') or '?'}: {exc}")
+        return report
     stack = getattr(item, "funcargs", {}).get("aisys_stack")
     if report.failed and call.when == "call" and stack is not None:
         from aisys_verify.report.allure import active, attach_stack_logs

@@ -198,4 +198,5 @@ class Chaos:
 
     def _require(self, capability: str) -> None:
         if capability not in self.stack.capabilities:
-            raise ChaosUnsupported(f"the {type(self.stack).__name__} backend cannot {capability} a group")
+            raise ChaosUnsupported(f"the {type(self.stack).__name__} backend cannot {capability} a group (it can: "
+                                   f"{', '.join(sorted(self.stack.capabilities)) or 'nothing'})", capability)

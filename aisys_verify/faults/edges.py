@@ -19,8 +19,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aisys_verify.errors import UsageError
+from aisys_verify.faults.base import ChaosUnsupported
+from aisys_verify.plan.edges import call_edges
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack.interpose import ProxiedEdge
+
+
+NETWORK = "network"  # the capability a network fault needs: Toxiproxy on the edge
 
 
 class SelectorError(UsageError):
@@ -99,12 +104,16 @@ def parse_edge(selector: str) -> tuple[str, str]:
 def select_links(topology: Topology, proxies: Sequence[ProxiedEdge], selector: str) -> list[Link]:
     """The proxied links a ``CALLER->CALLEE`` selector names; an error when it names none."""
     if not proxies:
-        raise SelectorError("this stack has no proxies (it runs with --aisys-no-proxies): "
-                            "network faults need Toxiproxy on the edges")
+        raise ChaosUnsupported("this stack has no Toxiproxy on its edges (--aisys-no-proxies, or a deployment "
+                               "whose inventory declares none): network faults need Toxiproxy on the edges",
+                               NETWORK)
     caller_side, callee_side = parse_edge(selector)
     callers = agents_matching(topology, caller_side)
     callees = agents_matching(topology, callee_side, allow_redis=True)
     found = [link for link in links(proxies) if link.caller in callers and link.callee in callees]
+    if not found and any(e.caller in callers and e.callee in callees for e in call_edges(topology)):
+        raise ChaosUnsupported(f"edge {selector!r} exists in the spec but this stack could not put Toxiproxy on it "
+                               "(e.g. an edge inside one host of a stack running the spec's own images)", NETWORK)
     if not found:
         near = sorted({f"{link.caller}->{link.callee}" for link in links(proxies) if link.caller in callers})[:5]
         raise SelectorError(f"edge {selector!r}: no proxied edge from {caller_side} to {callee_side}"

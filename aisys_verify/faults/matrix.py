@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from aisys_verify.errors import UsageError
@@ -121,11 +121,16 @@ def blast_radii(topology: Topology) -> dict[str, tuple[str, ...]]:
     return radii
 
 
-def fault_matrix(topology: Topology, *selections: Selection) -> list[FaultCase]:
-    """Every case of the spec's matrix, narrowed by each selection in turn (e.g. a test's, then the run's)."""
+def fault_matrix(topology: Topology, *selections: Selection,
+                 interposed: Collection[tuple[str, str]] | None = None) -> list[FaultCase]:
+    """Every case of the spec's matrix, narrowed by each selection in turn (e.g. a test's, then the run's).
+
+    ``interposed``: the (caller, callee) pairs the stack under test puts Toxiproxy on
+    (``stack.base.interposable_edges``); the matrix offers only those. None: every edge."""
     radii = blast_radii(topology)
     cases = sorted((FaultCase(kind, caller, callee, purpose, critical, radii.get(caller, (caller,)))
-                    for caller, callee, purpose, critical in matrix_edges(topology) for kind in KINDS),
+                    for caller, callee, purpose, critical in matrix_edges(topology) for kind in KINDS
+                    if interposed is None or (caller, callee) in interposed),
                    key=lambda c: c.id)
     for selection in selections or (Selection(),):
         cases = _select(topology, cases, selection)

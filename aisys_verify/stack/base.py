@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from aisys_verify.errors import VerifyError
 
 if TYPE_CHECKING:
+    from aisys_verify.config import VerifyConfig
     from aisys_verify.health import HealthReading
     from aisys_verify.spec.model import Topology
     from aisys_verify.stack.interpose import ProxiedEdge
@@ -82,6 +83,9 @@ class StackOptions:
     # graph: each group starts once the groups it needs are healthy; layered: whole dependency layers, each
     # waiting for its slowest group (the old way, kept to compare: benchmarks/bench_stack.py)
     start: str = "graph"
+    inventory: Path | None = None  # external backend: the inventory file (stack/inventory.py)
+    images: str = "standin"  # compose backend: standin | spec (config.IMAGE_MODES)
+    standin_groups: tuple[str, ...] = ()  # compose with spec images: groups run from the stand-in image
 
     def __post_init__(self) -> None:
         from aisys_verify.errors import UsageError
@@ -89,6 +93,14 @@ class StackOptions:
 
         if self.start not in START_MODES:
             raise UsageError(f"unknown start order {self.start!r}: use one of {', '.join(START_MODES)}")
+
+
+def stack_options(config: VerifyConfig, **extra: Any) -> StackOptions:
+    """The StackOptions a resolved VerifyConfig asks for (plugin, CLI and daemon build them here), plus
+    ``extra`` fields (health_timeout, workdir, ...)."""
+    return StackOptions(interpose=config.interpose, standin_profile=config.standin_profile,
+                        standin_defects=config.standin_defects, inventory=config.inventory, images=config.images,
+                        standin_groups=config.standin_groups, **extra)
 
 
 def start_line(start: str, layers: int) -> str:
@@ -99,7 +111,42 @@ def start_line(start: str, layers: int) -> str:
             "groups)")
 
 
-BACKENDS = {"local": "aisys_verify.stack.local:LocalStack", "compose": "aisys_verify.stack.compose:ComposeStack"}
+BACKENDS = {"local": "aisys_verify.stack.local:LocalStack", "compose": "aisys_verify.stack.compose:ComposeStack",
+            "external": "aisys_verify.stack.external:ExternalStack"}
+
+# What a stack can do, by name (``Stack.capabilities``); a test that needs one calls ``require``:
+CAPABILITIES = {
+    "kill": "kill a group (SIGKILL/SIGTERM to its process or container)",
+    "restart": "start a killed group again",
+    "pause": "freeze a group (SIGSTOP, docker pause) and resume it",
+    "partition": "cut the links between hosts (Toxiproxy on every cross-host edge)",
+    "network": "network faults on edges (Toxiproxy on the edge)",
+    "pressure": "CPU and memory pressure on a group (cgroups v1 and stress-ng)",
+    "observe-proxies": "this process reaches the proxies' listen addresses (to measure a fault's effect)",
+    "redis": "read each host's Redis (readiness keys)",
+    "traces": "read every agent's spans (JSON-lines files)",
+}
+
+
+def require(stack: Stack, *capabilities: str, purpose: str = "") -> None:
+    """Raise CapabilityMissing naming the first of ``capabilities`` the stack lacks (the plugin turns it into
+    a skip, or a failure under ``--aisys-strict-capabilities``)."""
+    from aisys_verify.errors import CapabilityMissing
+
+    for capability in capabilities:
+        if capability not in stack.capabilities:
+            what = CAPABILITIES.get(capability, capability)
+            raise CapabilityMissing(f"the {type(stack).__name__} backend cannot {what}"
+                                    f"{' (' + purpose + ')' if purpose else ''}; it can: "
+                                    f"{', '.join(sorted(stack.capabilities)) or 'nothing'}", capability)
+
+
+def interposable_edges(backend: str, topology: Topology, options: StackOptions) -> frozenset[tuple[str, str]] | None:
+    """The (caller, callee) agent-key pairs a stack of ``backend`` will put Toxiproxy on, known before it starts
+    (the fault matrix offers only these), or None for every edge. A backend class answers through an optional
+    ``interposable(topology, options)`` static method."""
+    answer = getattr(backend_class(backend), "interposable", None)
+    return None if answer is None else answer(topology, options)  # type: ignore[no-any-return]
 
 
 @runtime_checkable
