@@ -357,11 +357,12 @@ def aisys_trace(aisys_stack: Stack) -> Callable[..., Trace]:
     """``aisys_trace(trace_id, min_spans=1, timeout=5.0, settle_s=0.3)``: the spans of one request across every
     agent (waiting for late ones), attached to the report as a tree."""
     from aisys_verify.report.allure import attach_text
-    from aisys_verify.trace import TraceAssertionError, wait_for_trace
+    from aisys_verify.trace import wait_for_trace
 
     def get(trace_id: str, min_spans: int = 1, timeout: float = 5.0, settle_s: float = 0.3) -> Trace:
-        if aisys_stack.trace_dir is None:
-            raise TraceAssertionError("this stack exports no trace files (StackOptions(trace='auto') does)")
+        if aisys_stack.trace_dir is None:  # e.g. a deployment whose agents export no spans to files
+            raise CapabilityMissing("this stack exports no trace files (a stand-in stack with "
+                                    "StackOptions(trace='auto') does)", "traces")
         trace = wait_for_trace(aisys_stack.trace_dir, trace_id, settle_s, timeout, min_spans)
         attach_text(f"trace {trace_id[:8]}", trace.render())
         return trace

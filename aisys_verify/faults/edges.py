@@ -24,7 +24,6 @@ from aisys_verify.plan.edges import call_edges
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack.interpose import ProxiedEdge
 
-
 NETWORK = "network"  # the capability a network fault needs: Toxiproxy on the edge
 
 
