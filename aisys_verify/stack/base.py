@@ -146,7 +146,7 @@ def interposable_edges(backend: str, topology: Topology, options: StackOptions) 
     (the fault matrix offers only these), or None for every edge. A backend class answers through an optional
     ``interposable(topology, options)`` static method."""
     answer = getattr(backend_class(backend), "interposable", None)
-    return None if answer is None else answer(topology, options)  # type: ignore[no-any-return]
+    return None if answer is None else answer(topology, options)
 
 
 @runtime_checkable
