@@ -199,6 +199,9 @@ CASES = [
          [(COMPOSE, SVC, "edge_group", "depends_on", "cache")], message="depends_on unknown service 'cache'"),
     Case("DEP007", lambda s: agent(s, "Alpha").__setitem__("dependencies", ["Alpha"]),
          [(STARTUP, *A, "Alpha", "dependencies", 0)], message="Alpha depends on itself"),
+    Case("DEP008", lambda s: agent(s, "Beta").__setitem__("calls", ["Alpah"]),
+         [(STARTUP, *A, "Beta", "calls", 0)], fix=lambda s: agent(s, "Beta").__setitem__("calls", ["Alpha"]),
+         message="Beta calls unknown agent 'Alpah': no host of the spec defines it"),
     # groups
     Case("GRP001", _add_agent("Gamma", 7202), [(STARTUP, *A, "Gamma")],
          fix=_add_agent("Gamma", 7202, ("core_group",)), message="agent Gamma is in no docker group"),

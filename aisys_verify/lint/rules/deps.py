@@ -18,6 +18,8 @@ describe("DEP005", "group-order-unneeded", "deps", Severity.NOTE,
          "A compose depends_on that no agent dependency needs.")
 describe("DEP006", "unknown-service-dependency", "deps", Severity.ERROR, "depends_on names an unknown service.")
 describe("DEP007", "self-dependency", "deps", Severity.ERROR, "An agent lists itself as a dependency.")
+describe("DEP008", "unknown-call", "deps", Severity.ERROR,
+         "An agent's calls: names an agent that does not exist (on its host, or unambiguously elsewhere).")
 
 
 @check("deps")
@@ -37,6 +39,23 @@ def unknown_dependencies(topology: Topology) -> Iterator[Finding]:
                               f"{reason}", dep.loc,
                               "the launcher cannot order it and the agent's calls to it fail at run time",
                               f"fix the name{close} or remove the dependency")
+
+
+@check("deps")
+def unknown_calls(topology: Topology) -> Iterator[Finding]:
+    """A ``calls:`` entry the run-time edges would silently drop: no stand-in dials it, no proxy sits on it and
+    the fault matrix never offers it, so the spec claims a call nothing verifies."""
+    for agent in topology.agents:
+        for call in agent.calls or ():
+            if topology.find_agent(call.name, agent.host) is not None:
+                continue
+            everywhere = [a.key for a in topology.agents if a.name == call.name]
+            reason = (f"it exists on several other hosts ({', '.join(everywhere)}), so it is ambiguous"
+                      if everywhere else "no host of the spec defines it")
+            yield Finding("DEP008", Severity.ERROR, f"{agent.name} calls unknown agent '{call.name}': {reason}",
+                          call.loc, "the call is dropped from the run-time edges: no proxy, no fault case and no "
+                          "stand-in verify it", f"fix the name{_close(call.name, [a.name for a in topology.agents])}"
+                          " or remove the call")
 
 
 def _close(name: str, names: list[str]) -> str:
