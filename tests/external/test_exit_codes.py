@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, run_pytest
 
 pytestmark = pytest.mark.integration  # child processes; nothing is started

@@ -120,7 +120,7 @@ def test_the_template_lists_every_host_and_refuses_to_pass_unfilled(topology: To
     text = template(topology)
     for host in topology.hosts:
         assert f"  {host.name}:\n    address: CHANGE-ME" in text
-    with pytest.raises(InventoryError, match="hosts.mainpc.address: still CHANGE-ME"):
+    with pytest.raises(InventoryError, match=r"hosts\.mainpc\.address: still CHANGE-ME"):
         parse_inventory(text, "t.yaml", topology)
     filled = text.replace("address: CHANGE-ME", "address: 127.0.0.2", 1).replace("address: CHANGE-ME",
                                                                                 "address: 127.0.0.3", 1)
@@ -152,16 +152,20 @@ def test_arbitrary_documents_only_ever_raise_inventory_error(topology: Topology,
     import yaml
 
     text = yaml.safe_dump({"hosts": tree} if isinstance(tree, dict) and len(str(tree)) % 2 else tree)
-    try:
-        parse_inventory(text, "fuzz.yaml", topology)
-    except InventoryError as exc:
-        assert str(exc).startswith("fuzz.yaml")
+    _parses_or_names_the_file(text, topology)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(alphabet=st.sampled_from(list("hosts:mainpc2 address{}[]-,&*!|>'\"\n\t#%@`")), max_size=120))
 def test_arbitrary_text_only_ever_raises_inventory_error(topology: Topology, text: str) -> None:
+    _parses_or_names_the_file(text, topology)
+
+
+def _parses_or_names_the_file(text: str, topology: Topology) -> None:
+    """Either an inventory comes back or an InventoryError naming the file; anything else fails the test."""
+    message = ""
     try:
         parse_inventory(text, "fuzz.yaml", topology)
     except InventoryError as exc:
-        assert str(exc).startswith("fuzz.yaml")
+        message = str(exc)
+    assert not message or message.startswith("fuzz.yaml"), message
