@@ -36,7 +36,7 @@ from aisys_verify.stack.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyEr
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 LABEL_GROUP = "com.aisys-verify.group"
-PROBE_TIMEOUT_S = 0.5  # per agent, all of a host's agents at once: a wrong address fails in about a second
+PROBE_TIMEOUT_S = 1.0  # per agent, all of a host's agents at once: a wrong address fails in about two seconds
 
 
 @dataclass

@@ -58,6 +58,13 @@ def test_suites_pass_against_a_stack_of_aisys_verify_up(child_env: dict[str, str
         assert all(h["processes"] and h["redis"].startswith("redis://") for h in data["hosts"].values())
         check = cli(["inventory", "check", str(inventory), "system"], child_env)
         assert check.returncode == 0, _summary(check)
+        shifted = inventory.with_name("shifted.yaml")  # the right hosts, the wrong PORT_OFFSET: nothing answers
+        data["hosts"]["mainpc"]["vars"] = {"PORT_OFFSET": "1000"}
+        shifted.write_text(yaml.safe_dump(data), encoding="utf-8")
+        wrong = cli(["inventory", "check", str(shifted), "system"], child_env)
+        assert wrong.returncode == 2 and "Traceback" not in wrong.stderr, _summary(wrong)
+        assert "hosts.mainpc.address: nothing answers" in wrong.stderr, _summary(wrong)
+        assert "(now 1000; if the host runs with another, set hosts.mainpc.vars.PORT_OFFSET)" in wrong.stderr
         proc = run_pytest(["suites/e2e", "suites/conformance", "-m", "e2e or conformance", "-k", CONFORMANCE_AGENTS,
                            "--aisys-backend=external", f"--aisys-inventory={inventory}"], child_env)
         assert proc.returncode == 0, _summary(proc)
@@ -140,6 +147,7 @@ def test_chaos_through_docker_on_a_compose_deployment(child_env: dict[str, str],
                              "--aisys-backend=external", f"--aisys-inventory={inventory}"], child_env)
         assert groups.returncode == 0, _summary(groups)
         assert groups.stdout.count(" PASSED") == 2, _summary(groups)
+        _pause_through_docker(inventory, "pc2/memory_stack")
         bare = tmp_path / "no-toxiproxy.yaml"  # the same deployment, no Toxiproxy declared
         bare.write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "toxiproxy"}), encoding="utf-8")
         args = ["suites/chaos/test_partition.py", "-rs", "--aisys-backend=external", f"--aisys-inventory={bare}"]
@@ -149,3 +157,22 @@ def test_chaos_through_docker_on_a_compose_deployment(child_env: dict[str, str],
         strict = run_pytest([*args, "--aisys-strict-capabilities"], child_env)
         assert strict.returncode == 1 and "1 failed" in strict.stdout, _summary(strict)
         assert "network" in strict.stdout, _summary(strict)
+
+
+def _pause_through_docker(inventory: Path, group: str) -> None:
+    """The chaos engine's pause (docker pause), its efficacy check and the recovery, in this process."""
+    from aisys_verify.faults.chaos import Chaos
+    from aisys_verify.stack.base import StackOptions
+    from aisys_verify.stack.external import ExternalStack
+
+    stack = ExternalStack([str(ROOT / "system")], {}, StackOptions(inventory=inventory, health_timeout=120),
+                          progress=lambda _: None)
+    stack.start()
+    try:
+        assert {"kill", "restart", "pause"} <= stack.capabilities, stack.capabilities
+        with Chaos(stack, recovery_timeout=120).pause(group) as fault:
+            assert stack.group_paused(*group.split("/")) and stack.paused_groups() == [tuple(group.split("/"))]
+        assert fault.efficacy is not None and fault.efficacy.effective, fault.efficacy
+        assert fault.recovery_s is not None and stack.paused_groups() == []
+    finally:
+        stack.stop()
