@@ -82,12 +82,12 @@ def process_deployment(tmp_path: Path) -> Iterator[Path]:
     workdir = tmp_path / "deployment"
     env = {**os.environ, "PYTHON": os.environ.get("PYTHON", __import__("sys").executable),
            "PYTHONPATH": str(ROOT)}
-    script = subprocess.Popen(["bash", str(ROOT / "tests/external/start-processes.sh"), str(workdir), network],
-                              env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+    log = tmp_path / "start-processes.log"  # not a pipe: the processes it leaves running would hold it open
+    with log.open("w") as out:
+        script = subprocess.Popen(["bash", str(ROOT / "tests/external/start-processes.sh"), str(workdir), network],
+                                  env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     try:
-        out, _ = script.communicate(timeout=120)
-        assert script.returncode == 0, out
+        assert script.wait(timeout=180) == 0, log.read_text()
         inventory = tmp_path / "inventory.yaml"
         hosts: dict[str, dict[str, object]] = {}
         for line in (workdir / "redis.tsv").read_text().splitlines():
