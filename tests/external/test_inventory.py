@@ -169,3 +169,42 @@ def _parses_or_names_the_file(text: str, topology: Topology) -> None:
     except InventoryError as exc:
         message = str(exc)
     assert not message or message.startswith("fuzz.yaml"), message
+
+
+def _external(tmp_path: Path, text: str) -> object:
+    from aisys_verify.stack.base import StackOptions
+    from aisys_verify.stack.external import ExternalStack
+
+    path = tmp_path / "inv.yaml"
+    path.write_text(text, encoding="utf-8")
+    return ExternalStack([str(ROOT / "system")], {}, StackOptions(inventory=path), progress=lambda _: None)
+
+
+def test_capabilities_and_ports_come_from_the_inventory(tmp_path: Path, topology: Topology) -> None:
+    from aisys_verify.stack.base import StackOptions
+    from aisys_verify.stack.external import ExternalStack
+
+    stack = _external(tmp_path, GOOD)
+    assert isinstance(stack, ExternalStack)
+    # pc2 has only pids: kill and pause, no restart; an explicit cross-host proxy: network and partition
+    assert stack.capabilities == frozenset({"kill", "pause", "network", "partition", "traces"})
+    own = topology.find_agent("ServiceRegistry", "mainpc")
+    assert own is not None
+    shifted = stack.endpoint("ServiceRegistry", "mainpc")  # mainpc runs with PORT_OFFSET 100, pc2 without
+    assert (shifted.address, shifted.port) == ("10.0.0.5", own.port.number + 100)
+    assert stack.endpoint("UnifiedWebAgent").address == "pc2.lan" and stack.redis_address("mainpc") == (
+        "10.0.0.5", 6479)
+    assert ExternalStack.interposable(topology, StackOptions(inventory=tmp_path / "inv.yaml")) == frozenset(
+        {("mainpc/MemoryClient", "pc2/MemoryOrchestratorService")})
+
+    bare = _external(tmp_path, "hosts:\n  mainpc: {address: a}\n  pc2: {address: b}\n")
+    assert isinstance(bare, ExternalStack) and bare.capabilities == frozenset()
+    assert ExternalStack.interposable(topology, StackOptions(inventory=tmp_path / "inv.yaml")) == frozenset()
+    from aisys_verify.errors import CapabilityMissing
+
+    with pytest.raises(CapabilityMissing) as caught:
+        bare.toxiproxy_client  # noqa: B018
+    assert caught.value.capability == "network"
+    with pytest.raises(CapabilityMissing) as killing:
+        bare.kill_group("pc2", "memory_stack")
+    assert killing.value.capability == "kill" and "hosts.pc2.docker" in str(killing.value)
