@@ -156,7 +156,7 @@ def test_chaos_through_docker_on_a_compose_deployment(child_env: dict[str, str],
         assert "missing capability network" in skipped.stdout, _summary(skipped)
         strict = run_pytest([*args, "--aisys-strict-capabilities"], child_env)
         assert strict.returncode == 1 and "1 failed" in strict.stdout, _summary(strict)
-        assert "network" in strict.stdout, _summary(strict)
+        assert "ChaosUnsupported" in strict.stdout and "network fault" in strict.stdout, _summary(strict)
 
 
 def _pause_through_docker(inventory: Path, group: str) -> None:
