@@ -127,8 +127,8 @@ def test_e2e_passes_against_processes_configured_only_by_environment(process_dep
         time.sleep(2)
     assert check.returncode == 0, _summary(check)
     assert "can: kill, pause, redis" in check.stdout, check.stdout  # pids: kill and pause, nobody to restart
-    proc = run_pytest(["suites/e2e", "-m", "e2e", "-v", "--aisys-backend=external",
-                       f"--aisys-inventory={process_deployment}"], child_env)
+    proc = run_pytest(["suites/e2e", "suites/conformance", "-m", "e2e or conformance", "-k", CONFORMANCE_AGENTS,
+                       "-v", "--aisys-backend=external", f"--aisys-inventory={process_deployment}"], child_env)
     assert proc.returncode == 0, _summary(proc)
     assert re.search(r"test_cross_host.py::test_mainpc_dialogue_uses_pc2_memory PASSED", proc.stdout), _summary(proc)
     assert re.search(r"test_cross_host.py::test_stored_on_pc2_is_read_on_mainpc PASSED", proc.stdout), _summary(proc)
