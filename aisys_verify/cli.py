@@ -178,6 +178,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     print(f"aisys-verify: stack {event['stack_id']} up ({event['agents']} agents) in {event['seconds']:.2f} s; "
           f"endpoints: {event['workdir']}/endpoints.json; stop it with 'aisys-verify down'")
+    if event.get("inventory"):
+        print(f"aisys-verify: inventory: {event['inventory']} (verify it as a running deployment: pytest "
+              f"--aisys-backend=external --aisys-inventory={event['inventory']})")
     return EXIT_CLEAN
 
 
@@ -280,7 +283,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 # Modules with ``add_commands(sub, spec_args)``: they add sub-parsers whose defaults set ``handler`` (a function
 # of the parsed args returning an exit code). Imported only when the parser is built.
 COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.slo.cli", "aisys_verify.load.cli",
-                                      "aisys_verify.conformance.cli")
+                                      "aisys_verify.conformance.cli", "aisys_verify.stack.inventory_cli")
 
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
             "probe": cmd_probe, "down": cmd_down}

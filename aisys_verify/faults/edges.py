@@ -138,6 +138,10 @@ def host_pair_links(topology: Topology, proxies: Sequence[ProxiedEdge], first: s
             raise SelectorError(f"no host {host!r}: the spec's hosts are {', '.join(sorted(hosts))}")
     if first == second:
         raise SelectorError(f"a partition needs two different hosts, got {first!r} twice")
+    if not proxies:  # a missing capability (skip, or failure when strict), not a wrong selector
+        raise ChaosUnsupported("this stack has no Toxiproxy on its edges (--aisys-no-proxies, or a deployment "
+                               "whose inventory declares none): a partition is a network fault, which needs "
+                               "Toxiproxy between the hosts", NETWORK)
     pair = {first, second}
     found = [link for link in links(proxies)
              if {link.caller.split("/")[0], link.callee.split("/")[0]} == pair]

@@ -1,6 +1,7 @@
 """``aisys-verify up`` runs the stack in this detached supervisor, so it outlives the command.
 
-It starts the stack, writes the endpoints to ``<workdir>/endpoints.json``, prints one JSON
+It starts the stack, writes the endpoints to ``<workdir>/endpoints.json`` and its inventory (the stack as
+an external deployment, stack/inventory.py) to ``<workdir>/inventory.yaml``, prints one JSON
 line (``ready`` or ``failed``) on stdout for ``up`` to read, then waits for SIGTERM/SIGINT
 (``aisys-verify down``) and stops the stack cleanly.
 """
@@ -18,6 +19,7 @@ from aisys_verify.config import parse_vars
 from aisys_verify.errors import VerifyError
 from aisys_verify.stack.attached import write_handle
 from aisys_verify.stack.base import StackOptions, backend_class
+from aisys_verify.stack.inventory import write_inventory
 
 
 def main() -> int:
@@ -45,8 +47,11 @@ def main() -> int:
         endpoints = [asdict(e) for e in stack.endpoints()]
         (stack.workdir / "endpoints.json").write_text(json.dumps(endpoints, indent=1), encoding="utf-8")
         write_handle(stack)  # lets 'aisys-verify chaos run --stack ID' drive this stack from another shell
+        # the same stack as a running deployment: 'pytest --aisys-backend=external --aisys-inventory=...'
+        inventory = write_inventory(stack, stack.workdir / "inventory.yaml")
         print(json.dumps({"event": "ready", "stack_id": stack.stack_id, "seconds": round(seconds, 3),
-                          "workdir": str(stack.workdir), "agents": len(endpoints), "progress": lines}), flush=True)
+                          "workdir": str(stack.workdir), "agents": len(endpoints), "inventory": str(inventory),
+                          "progress": lines}), flush=True)
         sys.stdout.close()
         stop.wait()
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from aisys_verify.faults.chaos import Chaos
-from aisys_verify.stack.base import Stack
+from aisys_verify.stack.base import Stack, require
 
 pytestmark = pytest.mark.chaos
 
@@ -16,8 +16,7 @@ STACK_RECOVERY_S = 30.0
 
 def test_group_kill_and_restart(aisys_group: str, aisys_chaos: Chaos, aisys_stack: Stack,
                                 recovery_table: list[dict[str, object]]) -> None:
-    if "kill" not in aisys_stack.capabilities:
-        pytest.skip(f"the {type(aisys_stack).__name__} backend cannot kill a group")
+    require(aisys_stack, "kill", "restart", purpose=f"kill {aisys_group} and start it again")
     with aisys_chaos.kill(aisys_group) as fault:
         assert fault.efficacy is not None  # not effective: FaultNotEffective was raised
     assert fault.recovery_s is not None

@@ -13,7 +13,7 @@ import pytest
 from aisys_verify import replies
 from aisys_verify.config import VerifyConfig
 from aisys_verify.report.allure import attach_json, labels, step
-from aisys_verify.stack.base import Stack
+from aisys_verify.stack.base import Stack, require
 
 from .support import Gateway, wait_stack_healthy, wait_until, zmq_endpoints, zmq_request
 
@@ -93,8 +93,7 @@ def test_memory_down_gives_a_graceful_flagged_answer(aisys_stack: Stack, gateway
     """Kill PC2's memory_stack: the next turn is still answered, flagged degraded naming memory; once the
     group is back the turns are whole again (restarted whatever happens)."""
     labels(host=MEMORY_HOST, group=MEMORY_GROUP, agent="MemoryOrchestratorService")
-    if not {"kill", "restart"} <= aisys_stack.capabilities:
-        pytest.skip(f"this backend cannot kill and restart a group (it can: {sorted(aisys_stack.capabilities)})")
+    require(aisys_stack, "kill", "restart", purpose=f"kill {MEMORY_HOST}/{MEMORY_GROUP} and start it again")
     session = f"down-{uuid.uuid4().hex[:10]}"
     gateway.answered_turn("My name is Grace", session, title="before the fault")
     killed = False
