@@ -128,6 +128,12 @@ class ComposeStack:
         return interposable(topology)
 
     def __post_init__(self) -> None:
+        if timeout := os.environ.get("AISYS_COMPOSE_HEALTH_TIMEOUT", "").strip():
+            # the plugin has no option for it: containers on a busy shared engine may need longer than 30 s
+            try:
+                self.options = replace(self.options, health_timeout=float(timeout))
+            except ValueError:
+                raise VerifyError(f"AISYS_COMPOSE_HEALTH_TIMEOUT={timeout!r}: expected seconds") from None
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
         self.stack_id = uuid.uuid4().hex[:10]
         self.record = state.StackRecord(self.stack_id, "compose", [str(s) for s in self.spec])

@@ -259,6 +259,9 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
         "command": ANCHOR_COMMAND,
         "labels": stack._labels(**{LABEL_ROLE: "anchor", LABEL_HOST: host}),
         "networks": {net_key: {"aliases": [anchor_alias(host), host_name(host)]}},
+        # the host's own name is its loopback, from /etc/hosts (shared by every container of the namespace):
+        # same-host calls need no DNS round trip to the engine and never leave the namespace
+        "extra_hosts": [f"{host_name(host)}:127.0.0.1"],
         "ports": [*dict.fromkeys(published), f"{address}:{redis_port}:{redis_port}"],
     }
     labels = stack._labels(**{LABEL_HOST: host})
