@@ -138,7 +138,7 @@ def stack(spec_dir: Path, tmp_path_factory: pytest.TempPathFactory, state_dir: P
         raise
     finally:
         s.stop()
-        assert docker("ps", "-aq", "--filter", f"{LABEL}={s.stack_id}") == ""
+        assert docker("ps", "-aq", "--filter", f"label={LABEL}={s.stack_id}") == ""
 
 
 def inspect_stack(stack_id: str) -> list[dict[str, Any]]:
@@ -147,6 +147,73 @@ def inspect_stack(stack_id: str) -> list[dict[str, Any]]:
 
 
 # --- the tests -------------------------------------------------------------------------------------
+
+# the e2e runs first: each stands its own stack up in a subprocess, before this module's stack is up
+
+
+def run_e2e(spec: Path, *extra: str, env: dict[str, str] | None = None,
+            watch: bool = False) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """The e2e suite on compose with the spec's images, in a subprocess; with ``watch``, the image of each of
+    its group containers (HOST/GROUP -> image), read while it runs."""
+    from aisys_verify.stack.compose import LABEL_GROUP, LABEL_HOST, LABEL_ROLE
+    from aisys_verify.stack.docker import LABEL_OWNER, owner_label
+
+    args = [sys.executable, "-m", "pytest", str(REPO / "suites" / "e2e"), "-m", "e2e", "-p", "no:cacheprovider",
+            "--aisys-backend=compose", "--aisys-images=spec", f"--aisys-spec={spec}", "-q", "-rs", *extra]
+    env = {"AISYS_COMPOSE_HEALTH_TIMEOUT": "180", **os.environ, **(env or {})}  # a shared 2-core machine
+    child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    seen: dict[str, str] = {}
+    done = threading.Event()
+
+    def poll() -> None:
+        labels = (LABEL_ROLE, LABEL_HOST, LABEL_GROUP)
+        fmt = '{{.Label "%s"}} {{.Label "%s"}}/{{.Label "%s"}} {{.Image}}' % labels  # noqa: UP031
+        while not done.wait(3.0):
+            out = docker("ps", "-a", "--filter", f"label={LABEL_OWNER}={owner_label(child.pid)}", "--format", fmt,
+                         check=False)
+            for line in out.splitlines():
+                role, where, image = [*line.split(), "", "", ""][:3]
+                if role == "group":
+                    seen[where] = image
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    if watch:
+        watcher.start()
+    try:
+        out, _ = child.communicate(timeout=1500)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        done.set()
+    return subprocess.CompletedProcess(args, child.returncode, out, ""), seen
+
+
+def _only_capability_skips(output: str) -> list[str]:
+    skips = [line for line in output.splitlines() if line.startswith("SKIPPED")]
+    return [s for s in skips if "missing capability" not in s]  # each skip must name the capability it lacks
+
+
+def test_the_e2e_suite_passes_on_the_spec_images_of_system(tmp_path: Path) -> None:
+    """system/ itself (its compose files interpolate AISYS_IMAGE/AISYS_IMAGE_TAG, set as a user would)."""
+    image, _, tag = standin_image().rpartition(":")
+    proc, _ = run_e2e(REPO / "system", env={"AISYS_IMAGE": image, "AISYS_IMAGE_TAG": tag})
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    print(proc.stdout.strip().splitlines()[-1])
+    assert " passed" in proc.stdout and not _only_capability_skips(proc.stdout), proc.stdout[-3000:]
+
+
+def test_a_mixed_stack_with_the_gpu_groups_as_standins_passes_e2e(spec_dir: Path) -> None:
+    gpu = gpu_groups()
+    assert gpu, "the spec's compose files reserve no GPU"
+    proc, seen = run_e2e(spec_dir, f"--aisys-standin-groups={','.join(gpu)}", "--aisys-standin-profile=reference",
+                         watch=True)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    print(proc.stdout.strip().splitlines()[-1], seen)
+    assert not _only_capability_skips(proc.stdout), proc.stdout[-3000:]
+    assert len(seen) == 18, seen
+    assert {w for w, image in seen.items() if image != SPEC_TAG} == set(gpu), seen
+    assert {seen[w] for w in gpu} == {standin_image()}, seen
 
 
 def test_containers_are_configured_only_as_real_agents(stack: Any) -> None:
@@ -271,66 +338,3 @@ def test_a_missing_spec_image_is_one_clear_error(tmp_path: Path, state_dir: Path
     assert "aisys-verify/not-built-here:0" in text and "compose/mainpc.yml" in text and "service infra_core" in text
     assert "no registry" in text and "--aisys-standin-groups" in text
     assert docker("ps", "-aq", "--filter", f"label={LABEL}={s.stack_id}") == ""
-
-
-def run_e2e(spec: Path, *extra: str, env: dict[str, str] | None = None,
-            watch: bool = False) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-    """The e2e suite on compose with the spec's images, in a subprocess; with ``watch``, the image of each of
-    its group containers (HOST/GROUP -> image), read while it runs."""
-    from aisys_verify.stack.compose import LABEL_GROUP, LABEL_HOST, LABEL_ROLE
-    from aisys_verify.stack.docker import LABEL_OWNER, owner_label
-
-    args = [sys.executable, "-m", "pytest", str(REPO / "suites" / "e2e"), "-m", "e2e", "-p", "no:cacheprovider",
-            "--aisys-backend=compose", "--aisys-images=spec", f"--aisys-spec={spec}", "-q", "-rs", *extra]
-    env = {"AISYS_COMPOSE_HEALTH_TIMEOUT": "180", **os.environ, **(env or {})}  # a shared 2-core machine
-    child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    seen: dict[str, str] = {}
-    done = threading.Event()
-
-    def poll() -> None:
-        labels = (LABEL_ROLE, LABEL_HOST, LABEL_GROUP)
-        fmt = '{{.Label "%s"}} {{.Label "%s"}}/{{.Label "%s"}} {{.Image}}' % labels  # noqa: UP031
-        while not done.wait(3.0):
-            out = docker("ps", "-a", "--filter", f"label={LABEL_OWNER}={owner_label(child.pid)}", "--format", fmt,
-                         check=False)
-            for line in out.splitlines():
-                role, where, image = [*line.split(), "", "", ""][:3]
-                if role == "group":
-                    seen[where] = image
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    if watch:
-        watcher.start()
-    try:
-        out, _ = child.communicate(timeout=1500)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        done.set()
-    return subprocess.CompletedProcess(args, child.returncode, out, ""), seen
-
-
-def _only_capability_skips(output: str) -> list[str]:
-    skips = [line for line in output.splitlines() if line.startswith("SKIPPED")]
-    return [s for s in skips if "capability" not in s and "cannot" not in s and "trace" not in s]
-
-
-def test_the_e2e_suite_passes_on_the_spec_images_of_system(tmp_path: Path) -> None:
-    """system/ itself (its compose files interpolate AISYS_IMAGE/AISYS_IMAGE_TAG, set as a user would)."""
-    image, _, tag = standin_image().rpartition(":")
-    proc, _ = run_e2e(REPO / "system", env={"AISYS_IMAGE": image, "AISYS_IMAGE_TAG": tag})
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    assert " passed" in proc.stdout and not _only_capability_skips(proc.stdout), proc.stdout[-3000:]
-
-
-def test_a_mixed_stack_with_the_gpu_groups_as_standins_passes_e2e(spec_dir: Path) -> None:
-    gpu = gpu_groups()
-    assert gpu, "the spec's compose files reserve no GPU"
-    proc, seen = run_e2e(spec_dir, f"--aisys-standin-groups={','.join(gpu)}", "--aisys-standin-profile=reference",
-                         watch=True)
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    assert not _only_capability_skips(proc.stdout), proc.stdout[-3000:]
-    assert len(seen) == 18, seen
-    assert {w for w, image in seen.items() if image != SPEC_TAG} == set(gpu), seen
-    assert {seen[w] for w in gpu} == {standin_image()}, seen
