@@ -5,7 +5,8 @@ mounted run plan. What it gets is what a real agent reads (PROTOCOL.md §4): env
 network aliases and the compose file's own mounts. Per host:
 
 * an **anchor** container (``aisys-host``, the base image sleeping) holds the host's network namespace,
-  on the host's bridge network with the aliases ``aisys-host-<host>`` and ``<host>``. Every group
+  on the host's bridge network with the aliases ``aisys-host-<host>`` and ``<host>`` (inside, ``<host>`` is
+  127.0.0.1 through the anchor's ``/etc/hosts``, which the namespace shares). Every group
   service of the host, the host's Redis and any other service of its files join it
   (``network_mode: service:aisys-host``), so one host behaves like one machine: its agents reach
   each other and Redis on their own addresses, never through a proxy. The anchor publishes every
