@@ -83,6 +83,8 @@ class ToxicFault(Fault):
         for link in self.links:
             for proxy in link.proxies:
                 for toxic in self.toxics:
+                    if (proxy.proxy.name, toxic.name) in self.added:
+                        continue  # a proxy shared by several links (compose with spec images): once
                     self.client.add_toxic(proxy.proxy.name, toxic)
                     self.added.append((proxy.proxy.name, toxic.name))
 

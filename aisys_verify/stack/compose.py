@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -80,7 +80,10 @@ from aisys_verify.stack.images import ImageError, ImageSet, build_all, docker_us
 from aisys_verify.stack.interpose import FIRST_PROXY_PORT, ProxiedEdge, interpose
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError
 
-LABEL_ROLE = "com.aisys-verify.role"  # group | redis | toxiproxy
+if TYPE_CHECKING:
+    from aisys_verify.stack.spec_images import Interposition
+
+LABEL_ROLE = "com.aisys-verify.role"  # group | redis | toxiproxy | anchor (spec images: a host's namespace)
 LABEL_HOST = "com.aisys-verify.host"
 LABEL_GROUP = "com.aisys-verify.group"
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -115,7 +118,22 @@ class ComposeStack:
 
     capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition"})
 
+    @staticmethod
+    def interposable(topology: Topology, options: StackOptions) -> frozenset[tuple[str, str]] | None:
+        """Every edge with the stand-in image (None); with the spec's images only the cross-host ones."""
+        if options.images != "spec":
+            return None
+        from aisys_verify.stack.spec_images import interposable
+
+        return interposable(topology)
+
     def __post_init__(self) -> None:
+        if timeout := os.environ.get("AISYS_COMPOSE_HEALTH_TIMEOUT", "").strip():
+            # the plugin has no option for it: containers on a busy shared engine may need longer than 30 s
+            try:
+                self.options = replace(self.options, health_timeout=float(timeout))
+            except ValueError:
+                raise VerifyError(f"AISYS_COMPOSE_HEALTH_TIMEOUT={timeout!r}: expected seconds") from None
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
         self.stack_id = uuid.uuid4().hex[:10]
         self.record = state.StackRecord(self.stack_id, "compose", [str(s) for s in self.spec])
@@ -142,6 +160,10 @@ class ComposeStack:
         self._trace_dir: Path | None = None
         self._engine: dict[str, Any] = {}
         self.plan: RunPlan = default_plan(self.topology, DATA_DIR, network=self.network)
+        self.spec_images = self.options.images == "spec"  # run the files' images, configured as real agents
+        self.standin_groups: set[tuple[str, str]] = set()  # spec images: (host, group) run from the stand-in image
+        self.generated: set[tuple[str, str]] = set()  # (host, service) for groups no compose file runs
+        self.interposition: Interposition | None = None  # spec images: which edges are (not) interposed
         self.plan.standin_profile, self.plan.standin_defects = self.options.standin_profile, [
             *self.options.standin_defects]
 
@@ -186,9 +208,10 @@ class ComposeStack:
             self._find_containers()
             # each host's Redis, and whatever else the files run that is no docker group (started first)
             group_services = {(self.host_projects[h], svc) for (h, _), svc in self.services.items()}
-            self._start_containers([cid for (project, service), cid in self.containers.items()
-                                    if project in self.host_projects.values()
-                                    and (project, service) not in group_services])
+            self._start_containers(sorted((cid for (project, service), cid in self.containers.items()
+                                           if project in self.host_projects.values()
+                                           and (project, service) not in group_services),
+                                          key=lambda cid: cid not in self._anchors()))
             # compose itself starts Toxiproxy: v1 attaches a container's second network only when it starts it
             self._compose(self.fabric_project, "up", "-d", timeout=120)
             self._find_containers()
@@ -294,9 +317,13 @@ class ComposeStack:
                 if service is None:  # a group the compose files do not run: a generated service
                     service = f"aisys-{_slug(group)}"
                     rendered[host.name].setdefault("services", {})[service] = self._generated_service(host.name, group)
+                    self.generated.add((host.name, service))
                 self.services[(host.name, group)] = service
                 for agent in agents_of_group(self.topology, host.name, group):
                     aliases[agent.key] = self._alias(host.name, service)
+        if self.spec_images:
+            self._prepare_spec_images(rendered)
+            return
         plan = self.plan
         plan.agent_addresses = aliases
         plan.bind_addresses = {h: "0.0.0.0" for h in self.host_addresses}
@@ -310,6 +337,28 @@ class ComposeStack:
             self._write(project, self._host_file(host.name, rendered[host.name]))
         self._write(self.fabric_project, self._fabric_file())
         self._write_endpoints()
+
+    def _prepare_spec_images(self, rendered: dict[str, dict[str, Any]]) -> None:
+        """The spec's own images (stack/spec_images.py): no run plan for the containers, only environment,
+        a namespace per host and Toxiproxy answering to the other hosts' names."""
+        from aisys_verify.stack import spec_images
+
+        self.standin_groups = spec_images.standin_groups(self.topology, self.options.standin_groups)
+        spec_images.check_images(self, rendered)
+        self.interposition = spec_images.plan_interposition(self.topology, self.plan.http_ports,
+                                                            reserved=(TOXIPROXY_PORT,))
+        self.proxies = spec_images.proxied_edges(self.topology, self.interposition)
+        spec_images.write_record(self.workdir, self.interposition)
+        self.progress(self.interposition.line())
+        for host in self.topology.hosts:
+            self._write(self.host_projects[host.name], spec_images.host_file(self, host.name, rendered[host.name]))
+        self._write(self.fabric_project, self._fabric_file())
+        self._write_endpoints()
+
+    def _anchors(self) -> set[str]:
+        from aisys_verify.stack.spec_images import ANCHOR_SERVICE
+
+        return {cid for (project, service), cid in self.containers.items() if service == ANCHOR_SERVICE}
 
     def _interpose(self, plan: RunPlan) -> list[ProxiedEdge]:
         """Proxies on every edge (cross-host ones always: the hosts' networks only meet in Toxiproxy)."""
@@ -351,7 +400,8 @@ class ComposeStack:
         image, _, tag = self.images.standin.rpartition(":")
         if "/" in tag or not image:
             image, tag = self.images.standin, "latest"
-        env = {**os.environ, "AISYS_IMAGE": image, "AISYS_IMAGE_TAG": tag,
+        # spec images: the files name their images as the user's environment says (AISYS_IMAGE... untouched)
+        env = {**os.environ, **({} if self.spec_images else {"AISYS_IMAGE": image, "AISYS_IMAGE_TAG": tag}),
                "CUDA_MPS_PIPE_DIRECTORY": str(self.workdir / "mps")}
         env.setdefault("AISYS_SECRETS_DIR", str(self.workdir / "secrets"))
         if "PORT_OFFSET" in self.spec_vars:
@@ -524,13 +574,21 @@ class ComposeStack:
             "command": ["-host", "0.0.0.0", "-port", str(TOXIPROXY_PORT)],
             "environment": {"LOG_LEVEL": os.environ.get("AISYS_TOXIPROXY_LOG", "warn")},
             "labels": self._labels(**{LABEL_ROLE: "toxiproxy"}),
-            "networks": {key: {"aliases": [TOXIPROXY_SERVICE]} for key in networks},
+            "networks": {f"net_{_slug(h)}": {"aliases": [TOXIPROXY_SERVICE, *self._toxiproxy_aliases(h)]}
+                         for h in self.host_projects},
             "ports": [f"{self.toxiproxy_address}:{TOXIPROXY_PORT}:{TOXIPROXY_PORT}"],
         }
         result: dict[str, Any] = {"services": {TOXIPROXY_SERVICE: service}, "networks": networks}
         if self.cli is not None and self.cli.major >= 2:
             result = {"name": self.fabric_project, **result}
         return result
+
+    def _toxiproxy_aliases(self, host: str) -> list[str]:
+        if not self.spec_images:
+            return []
+        from aisys_verify.stack.spec_images import toxiproxy_aliases
+
+        return toxiproxy_aliases(self, host)
 
     def _write(self, project: str, data: dict[str, Any]) -> None:
         path = self.workdir / "compose" / f"{project}.yml"
@@ -597,7 +655,7 @@ class ComposeStack:
                                           log_tail=self._logs(self._cid(self.fabric_project, TOXIPROXY_SERVICE))
                                           ) from None
                 time.sleep(0.1)
-        client.populate([p.proxy for p in self.proxies])
+        client.populate(list({p.proxy.name: p.proxy for p in self.proxies}.values()))  # spec images: shared ones
         for host, address in self.host_addresses.items():
             port = self.plan.redis[host][1]
             while not _tcp_open(address, port):
@@ -773,8 +831,8 @@ class ComposeStack:
         """Cut (or heal) every cross-host link at once: disable (enable) the cross-host proxies."""
         client = self.toxiproxy_client
         proxies = self.cross_host_proxies()
-        for edge in proxies:
-            client.set_enabled(edge.proxy.name, not enabled)
+        for name in dict.fromkeys(edge.proxy.name for edge in proxies):  # spec images: proxies are shared
+            client.set_enabled(name, not enabled)
         return len(proxies)
 
     def log_path(self, host: str, group: str) -> Path:

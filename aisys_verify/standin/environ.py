@@ -17,6 +17,12 @@ the spec, the run plan (``--plan``), these variables; ``--var PORT_OFFSET=N`` be
 | ``MAIN_PC_IP``, ``PC2_IP`` | the address of the host named mainpc / pc2 (else the first / second host) |
 | ``BIND_ADDRESS`` | the address they bind (``*`` means every interface, as the real ``tcp://*``) |
 | ``NATS_HOST``, ``NATS_URL`` | read and reported; stand-ins use no NATS |
+| ``AISYS_STANDIN_PROFILE`` | the protocol the stand-ins speak (``ideal``/``reference``; stand-in only, as a real |
+|   | image ignores an unknown variable): beats the run plan's |
+| ``AISYS_STANDIN_DEFECTS`` | the reference profile's defect switches (``a,b`` or ``all``): beats the plan's |
+
+The two ``AISYS_STANDIN_*`` variables let a stand-in that stands for a real agent (compose with
+``--aisys-images=spec``: no ``--plan``, only environment) speak the run's profile.
 
 The stack's own launcher (``python -m aisys_verify.standin launch``) does not read them: it is
 started by the framework from the user's shell, whose variables describe nothing of the stack.
@@ -32,18 +38,19 @@ from aisys_verify.errors import UsageError
 from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.roles import role_for
 from aisys_verify.plan.run import RunPlan, resolve_http_ports
+from aisys_verify.standin.profile import parse_defects, parse_profile
 
 if TYPE_CHECKING:
     from aisys_verify.spec.model import Agent, Topology
 
 ENV_VARS = ("PORT_OFFSET", "REDIS_HOST", "REDIS_PORT", "REDIS_URL", "SERVICE_REGISTRY_HOST", "SERVICE_REGISTRY_PORT",
             "SERVICE_REGISTRY_REDIS_URL", "DIGITAL_TWIN_HOST", "DIGITAL_TWIN_PORT", "MAIN_PC_IP", "PC2_IP",
-            "NATS_HOST", "NATS_URL", "BIND_ADDRESS")
+            "NATS_HOST", "NATS_URL", "BIND_ADDRESS", "AISYS_STANDIN_PROFILE", "AISYS_STANDIN_DEFECTS")
 HOST_VARS = (("MAIN_PC_IP", ("mainpc", "main_pc", "main-pc"), 0), ("PC2_IP", ("pc2", "pc_2", "pc-2"), 1))
 
 
 def present(env: Mapping[str, str]) -> dict[str, str]:
-    """The PROTOCOL.md §4 variables set (non-empty) in ``env``."""
+    """The PROTOCOL.md §4 variables (and the stand-in profile's two) set (non-empty) in ``env``."""
     return {k: env[k] for k in ENV_VARS if env.get(k, "").strip()}
 
 
@@ -112,6 +119,10 @@ def apply_environment(topology: Topology, plan: RunPlan, host: str, group: str, 
     if "BIND_ADDRESS" in given:
         value = given["BIND_ADDRESS"].strip()
         plan.bind_addresses[host] = "0.0.0.0" if value in ("*", "") else value
+    if "AISYS_STANDIN_PROFILE" in given:
+        plan.standin_profile = parse_profile(given["AISYS_STANDIN_PROFILE"], "environment AISYS_STANDIN_PROFILE")
+    if "AISYS_STANDIN_DEFECTS" in given:
+        plan.standin_defects = list(parse_defects(given["AISYS_STANDIN_DEFECTS"], "environment AISYS_STANDIN_DEFECTS"))
     for prefix, role in (("SERVICE_REGISTRY", "registry"), ("DIGITAL_TWIN", "twin")):
         if f"{prefix}_HOST" in given or f"{prefix}_PORT" in given:
             _redirect(topology, plan, members, role, given.get(f"{prefix}_HOST"),

@@ -89,3 +89,17 @@ def test_nothing_set_changes_nothing(tmp_path: Path) -> None:
     before = plan.to_json()
     assert apply_environment(topology, plan, "mainpc", "work", {"HOME": "/root", "REDIS_HOST": " "}) == {}
     assert plan.to_json() == before
+
+
+def test_the_standin_profile_and_defects_come_from_the_environment(tmp_path: Path) -> None:
+    """A stand-in run as a real image is (no --plan) speaks the run's profile through two variables."""
+    topology = two_hosts(tmp_path)
+    plan = default_plan(topology)
+    env = {"AISYS_STANDIN_PROFILE": "Reference", "AISYS_STANDIN_DEFECTS": "double_bind,contradictory_health"}
+    applied = apply_environment(topology, plan, "mainpc", "work", env)
+    assert set(applied) == {"AISYS_STANDIN_PROFILE", "AISYS_STANDIN_DEFECTS"}
+    assert (plan.standin_profile, plan.standin_defects) == ("reference", ["double_bind", "contradictory_health"])
+    with pytest.raises(UsageError, match="AISYS_STANDIN_PROFILE"):
+        apply_environment(topology, default_plan(topology), "mainpc", "work", {"AISYS_STANDIN_PROFILE": "perfect"})
+    with pytest.raises(UsageError, match="AISYS_STANDIN_DEFECTS"):
+        apply_environment(topology, default_plan(topology), "mainpc", "work", {"AISYS_STANDIN_DEFECTS": "typo"})
