@@ -11,10 +11,12 @@ Lowest to highest:
    ``AISYS_STANDIN_DEFECTS`` (defect switches of the reference profile, ``a,b`` or ``all``),
    ``AISYS_INVENTORY`` (the external backend's inventory file), ``AISYS_STRICT_CAPABILITIES`` (1: a test
    needing what the stack cannot do fails instead of skipping), ``AISYS_IMAGES`` (compose: ``standin`` or
-   ``spec``) and ``AISYS_STANDIN_GROUPS`` (compose with spec images: groups run as stand-ins, ``a,b``);
+   ``spec``), ``AISYS_STANDIN_GROUPS`` (compose with spec images: groups run as stand-ins, ``a,b``) and
+   ``AISYS_HEALTH_TIMEOUT`` (seconds a group may take to turn healthy at stand-up; a busy machine needs more);
 4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults``,
    ``--aisys-standin-profile``, ``--aisys-standin-defects``, ``--aisys-inventory``,
-   ``--aisys-strict-capabilities``, ``--aisys-images``, ``--aisys-standin-groups`` in pytest; ``PATH...``,
+   ``--aisys-strict-capabilities``, ``--aisys-images``, ``--aisys-standin-groups``,
+   ``--aisys-health-timeout`` in pytest; ``PATH...``,
    ``--var``, ``--backend`` in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
@@ -43,6 +45,7 @@ ENV_INVENTORY = "AISYS_INVENTORY"
 ENV_STRICT_CAPABILITIES = "AISYS_STRICT_CAPABILITIES"
 ENV_IMAGES = "AISYS_IMAGES"
 ENV_STANDIN_GROUPS = "AISYS_STANDIN_GROUPS"
+ENV_HEALTH_TIMEOUT = "AISYS_HEALTH_TIMEOUT"
 BACKEND_NAMES = ("local", "compose", "external")
 # compose: standin runs every group from the stand-in image with the framework's run plan (the default);
 # spec runs each service with the image its compose file names, configured only as real agents are
@@ -63,6 +66,7 @@ class VerifyConfig:
     strict_capabilities: bool = False  # a test needing a capability the stack lacks fails instead of skipping
     images: str = "standin"  # compose backend: standin | spec (IMAGE_MODES)
     standin_groups: tuple[str, ...] = ()  # compose with spec images: groups (NAME or HOST/NAME) run as stand-ins
+    health_timeout: float = 30.0  # seconds a group may take to turn healthy at stand-up (external: to be found)
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
                        lint_fail_on: str | Severity | None = None, base: Path | None = None,
@@ -70,9 +74,18 @@ class VerifyConfig:
                        faults: str | None = None, standin_profile: str | None = None,
                        standin_defects: str | Sequence[str] | None = None, inventory: str | Path | None = None,
                        strict_capabilities: bool | None = None, images: str | None = None,
-                       standin_groups: str | Sequence[str] | None = None) -> VerifyConfig:
+                       standin_groups: str | Sequence[str] | None = None,
+                       health_timeout: str | float | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
+        if health_timeout is not None and str(health_timeout).strip():
+            try:
+                seconds = float(health_timeout)
+            except ValueError:
+                seconds = -1.0
+            if not 0 < seconds < 86400:
+                raise UsageError(f"health timeout: expected seconds (> 0), got {health_timeout!r}")
+            changes["health_timeout"] = seconds
         if inventory is not None and str(inventory).strip():
             path = Path(inventory)
             changes["inventory"] = (base / path) if base and not path.is_absolute() else path
@@ -124,7 +137,8 @@ class VerifyConfig:
                                    strict_capabilities=None if not environ.get(ENV_STRICT_CAPABILITIES) else
                                    parse_bool(environ[ENV_STRICT_CAPABILITIES], ENV_STRICT_CAPABILITIES),
                                    images=environ.get(ENV_IMAGES) or None,
-                                   standin_groups=environ.get(ENV_STANDIN_GROUPS))
+                                   standin_groups=environ.get(ENV_STANDIN_GROUPS),
+                                   health_timeout=environ.get(ENV_HEALTH_TIMEOUT) or None)
 
     def checked(self) -> VerifyConfig:
         """This config, once every layer is applied; a UsageError for combinations no layer alone can judge."""
@@ -186,5 +200,6 @@ def from_pyproject(start: Path) -> VerifyConfig:
                 table.get("lint_fail_on"), base=folder, backend=table.get("backend"), faults=table.get("faults"),
                 standin_profile=table.get("standin_profile"), standin_defects=table.get("standin_defects"),
                 inventory=table.get("inventory"), strict_capabilities=table.get("strict_capabilities"),
-                images=table.get("images"), standin_groups=table.get("standin_groups"))
+                images=table.get("images"), standin_groups=table.get("standin_groups"),
+                health_timeout=table.get("health_timeout"))
     return VerifyConfig()

@@ -53,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aisys-images", choices=IMAGE_MODES, default=None,
                     help="compose backend: run the stand-in image everywhere (standin, default) or each "
                          "service's own image configured only as real agents are (spec)")
+    group.addoption("--aisys-health-timeout", type=float, default=None, metavar="SECONDS",
+                    help="Seconds a group may take to turn healthy at stand-up (default 30; a busy machine needs "
+                         "more); the external backend waits as long for the deployment's health")
     group.addoption("--aisys-standin-groups", default=None, metavar="GROUP,...",
                     help="with --aisys-images=spec: these groups (NAME or HOST/NAME) run as stand-ins, e.g. the "
                          "GPU groups this machine cannot run")
@@ -84,6 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("aisys_strict_capabilities", "A missing capability fails instead of skipping", type="bool",
                   default=False)
     parser.addini("aisys_images", "compose backend: standin or spec", default="")
+    parser.addini("aisys_health_timeout", "Seconds a group may take to turn healthy at stand-up", default="")
     parser.addini("aisys_standin_groups", "with aisys_images=spec: groups run as stand-ins (NAME,...)", default="")
     parser.addini("aisys_faults", "Fault-matrix selection for aisys_fault_case (see --aisys-faults)", default="")
     parser.addini("aisys_standin_profile", "Protocol the stand-ins speak: ideal or reference", default="")
@@ -122,7 +126,8 @@ def pytest_configure(config: pytest.Config) -> None:
             inventory=next(iter(config.getini("aisys_inventory")), None),
             strict_capabilities=config.getini("aisys_strict_capabilities") or None,
             images=config.getini("aisys_images") or None,
-            standin_groups=config.getini("aisys_standin_groups") or None)
+            standin_groups=config.getini("aisys_standin_groups") or None,
+            health_timeout=config.getini("aisys_health_timeout") or None)
         no_proxies = config.getoption("aisys_no_proxies")
         resolved = resolved.with_environ(os.environ).with_overrides(
             config.getoption("aisys_spec") or None, parse_vars(config.getoption("aisys_var"), "--aisys-var"),
@@ -131,8 +136,8 @@ def pytest_configure(config: pytest.Config) -> None:
             faults=config.getoption("aisys_faults"), standin_profile=config.getoption("aisys_standin_profile"),
             standin_defects=config.getoption("aisys_standin_defects"), inventory=config.getoption("aisys_inventory"),
             strict_capabilities=config.getoption("aisys_strict_capabilities"),
-            images=config.getoption("aisys_images"), standin_groups=config.getoption("aisys_standin_groups")
-        ).checked()
+            images=config.getoption("aisys_images"), standin_groups=config.getoption("aisys_standin_groups"),
+            health_timeout=config.getoption("aisys_health_timeout")).checked()
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = resolved

@@ -70,6 +70,8 @@ class AttachedStack:
                         for p in handle["proxies"]]
         self._endpoints = {(e["host"], e["agent"]): AgentEndpoint(**e) for e in handle["endpoints"]}
         self._groups = {(g["host"], g["group"]): g for g in handle["groups"]}
+        if self.proxies:
+            self.capabilities = self.capabilities | {"network"}
         if handle.get("backend") == "local":  # its proxies listen on this machine's loopback addresses
             self.capabilities = self.capabilities | {"observe-proxies"}
 

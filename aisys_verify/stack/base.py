@@ -98,9 +98,10 @@ class StackOptions:
 def stack_options(config: VerifyConfig, **extra: Any) -> StackOptions:
     """The StackOptions a resolved VerifyConfig asks for (plugin, CLI and daemon build them here), plus
     ``extra`` fields (health_timeout, workdir, ...)."""
+    fields: dict[str, Any] = {"health_timeout": config.health_timeout, **extra}
     return StackOptions(interpose=config.interpose, standin_profile=config.standin_profile,
                         standin_defects=config.standin_defects, inventory=config.inventory, images=config.images,
-                        standin_groups=config.standin_groups, **extra)
+                        standin_groups=config.standin_groups, **fields)
 
 
 def start_line(start: str, layers: int) -> str:

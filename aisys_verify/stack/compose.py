@@ -128,12 +128,6 @@ class ComposeStack:
         return interposable(topology)
 
     def __post_init__(self) -> None:
-        if timeout := os.environ.get("AISYS_COMPOSE_HEALTH_TIMEOUT", "").strip():
-            # the plugin has no option for it: containers on a busy shared engine may need longer than 30 s
-            try:
-                self.options = replace(self.options, health_timeout=float(timeout))
-            except ValueError:
-                raise VerifyError(f"AISYS_COMPOSE_HEALTH_TIMEOUT={timeout!r}: expected seconds") from None
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
         self.stack_id = uuid.uuid4().hex[:10]
         self.record = state.StackRecord(self.stack_id, "compose", [str(s) for s in self.spec])
@@ -196,6 +190,8 @@ class ComposeStack:
             self.cli = ComposeCli.detect()
             self._engine = self._engine_facts()
             self._prepare()
+            if self.proxies:  # cross-host edges always cross Toxiproxy; with interposition, every edge
+                self.capabilities = self.capabilities | {"network"}
             self.layers = start_layers(self.topology)
             self.progress(f"aisys-verify: compose stack {self.stack_id} ({self.cli.command[-1]} {self.cli.version}) "
                           f"on {self.network}.x: {len(self.topology.agents)} agents in "

@@ -100,6 +100,7 @@ class LocalStack:
                 self.proxies = interpose(self.topology, self.plan, call_edges(self.topology), self.options.skip_edges)
                 assert self.toxiproxy is not None
                 self.toxiproxy.client.populate([p.proxy for p in self.proxies])
+                self.capabilities = self.capabilities | {"network"}  # Toxiproxy on the edges: network faults
             plan_path = self.workdir / "plan.json"
             plan_path.write_text(self.plan.to_json(), encoding="utf-8")
             self.layers = start_layers(self.topology)

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from aisys_verify.errors import CapabilityMissing
 from aisys_verify.report.allure import labels
-from aisys_verify.stack.base import Stack
+from aisys_verify.stack.base import Stack, require
 
 from .support import Gateway
 
@@ -27,8 +26,7 @@ def gateway(aisys_stack: Stack) -> Gateway:
 @pytest.fixture
 def toxiproxy_reset(aisys_stack: Stack) -> Iterator[None]:
     """Every proxy enabled and every toxic removed after the test, whatever it did or how it ended."""
-    if not aisys_stack.proxies:  # the plugin makes this a skip naming the capability (a failure when strict)
-        raise CapabilityMissing("the stack has no Toxiproxy on its edges (--aisys-no-proxies, or an inventory "
-                                "that declares none): no edge can be cut", "network")
+    # a skip naming the capability without Toxiproxy (--aisys-no-proxies, an inventory declaring none)
+    require(aisys_stack, "network", purpose="no edge can be cut")
     yield
     aisys_stack.toxiproxy_client.reset()

@@ -160,7 +160,7 @@ def run_e2e(spec: Path, *extra: str, env: dict[str, str] | None = None,
 
     args = [sys.executable, "-m", "pytest", str(REPO / "suites" / "e2e"), "-m", "e2e", "-p", "no:cacheprovider",
             "--aisys-backend=compose", "--aisys-images=spec", f"--aisys-spec={spec}", "-q", "-rs", *extra]
-    env = {"AISYS_COMPOSE_HEALTH_TIMEOUT": "180", **os.environ, **(env or {})}  # a shared 2-core machine
+    env = {"AISYS_HEALTH_TIMEOUT": "180", **os.environ, **(env or {})}  # a shared 2-core machine
     child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     seen: dict[str, str] = {}
