@@ -12,11 +12,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aisys_verify.httpjson import HttpReply, http_json
-from aisys_verify.probe import UP, probe, speaks_http
-from aisys_verify.report.allure import attach_json, step
-from aisys_verify.standin import protocol
-from aisys_verify.standin.client import request_once
+from aisys_verify import UP, HttpReply, attach_json, http_json, probe, speaks_http, step
+from aisys_verify.standin import envelope, request_once
 
 SOURCE = "aisys-verify-e2e"
 TURN_TIMEOUT_S = 30.0
@@ -66,7 +63,7 @@ def zmq_request(url: str, action: str, fields: Mapping[str, Any] | None = None, 
 
     Raises AssertionError when no reply comes within ``timeout``.
     """
-    message = protocol.envelope(action, SOURCE, dict(fields or {}))
+    message = envelope(action, SOURCE, dict(fields or {}))
     if traceparent:
         message["traceparent"] = traceparent
     with step(title or f"{action} -> {url}"):

@@ -15,9 +15,18 @@ from typing import Any
 
 import pytest
 
-from aisys_verify.replies import agent_record, error_text, listed_count, listed_names, succeeded
-from aisys_verify.report.allure import attach_json, labels, step
-from aisys_verify.stack.base import Stack, serving_loop_s
+from aisys_verify import (
+    Stack,
+    agent_record,
+    attach_json,
+    error_text,
+    labels,
+    listed_count,
+    listed_names,
+    serving_loop_s,
+    step,
+    succeeded,
+)
 
 from .support import Gateway, wait_until, zmq_request
 

@@ -6,9 +6,8 @@ runs the same checks against containers.
 
 from __future__ import annotations
 
-from aisys_verify.health import read_reply
-from aisys_verify.stack.base import Stack, probe_health
-from aisys_verify.standin.wiring import call_edges
+from aisys_verify import Stack, probe_health, read_reply
+from aisys_verify.standin import call_edges
 
 
 def test_every_agent_answers_health_ok(aisys_stack: Stack) -> None:
