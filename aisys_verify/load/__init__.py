@@ -29,5 +29,11 @@ _LAZY = {"RunOptions": "runner", "run_load": "runner", "LoadScenario": "scenario
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(f"aisys_verify.load.{_LAZY[name]}"), name)
+        value = getattr(import_module(f"aisys_verify.load.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'aisys_verify.load' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
