@@ -1,6 +1,6 @@
 """How the e2e suite talks to the stack: HTTP to the web gateway, ZeroMQ requests to agents,
 and waiting for the stack to be well again after a fault. Built on the public API only
-(the stack's endpoints, ``aisys_verify.standin.protocol``, ``aisys_verify.probe``), with the
+(the stack's endpoints, ``aisys_verify.standin.envelope``, ``aisys_verify.probe``), with the
 request and response of every exchange attached to the Allure report.
 """
 
@@ -93,7 +93,7 @@ def new_traceparent() -> tuple[str, str]:
 
 
 def probe_all(targets: list[str], timeout: float = 2.0, workers: int = 16) -> dict[str, Any]:
-    """Every target through ``aisys_verify.probe.probe``, in parallel; {target: ProbeResult}."""
+    """Every target through ``aisys_verify.probe``, in parallel; {target: ProbeResult}."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(zip(targets, pool.map(lambda t: probe(t, timeout), targets)))
 

@@ -1,7 +1,7 @@
 """Service discovery: every agent of the spec is registered with ServiceRegistry (MainPC) and
 resolvable through it, on both hosts, including agents that share a name across hosts.
 
-Records and listings are read through ``aisys_verify.replies``, so either field set passes (the
+Records and listings are read through ``aisys_verify``'s reply readers, so either field set passes (the
 ideal ``agent_name/host/port/health_check_port/http_port/location``, or the real registry's
 ``host/port/health_check_port/agent_type/metadata``) and either listing shape (names, records, or a
 mapping name -> record).
