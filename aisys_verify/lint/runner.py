@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# ``import`` rather than ``from aisys_verify.lint import rules``: the from-form skips the import when the
+# package still holds the attribute from an earlier import whose modules have since left sys.modules (as
+# pytester's in-process runs do), and the re-imported registry would then hold no rule.
+import aisys_verify.lint.rules  # noqa: F401  (registers every rule family)
 from aisys_verify.errors import LintFailure, UsageError
 from aisys_verify.findings import Finding, Severity
-from aisys_verify.lint import rules as _rules  # noqa: F401  (registers every rule family)
 from aisys_verify.lint.registry import CHECKS, RULES
 from aisys_verify.spec.model import Topology
 

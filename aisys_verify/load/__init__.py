@@ -17,16 +17,23 @@ from aisys_verify.load.results import Cell, EndpointInfo, LoadResults, Phase, re
 if TYPE_CHECKING:
     from aisys_verify.load.runner import RunOptions, run_load
     from aisys_verify.load.scenario import LoadScenario, load_scenario, parse_scenario
+    from aisys_verify.load.session import LoadDriver
     from aisys_verify.load.shapes import SHAPES, Shape
 
-__all__ = ["SHAPES", "Cell", "EndpointInfo", "Latencies", "LoadResults", "LoadScenario", "Phase", "RunOptions", "Shape",
-           "load_scenario", "parse_scenario", "read_results", "run_load", "write_results"]
+__all__ = ["SHAPES", "Cell", "EndpointInfo", "Latencies", "LoadDriver", "LoadResults", "LoadScenario", "Phase",
+           "RunOptions", "Shape", "load_scenario", "parse_scenario", "read_results", "run_load", "write_results"]
 
 _LAZY = {"RunOptions": "runner", "run_load": "runner", "LoadScenario": "scenario", "load_scenario": "scenario",
-         "parse_scenario": "scenario", "SHAPES": "shapes", "Shape": "shapes"}
+         "parse_scenario": "scenario", "SHAPES": "shapes", "Shape": "shapes", "LoadDriver": "session"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(f"aisys_verify.load.{_LAZY[name]}"), name)
+        value = getattr(import_module(f"aisys_verify.load.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'aisys_verify.load' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,5 +1,14 @@
 """The SLO engine: SLOs from slo-config.yaml and OpenSLO, SLIs from load runs and agent metrics,
-pass/fail/inconclusive verdicts with confidence, error budgets and burn rates. See docs/slo.md."""
+pass/fail/inconclusive verdicts with confidence, error budgets and burn rates. See docs/slo.md.
+
+The load driver (``run``, ``Target``, ``RunRecord``), the verdict tables and pictures (``table``,
+``burn_table``, ``timeline_svg``, ``verdicts_svg``) and the sample-size bound load on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from aisys_verify.slo.assertions import SloSession, assert_change, assert_slo, assert_slos
 from aisys_verify.slo.budget import WORKBOOK_ALERTS, PhaseBurn, budget_consumed, burn_rate, phase_burn
@@ -9,9 +18,31 @@ from aisys_verify.slo.evaluate import Evaluation, evaluate
 from aisys_verify.slo.model import SliKind, SloSpec, from_slo_config
 from aisys_verify.slo.verdict import Status, Verdict, judge_latency, judge_ratio
 
+if TYPE_CHECKING:
+    from aisys_verify.slo.driver import RunRecord, RunRecordError, Target, run
+    from aisys_verify.slo.report import burn_table, table, timeline_svg, verdicts_svg, write_json
+    from aisys_verify.slo.stats import min_samples_upper_bound
+
 __all__ = [
     "WORKBOOK_ALERTS", "BucketLatencies", "Change", "Counts", "Evaluation", "ExactLatencies", "PhaseBurn",
-    "SketchLatencies", "SliKind", "SloSession", "SloSpec", "Status", "Verdict", "assert_change", "assert_slo",
-    "assert_slos", "bad_fraction_change", "budget_consumed", "burn_rate", "evaluate", "from_slo_config",
-    "judge_latency", "judge_ratio", "phase_burn", "quantile_shift",
+    "RunRecord", "RunRecordError", "SketchLatencies", "SliKind", "SloSession", "SloSpec", "Status", "Target",
+    "Verdict", "assert_change", "assert_slo", "assert_slos", "bad_fraction_change", "budget_consumed", "burn_rate",
+    "burn_table", "evaluate", "from_slo_config", "judge_latency", "judge_ratio", "min_samples_upper_bound",
+    "phase_burn", "quantile_shift", "run", "table", "timeline_svg", "verdicts_svg", "write_json",
 ]
+
+_LAZY = {"RunRecord": "driver", "RunRecordError": "driver", "Target": "driver", "run": "driver",
+         "burn_table": "report", "table": "report", "timeline_svg": "report", "verdicts_svg": "report",
+         "write_json": "report", "min_samples_upper_bound": "stats"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"aisys_verify.slo.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'aisys_verify.slo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

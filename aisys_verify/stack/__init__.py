@@ -1,6 +1,20 @@
-"""Standing the spec up: backends (local processes, compose), Toxiproxy on every edge, cleanup."""
+"""Standing the spec up: backends (local processes, compose), Toxiproxy on every edge, cleanup.
 
-from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError
+``Stack`` is the protocol every backend implements (the ``aisys_stack`` fixture); ``require`` skips a test
+whose stack lacks a capability (a failure under ``--aisys-strict-capabilities``).
+"""
+
+from aisys_verify.stack.base import (
+    CAPABILITIES,
+    AgentEndpoint,
+    Stack,
+    StackOptions,
+    StackStartError,
+    probe_health,
+    require,
+    serving_loop_s,
+)
 from aisys_verify.stack.local import LocalStack
 
-__all__ = ["AgentEndpoint", "LocalStack", "StackOptions", "StackStartError"]
+__all__ = ["CAPABILITIES", "AgentEndpoint", "LocalStack", "Stack", "StackOptions", "StackStartError", "probe_health",
+           "require", "serving_loop_s"]

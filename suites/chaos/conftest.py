@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aisys_verify.faults.timeline import bars_svg
-from aisys_verify.report.allure import attach_json, attach_svg, attach_text, labels
-from aisys_verify.stack.base import Stack
+from aisys_verify import Stack, attach_json, attach_svg, attach_text, labels
+from aisys_verify.faults import bars_svg
 
 from .support import Dialogue
 

@@ -8,8 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aisys_verify.httpjson import http_json
-from aisys_verify.report.allure import attach_json
+from aisys_verify import attach_json, http_json
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from aisys_verify.faults.chaos import Chaos
-from aisys_verify.faults.matrix import FaultCase
-from aisys_verify.report.allure import attach_json
+from aisys_verify import Chaos, attach_json
+from aisys_verify.faults import FaultCase
 
 from .support import Dialogue
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aisys_verify.faults.chaos import Chaos
-from aisys_verify.stack.base import Stack, require
+from aisys_verify import Chaos, Stack, require
 
 pytestmark = pytest.mark.chaos
 

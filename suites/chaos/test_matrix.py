@@ -16,11 +16,8 @@ import time
 
 import pytest
 
-from aisys_verify.faults.base import wait_until
-from aisys_verify.faults.chaos import Chaos
-from aisys_verify.faults.matrix import FaultCase
-from aisys_verify.probe import http_health
-from aisys_verify.stack.base import Stack
+from aisys_verify import Chaos, Stack, http_health, wait_until
+from aisys_verify.faults import FaultCase
 
 pytestmark = pytest.mark.chaos
 

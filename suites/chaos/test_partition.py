@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from aisys_verify.faults.chaos import Chaos
-from aisys_verify.replies import succeeded
-from aisys_verify.report.allure import attach_json
-from aisys_verify.stack.base import Stack
+from aisys_verify import Chaos, Stack, attach_json, succeeded
 
 from .support import Dialogue
 

@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aisys_verify.faults.experiment import run_experiment
-from aisys_verify.faults.scenario import load_scenario
-from aisys_verify.faults.timeline import timeline_svg
-from aisys_verify.report.allure import attach_json, attach_svg
-from aisys_verify.stack.base import Stack
+from aisys_verify import Stack, attach_json, attach_svg
+from aisys_verify.faults import load_scenario, run_experiment, timeline_svg
 
 pytestmark = pytest.mark.chaos
 

@@ -6,10 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from aisys_verify import ConformanceFailure, Stack, labels
 from aisys_verify.conformance import CheckResult, Conformance, ConformanceOptions
-from aisys_verify.errors import ConformanceFailure
-from aisys_verify.report.allure import labels
-from aisys_verify.stack.base import Stack
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aisys_verify.report.allure import labels
-from aisys_verify.stack.base import Stack, require
+from aisys_verify import Stack, labels, require
 
 from .support import Gateway
 

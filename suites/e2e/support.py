@@ -1,6 +1,6 @@
 """How the e2e suite talks to the stack: HTTP to the web gateway, ZeroMQ requests to agents,
 and waiting for the stack to be well again after a fault. Built on the public API only
-(the stack's endpoints, ``aisys_verify.standin.protocol``, ``aisys_verify.probe``), with the
+(the stack's endpoints, ``aisys_verify.standin.envelope``, ``aisys_verify.probe``), with the
 request and response of every exchange attached to the Allure report.
 """
 
@@ -12,11 +12,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aisys_verify.httpjson import HttpReply, http_json
-from aisys_verify.probe import UP, probe, speaks_http
-from aisys_verify.report.allure import attach_json, step
-from aisys_verify.standin import protocol
-from aisys_verify.standin.client import request_once
+from aisys_verify import UP, HttpReply, attach_json, http_json, probe, speaks_http, step
+from aisys_verify.standin import envelope, request_once
 
 SOURCE = "aisys-verify-e2e"
 TURN_TIMEOUT_S = 30.0
@@ -66,7 +63,7 @@ def zmq_request(url: str, action: str, fields: Mapping[str, Any] | None = None, 
 
     Raises AssertionError when no reply comes within ``timeout``.
     """
-    message = protocol.envelope(action, SOURCE, dict(fields or {}))
+    message = envelope(action, SOURCE, dict(fields or {}))
     if traceparent:
         message["traceparent"] = traceparent
     with step(title or f"{action} -> {url}"):
@@ -96,7 +93,7 @@ def new_traceparent() -> tuple[str, str]:
 
 
 def probe_all(targets: list[str], timeout: float = 2.0, workers: int = 16) -> dict[str, Any]:
-    """Every target through ``aisys_verify.probe.probe``, in parallel; {target: ProbeResult}."""
+    """Every target through ``aisys_verify.probe``, in parallel; {target: ProbeResult}."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(zip(targets, pool.map(lambda t: probe(t, timeout), targets)))
 

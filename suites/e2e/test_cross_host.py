@@ -10,10 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from aisys_verify.replies import error_text, succeeded
-from aisys_verify.report.allure import labels
-from aisys_verify.stack.base import Stack
-from aisys_verify.trace import Trace
+from aisys_verify import Stack, Trace, error_text, labels, succeeded
 
 from .support import Gateway, new_traceparent, zmq_request
 

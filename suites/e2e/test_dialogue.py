@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aisys_verify.report.allure import labels
+from aisys_verify import labels
 
 from .scenarios import Conversation, Scenario, ScenarioError, Turn, load_all, run_lock_step
 from .support import Gateway

@@ -1,7 +1,7 @@
 """Service discovery: every agent of the spec is registered with ServiceRegistry (MainPC) and
 resolvable through it, on both hosts, including agents that share a name across hosts.
 
-Records and listings are read through ``aisys_verify.replies``, so either field set passes (the
+Records and listings are read through ``aisys_verify``'s reply readers, so either field set passes (the
 ideal ``agent_name/host/port/health_check_port/http_port/location``, or the real registry's
 ``host/port/health_check_port/agent_type/metadata``) and either listing shape (names, records, or a
 mapping name -> record).
@@ -15,9 +15,18 @@ from typing import Any
 
 import pytest
 
-from aisys_verify.replies import agent_record, error_text, listed_count, listed_names, succeeded
-from aisys_verify.report.allure import attach_json, labels, step
-from aisys_verify.stack.base import Stack, serving_loop_s
+from aisys_verify import (
+    Stack,
+    agent_record,
+    attach_json,
+    error_text,
+    labels,
+    listed_count,
+    listed_names,
+    serving_loop_s,
+    step,
+    succeeded,
+)
 
 from .support import Gateway, wait_until, zmq_request
 

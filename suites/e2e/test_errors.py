@@ -10,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from aisys_verify import replies
-from aisys_verify.config import VerifyConfig
-from aisys_verify.report.allure import attach_json, labels, step
-from aisys_verify.stack.base import Stack, require
+from aisys_verify import Stack, VerifyConfig, attach_json, error_text, failed, labels, mentions, require, step
 
 from .support import Gateway, wait_stack_healthy, wait_until, zmq_endpoints, zmq_request
 
@@ -75,18 +72,18 @@ def test_unknown_action_gets_an_error_reply(aisys_stack: Stack, aisys_config: Ve
         for ep in endpoints:
             reply = zmq_request(ep.main_url, "no_such_action", {"x": 1},
                                 title=f"no_such_action -> {ep.host}/{ep.agent}")
-            if not replies.failed(reply) or not replies.error_text(reply):
+            if not failed(reply) or not error_text(reply):
                 problems.append(f"{ep.host}/{ep.agent}: not an error reply with a message: {reply}")
-            elif not replies.mentions(reply, "no_such_action"):
+            elif not mentions(reply, "no_such_action"):
                 problems.append(f"{ep.host}/{ep.agent}: the error does not name the action: "
-                                f"{replies.error_text(reply)!r}")
-            elif ideal and (reply.get("error_code") != "unknown_action" or not replies.mentions(reply, "ping")):
+                                f"{error_text(reply)!r}")
+            elif ideal and (reply.get("error_code") != "unknown_action" or not mentions(reply, "ping")):
                 problems.append(f"{ep.host}/{ep.agent}: the error does not name the known actions (ideal profile): "
                                 f"{reply}")
     assert not problems, f"{len(problems)} agent(s) mishandle an unknown action:\n  " + "\n  ".join(problems)
     if ideal:
         reply = zmq_request(aisys_stack.endpoint("RequestCoordinator").main_url, "no_such_action")
-        assert replies.mentions(reply, "process_dialogue"), reply
+        assert mentions(reply, "process_dialogue"), reply
 
 
 def test_memory_down_gives_a_graceful_flagged_answer(aisys_stack: Stack, gateway: Gateway) -> None:

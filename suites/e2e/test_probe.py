@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from aisys_verify.probe import UP
-from aisys_verify.report.allure import attach_json, attach_text, labels, step
-from aisys_verify.stack.base import Stack
+from aisys_verify import UP, Stack, attach_json, attach_text, labels, step
 
 from .support import probe_all
 

@@ -12,9 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from aisys_verify.report.allure import attach_text, labels, step
-from aisys_verify.stack.base import Stack
-from aisys_verify.trace import Span, Trace
+from aisys_verify import Span, Stack, Trace, attach_text, labels, step
 
 from .support import Gateway, wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aisys_verify.report.allure import labels
+from aisys_verify import labels
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ import math
 
 import pytest
 
+from aisys_verify import LoadDriver
 from aisys_verify.load import LoadResults, read_results
-from aisys_verify.load.session import LoadDriver
 
 pytestmark = pytest.mark.load
 

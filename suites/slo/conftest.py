@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aisys_verify.probe import UP, probe
-from aisys_verify.report.allure import attach_json, attach_text, labels, step
-from aisys_verify.slo import Evaluation, SloSession, Status
-from aisys_verify.slo.driver import RunRecord, run
-from aisys_verify.slo.report import attach_svg, table, verdicts_svg
-from aisys_verify.stack.base import Stack
+from aisys_verify import UP, Stack, attach_json, attach_svg, attach_text, labels, probe, step
+from aisys_verify.slo import Evaluation, RunRecord, SloSession, Status, run, table, verdicts_svg
 
 from .plan import BASELINE_S, BASELINE_WORKERS, baseline_rate, baseline_targets
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aisys_verify.slo.driver import Target
-from aisys_verify.stack.base import Stack, serving_loop_s
+from aisys_verify import Stack, serving_loop_s
+from aisys_verify.slo import Target
 
 SESSIONS = 40  # dialogue sessions reused round robin, so memory reads find context
 # 35 weight units per cycle; 50 s at 120/s is 171 cycles: >= 340 samples for a weight of 2, 685 for 4

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import pytest
 
-from aisys_verify.config import VerifyConfig
-from aisys_verify.report.allure import attach_text
-from aisys_verify.slo import Status, assert_slos
-from aisys_verify.slo.stats import min_samples_upper_bound
-from aisys_verify.slo.verdict import Verdict
+from aisys_verify import VerifyConfig, attach_text
+from aisys_verify.slo import Status, Verdict, assert_slos, min_samples_upper_bound
 
 from .conftest import Baseline
 

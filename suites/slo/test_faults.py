@@ -16,13 +16,18 @@ from typing import Any
 
 import pytest
 
-from aisys_verify.faults.toxics import Toxic
-from aisys_verify.report.allure import attach_text, labels
-from aisys_verify.slo import SloSession, assert_change, quantile_shift
-from aisys_verify.slo.budget import WORKBOOK_ALERTS
-from aisys_verify.slo.driver import Target, run
-from aisys_verify.slo.report import attach_svg, burn_table, timeline_svg
-from aisys_verify.stack.base import Stack, serving_loop_s
+from aisys_verify import Stack, attach_svg, attach_text, labels, serving_loop_s
+from aisys_verify.faults import Toxic
+from aisys_verify.slo import (
+    WORKBOOK_ALERTS,
+    SloSession,
+    Target,
+    assert_change,
+    burn_table,
+    quantile_shift,
+    run,
+    timeline_svg,
+)
 
 pytestmark = pytest.mark.slo
 

@@ -6,13 +6,12 @@ runs the same checks against containers.
 
 from __future__ import annotations
 
-from aisys_verify.health import read_reply
-from aisys_verify.stack.base import Stack, probe_health
-from aisys_verify.standin.wiring import call_edges
+from aisys_verify import Stack, probe_health, read_reply
+from aisys_verify.standin import call_edges
 
 
 def test_every_agent_answers_health_ok(aisys_stack: Stack) -> None:
-    replies = probe_health(aisys_stack)  # read by aisys_verify.health: either reply shape
+    replies = probe_health(aisys_stack)  # read by aisys_verify.read_reply: either reply shape
     bad = {k: read_reply(v).shown() for k, v in replies.items() if not read_reply(v).up}
     assert len(replies) == len(aisys_stack.topology.agents)
     assert not bad, f"{len(bad)} agent(s) not ok: {bad}"
