@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -61,6 +60,23 @@ from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Agent, Topology
 from aisys_verify.stack import state
 from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate, start_line
+from aisys_verify.stack.compose_names import (
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    DATA_DIR,
+    DUMMY_SECRET,
+    LABEL_GROUP,
+    LABEL_HOST,
+    LABEL_ROLE,
+    LOG_DIR,
+    PLAN_PATH,
+    REDIS_SERVICE,
+    STOP_GRACE_S,
+    TOXIPROXY_PORT,
+    TOXIPROXY_SERVICE,
+)
+from aisys_verify.stack.compose_names import as_dict as _as_dict
+from aisys_verify.stack.compose_names import slug as _slug
 from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper's public names)
     LABEL_OWNER,
     LABEL_STACK,
@@ -83,26 +99,9 @@ from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError
 if TYPE_CHECKING:
     from aisys_verify.stack.spec_images import Interposition
 
-LABEL_ROLE = "com.aisys-verify.role"  # group | redis | toxiproxy | anchor (spec images: a host's namespace)
-LABEL_HOST = "com.aisys-verify.host"
-LABEL_GROUP = "com.aisys-verify.group"
-COMPOSE_PROJECT = "com.docker.compose.project"
-COMPOSE_SERVICE = "com.docker.compose.service"
-PLAN_PATH = "/run/aisys/plan.json"
-LOG_DIR = "/var/log/aisys"
-DATA_DIR = "/var/lib/aisys"
-TOXIPROXY_SERVICE = "toxiproxy"
-TOXIPROXY_PORT = 8474
-REDIS_SERVICE = "aisys-redis"
-STOP_GRACE_S = 10  # SIGTERM, then SIGKILL: stand-ins stop in about 2 s when the machine is not busy
-DUMMY_SECRET = "aisys-verify stand-in secret (not a real credential)\n"
 
 
 # --- the stack ----------------------------------------------------------------------------------------
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-") or "x"
 
 
 @dataclass
@@ -877,15 +876,6 @@ class ComposeStack:
             run_docker("unpause", cid)
         run_docker("start", cid)
         self._wait_healthy([(host, group)], timeout)
-
-
-def _as_dict(labels: Any) -> dict[str, str]:
-    if isinstance(labels, dict):
-        return {str(k): str(v) for k, v in labels.items()}
-    if isinstance(labels, list):
-        pairs = (str(x).partition("=") for x in labels)
-        return {k: v for k, _, v in pairs}
-    return {}
 
 
 def _tcp_open(address: str, port: int) -> bool:

@@ -147,7 +147,7 @@ def plan_interposition(topology: Topology, http_ports: Mapping[str, int] | None 
 
 def interposable(topology: Topology) -> frozenset[tuple[str, str]]:
     """The (caller, callee) pairs a spec-images stack puts Toxiproxy on: the cross-host call edges."""
-    from aisys_verify.stack.compose import TOXIPROXY_PORT
+    from aisys_verify.stack.compose_names import TOXIPROXY_PORT
 
     return plan_interposition(topology, reserved=(TOXIPROXY_PORT,)).pairs
 
@@ -220,7 +220,8 @@ def _environment(original: Any) -> dict[str, str]:
 
 def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[str, Any]:
     """The generated project of one host in spec-images mode (see the module's docstring)."""
-    from aisys_verify.stack.compose import LABEL_GROUP, LABEL_HOST, LABEL_ROLE, REDIS_SERVICE, _as_dict
+    from aisys_verify.stack.compose_names import LABEL_GROUP, LABEL_HOST, LABEL_ROLE, REDIS_SERVICE
+    from aisys_verify.stack.compose_names import as_dict as _as_dict
 
     project = stack.host_projects[host]
     net_key = next(iter(rendered.get("networks") or {}), "agent_net")
