@@ -16,10 +16,13 @@ from importlib import import_module
 from pathlib import Path
 
 from aisys_verify import __version__
-from aisys_verify.config import VerifyConfig, from_pyproject, parse_vars
+from aisys_verify.cli_support import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERRUPTED
+from aisys_verify.cli_support import config_from_args as _config
+from aisys_verify.cli_support import spec_args as _spec_args
 from aisys_verify.errors import SpecError, UsageError, VerifyError
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+# EXIT_* stay importable from here (callers use aisys_verify.cli.EXIT_*); the families take them, the spec
+# arguments and the config from cli_support, never from this module that loads them
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,22 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_FAMILIES:  # chaos, load, slo, conformance: each module adds its own sub-commands
         import_module(module).add_commands(sub, _spec_args)
     return parser
-
-
-def _spec_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="spec folders or files (default: [tool.aisys-verify] spec in pyproject.toml)")
-    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                        help="a spec variable such as PORT_OFFSET=1000 (repeatable)")
-
-
-def _config(args: argparse.Namespace) -> VerifyConfig:
-    config = from_pyproject(Path.cwd()).with_environ(os.environ)
-    config = config.with_overrides(args.paths or None, parse_vars(args.var, "--var"),
-                                   getattr(args, "fail_on", None), base=Path.cwd())
-    if not config.spec:
-        raise UsageError("no spec path given: pass PATH... or set [tool.aisys-verify] spec in pyproject.toml")
-    return config
 
 
 def cmd_lint(args: argparse.Namespace) -> int:

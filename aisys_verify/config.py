@@ -105,12 +105,12 @@ class VerifyConfig:
         if interpose is not None:
             changes["interpose"] = interpose
         if faults is not None:
-            from aisys_verify.faults.matrix import Selection
+            from aisys_verify.faults.selection import Selection
 
             Selection.parse(faults)  # a bad selection fails here, where it was given
             changes["faults"] = faults
         if standin_profile is not None or standin_defects is not None:
-            from aisys_verify.standin.profile import parse_defects, parse_profile
+            from aisys_verify.standin.defects import parse_defects, parse_profile
 
             if standin_profile is not None:
                 changes["standin_profile"] = parse_profile(standin_profile, "stand-in profile")

@@ -19,7 +19,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+# one set of exit codes for every family, named here for this family's verbs: 0 ok, 1 failed, 130 interrupted
+from aisys_verify.cli_support import EXIT_CLEAN as EXIT_OK
+from aisys_verify.cli_support import EXIT_FINDINGS as EXIT_FAILED
+from aisys_verify.cli_support import EXIT_INTERRUPTED
 
 
 def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -107,7 +110,7 @@ def _stack(args: argparse.Namespace) -> Any:
         from aisys_verify.stack.attached import attach
 
         return attach(args.stack)
-    from aisys_verify.cli import _config
+    from aisys_verify.cli_support import config_from_args as _config
     from aisys_verify.errors import UsageError
     from aisys_verify.spec.loader import load_spec
     from aisys_verify.stack.base import StackOptions, backend_class

@@ -20,7 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+# one set of exit codes for every family, named here for this family's verbs: 0 ok, 1 failed, 130 interrupted
+from aisys_verify.cli_support import EXIT_CLEAN as EXIT_OK
+from aisys_verify.cli_support import EXIT_FINDINGS as EXIT_FAILED
+from aisys_verify.cli_support import EXIT_INTERRUPTED
 
 
 def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -48,7 +51,7 @@ def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None])
 def cmd_run(args: argparse.Namespace) -> int:
     import time
 
-    from aisys_verify.cli import _config
+    from aisys_verify.cli_support import config_from_args as _config
     from aisys_verify.faults.experiment import run_experiment
     from aisys_verify.faults.scenario import load_scenario
 
@@ -94,7 +97,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from aisys_verify.cli import _config
+    from aisys_verify.cli_support import config_from_args as _config
     from aisys_verify.faults.matrix import Selection, fault_matrix
     from aisys_verify.spec.loader import load_spec
 

@@ -15,17 +15,16 @@ it spreads over the graph instead of taking one corner, and is the same every ru
 from __future__ import annotations
 
 import hashlib
-import shlex
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from aisys_verify.errors import UsageError
 from aisys_verify.faults.edges import agents_matching, parse_edge
+from aisys_verify.faults.selection import KINDS as KINDS  # re-exported: they were defined here
+from aisys_verify.faults.selection import Selection as Selection
 from aisys_verify.plan.edges import call_edges
 from aisys_verify.spec.model import Topology
 
-KINDS = ("partition", "latency", "reset_peer", "blackhole")
 MATRIX_PURPOSES = ("dependency", "call")
 
 
@@ -49,46 +48,6 @@ class FaultCase:
     @property
     def cross_host(self) -> bool:
         return self.caller.split("/")[0] != self.callee.split("/")[0]
-
-
-@dataclass(frozen=True)
-class Selection:
-    kinds: tuple[str, ...] = KINDS
-    hosts: tuple[str, ...] = ()  # the caller's or the callee's host
-    groups: tuple[str, ...] = ()  # the caller's or the callee's docker group (NAME or HOST/NAME)
-    edges: tuple[str, ...] = ()  # CALLER->CALLEE selectors
-    max_blast_radius: int | None = None
-    limit: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Selection:
-        """``kind=latency,partition host=pc2 group=memory_stack edge=A->B max-blast=10 limit=8`` (any subset)."""
-        fields: dict[str, list[str]] = defaultdict(list)
-        for word in shlex.split(text):
-            key, eq, value = word.partition("=")
-            if not eq or not value:
-                raise UsageError(f"fault selection {text!r}: {word!r} is not KEY=VALUE (keys: kind, host, group, "
-                                 "edge, max-blast, limit)")
-            fields[key.strip().lower()].extend(v.strip() for v in value.split(",") if v.strip())
-        unknown = set(fields) - {"kind", "host", "group", "edge", "max-blast", "limit"}
-        if unknown:
-            raise UsageError(f"fault selection {text!r}: unknown key(s) {', '.join(sorted(unknown))} (keys: kind, "
-                             "host, group, edge, max-blast, limit)")
-        kinds = tuple(fields.get("kind", KINDS))
-        bad = [k for k in kinds if k not in KINDS]
-        if bad:
-            raise UsageError(f"fault selection: unknown kind(s) {', '.join(bad)}; kinds: {', '.join(KINDS)}")
-        return cls(kinds, tuple(fields.get("host", ())), tuple(fields.get("group", ())),
-                   tuple(fields.get("edge", ())), _one_int(fields, "max-blast"), _one_int(fields, "limit"))
-
-
-def _one_int(fields: dict[str, list[str]], key: str) -> int | None:
-    values = fields.get(key)
-    if not values:
-        return None
-    if len(values) != 1 or not values[0].isdigit() or int(values[0]) < 1:
-        raise UsageError(f"fault selection: {key} takes one whole number >= 1, got {','.join(values)}")
-    return int(values[0])
 
 
 def matrix_edges(topology: Topology) -> list[tuple[str, str, str, bool]]:

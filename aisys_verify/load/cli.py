@@ -66,7 +66,7 @@ def _print(results: Any, as_json: bool) -> int:
 def cmd_load_run(args: argparse.Namespace) -> int:
     import time
 
-    from aisys_verify.cli import _config
+    from aisys_verify.cli_support import config_from_args as _config
     from aisys_verify.errors import UsageError
     from aisys_verify.load.runner import RunOptions, run_load
     from aisys_verify.load.scenario import load_scenario

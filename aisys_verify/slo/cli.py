@@ -45,7 +45,7 @@ def add_commands(sub: argparse._SubParsersAction[Any],
 
 
 def _session(args: argparse.Namespace) -> Any:
-    from aisys_verify.cli import _config
+    from aisys_verify.cli_support import config_from_args as _config
     from aisys_verify.slo.assertions import SloSession
     from aisys_verify.slo.openslo import load_openslo
     from aisys_verify.spec.loader import load_spec

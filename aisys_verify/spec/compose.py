@@ -17,18 +17,31 @@ Merging follows the compose rules: mappings merge by key, ``environment``/``depe
 ``networks``/``profiles`` merge by name, ``ports`` append, ``healthcheck.test``/``command`` replace. A
 service's definitions (its extends bases, an included file's, each file's) are applied in order as
 layers, so extends, include and multi-file merge share one merge.
+
+Reading one field's value (ports, healthcheck, limits, ...) is ``spec/compose_fields.py``; the ``.env``
+format is ``spec/dotenv.py``; both are re-exported here (``read_dotenv``, ``parse_bytes``).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import SpecError, SpecNotFound
+from aisys_verify.spec.compose_fields import (
+    parse_bytes,
+    parse_cpus,
+    read_depends_on,
+    read_device,
+    read_environment,
+    read_healthcheck,
+    read_port,
+    read_secret_def,
+)
+from aisys_verify.spec.dotenv import read_dotenv
 from aisys_verify.spec.expr import ExprError, interpolate
 from aisys_verify.spec.model import (
     ComposeProject,
@@ -43,7 +56,7 @@ from aisys_verify.spec.model import (
     ServiceDependency,
     ServiceSecret,
 )
-from aisys_verify.spec.reader import Notes, expect_list, expect_map, expect_number, expect_str, type_name
+from aisys_verify.spec.reader import Notes, expect_list, expect_map, expect_str
 from aisys_verify.spec.source import Location, YamlDocument, YMap, YSeq, display_path, load_yaml
 
 TOP_KEYS = ("version", "name", "services", "networks", "volumes", "secrets", "configs", "include")
@@ -199,7 +212,7 @@ def _read_file(doc: YamlDocument, env: Mapping[str, str], project: _Project, inc
             _merge_service(svc, layer.body, layer.raw, layer.path)
     for sec_name, body in expect_map(file.root.get("secrets"), file.root.loc_of("secrets"), "secrets",
                                      allow_none=True).items():
-        project.secrets[str(sec_name)] = _read_secret_def(str(sec_name), body, file.root["secrets"].loc_of(sec_name))
+        project.secrets[str(sec_name)] = read_secret_def(str(sec_name), body, file.root["secrets"].loc_of(sec_name))
     for net in expect_map(file.root.get("networks"), file.root.loc_of("networks"), "networks", allow_none=True):
         project.networks[str(net)] = None
 
@@ -362,20 +375,20 @@ def _merge_service(svc: _Service, body: YMap, raw_body: Mapping[str, Any], path:
     if "network_mode" in body:
         svc.network_mode = expect_str(body["network_mode"], body.loc_of("network_mode"), "network_mode")
     if "environment" in body:
-        raw_vars = {v.name: v.raw for v in _read_environment(raw_body.get("environment"), body.loc, svc.name)}
-        for var in _read_environment(body["environment"], body.loc_of("environment"), svc.name):
+        raw_vars = {v.name: v.raw for v in read_environment(raw_body.get("environment"), body.loc, svc.name)}
+        for var in read_environment(body["environment"], body.loc_of("environment"), svc.name):
             svc.environment[var.name] = EnvVar(var.name, var.value, raw_vars.get(var.name, var.raw), var.loc)
     if "depends_on" in body:
-        svc.depends_on.update(_read_depends_on(body["depends_on"], body.loc_of("depends_on"), svc.name))
+        svc.depends_on.update(read_depends_on(body["depends_on"], body.loc_of("depends_on"), svc.name))
     if "ports" in body:
         ports = expect_list(body["ports"], body.loc_of("ports"), f"service {svc.name} ports")
         known = {p.raw for p in svc.ports}
         for i, item in enumerate(ports):
-            port = _read_port(item, ports.loc_of(i), svc.name)
+            port = read_port(item, ports.loc_of(i), svc.name)
             if port.raw not in known:
                 svc.ports.append(port)
     if "healthcheck" in body:
-        svc.healthcheck = _read_healthcheck(body["healthcheck"], body.loc_of("healthcheck"), svc.name,
+        svc.healthcheck = read_healthcheck(body["healthcheck"], body.loc_of("healthcheck"), svc.name,
                                             svc.healthcheck)
     if "secrets" in body:
         items = expect_list(body["secrets"], body.loc_of("secrets"), f"service {svc.name} secrets")
@@ -398,89 +411,6 @@ def _merge_service(svc: _Service, body: YMap, raw_body: Mapping[str, Any], path:
         _merge_deploy(svc, expect_map(deploy, body.loc_of("deploy"), f"service {svc.name} deploy"))
 
 
-def _read_environment(node: Any, loc: Location, svc: str) -> list[EnvVar]:
-    result = []
-    if isinstance(node, YMap):
-        for key, value in node.items():
-            text = None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-            result.append(EnvVar(str(key), text, text, node.loc_of(key)))
-    elif isinstance(node, YSeq):
-        for i, item in enumerate(node):
-            entry = expect_str(item, node.loc_of(i), f"service {svc} environment entry") or ""
-            name, sep, value = entry.partition("=")
-            result.append(EnvVar(name.strip(), value if sep else None, value if sep else None, node.loc_of(i)))
-    elif node is not None:
-        raise SpecError(f"service {svc} environment must be a list or mapping, got {type_name(node)}", loc)
-    return result
-
-
-def _read_depends_on(node: Any, loc: Location, svc: str) -> dict[str, ServiceDependency]:
-    result: dict[str, ServiceDependency] = {}
-    if isinstance(node, YSeq):
-        for i, item in enumerate(node):
-            name = expect_str(item, node.loc_of(i), f"service {svc} depends_on entry") or ""
-            result[name] = ServiceDependency(name, "service_started", node.loc_of(i))
-    elif isinstance(node, YMap):
-        for name, body in node.items():
-            condition = "service_started"
-            if isinstance(body, Mapping):
-                condition = str(body.get("condition", condition))
-            elif body is not None:
-                raise SpecError(f"service {svc} depends_on.{name} must be a mapping (long form)", node.loc_of(name))
-            result[str(name)] = ServiceDependency(str(name), condition, node.loc_of(name))
-    elif node is not None:
-        raise SpecError(f"service {svc} depends_on must be a list or mapping, got {type_name(node)}", loc)
-    return result
-
-
-_PORT_SHORT = re.compile(
-    r"^(?:(?:(?P<ip>\[[^\]]+\]|[\d.]+|[A-Za-z0-9_.-]+):)?(?P<host>\d{1,5}(?:-\d{1,5})?)?:)?"
-    r"(?P<container>\d{1,5}(?:-\d{1,5})?)"
-    r"(?:/(?P<proto>tcp|udp|sctp))?$")
-
-
-def _span(text: str) -> tuple[int, int | None]:
-    """'8000' -> (8000, None); '8000-8010' -> (8000, 8010). Numbers are kept as written, even when out of range."""
-    first, _, last = text.partition("-")
-    return int(first), int(last) if last else None
-
-
-def _read_port(item: Any, loc: Location, svc: str) -> PublishedPort:
-    if isinstance(item, Mapping):
-        target = item.get("target")
-        published = item.get("published")
-        if not isinstance(target, int) or isinstance(target, bool):
-            raise SpecError(f"service {svc} port needs an integer 'target'", loc)
-        text = "" if published is None else str(published)
-        if isinstance(published, bool) or not re.fullmatch(r"(\d{1,5}(-\d{1,5})?)?", text):
-            raise SpecError(f"service {svc} port 'published' must be a port or range, got {published!r}", loc)
-        host, host_end = _span(text) if text else (None, None)
-        host_ip = item.get("host_ip")
-        return PublishedPort(None if host_ip is None else str(host_ip), host, target,
-                             str(item.get("protocol", "tcp")), f"{host_ip or ''}:{text}:{target}", loc, host_end)
-    short = str(item) if isinstance(item, (int, str)) and not isinstance(item, bool) else None
-    match = _PORT_SHORT.match(short or "")
-    if not short or not match:
-        raise SpecError(f"service {svc} has an unreadable port {item!r}", loc,
-                        "use HOST:CONTAINER, IP:HOST:CONTAINER or the long form")
-    host, host_end = _span(match.group("host")) if match.group("host") else (None, None)
-    container, container_end = _span(match.group("container"))
-    ip = match.group("ip")
-    return PublishedPort(ip.strip("[]") if ip else None, host, container, match.group("proto") or "tcp", short, loc,
-                         host_end, container_end)
-
-
-def _read_healthcheck(node: Any, loc: Location, svc: str, previous: Healthcheck | None) -> Healthcheck:
-    body = expect_map(node, loc, f"service {svc} healthcheck")
-    test = body.get("test", list(previous.test) if previous else [])
-    if isinstance(test, str):
-        test = ["CMD-SHELL", test]
-    if not isinstance(test, list):
-        raise SpecError(f"service {svc} healthcheck.test must be a list or a string", body.loc_of("test"))
-    disabled = bool(body.get("disable")) or (bool(test) and test[0] == "NONE")
-    return Healthcheck(tuple(str(t) for t in test), tuple(str(t) for t in test), disabled, body.loc_of("test"))
-
-
 def _merge_deploy(svc: _Service, deploy: YMap) -> None:
     resources = deploy.get("resources")
     if resources is None:
@@ -489,133 +419,11 @@ def _merge_deploy(svc: _Service, deploy: YMap) -> None:
     limits = resources.get("limits")
     if isinstance(limits, YMap):
         if "cpus" in limits:
-            svc.cpus = (_parse_cpus(limits["cpus"], limits.loc_of("cpus"), svc.name), limits.loc_of("cpus"))
+            svc.cpus = (parse_cpus(limits["cpus"], limits.loc_of("cpus"), svc.name), limits.loc_of("cpus"))
         if "memory" in limits:
             svc.memory = (parse_bytes(limits["memory"], limits.loc_of("memory"), f"service {svc.name} memory"),
                           limits.loc_of("memory"))
     reservations = resources.get("reservations")
     if isinstance(reservations, YMap) and "devices" in reservations:
         devices = expect_list(reservations["devices"], reservations.loc_of("devices"), "devices")
-        svc.devices = tuple(_read_device(d, devices.loc_of(i), svc.name) for i, d in enumerate(devices))
-
-
-def _parse_cpus(value: Any, loc: Location, svc: str) -> float:
-    cpus = expect_number(value, loc, f"service {svc} cpus")
-    if cpus is None or cpus < 0:
-        raise SpecError(f"service {svc} cpus must be a number like \"2.0\" (not negative), got {value!r}", loc)
-    return cpus
-
-
-_BYTES = re.compile(r"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
-_FACTORS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_bytes(value: Any, loc: Location, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
-        return value
-    match = _BYTES.match(str(value)) if isinstance(value, str) else None
-    if not match:
-        raise SpecError(f"{what} must be a size like 512m or 2g, got {value!r}", loc)
-    return int(float(match.group(1)) * _FACTORS[match.group(2).lower()])
-
-
-def _read_device(node: Any, loc: Location, svc: str) -> DeviceRequest:
-    body = expect_map(node, loc, f"service {svc} device reservation")
-    ids = body.get("device_ids") or []
-    count = body.get("count")
-    caps = body.get("capabilities") or []
-    if not isinstance(ids, list) or not isinstance(caps, list):
-        raise SpecError(f"service {svc} device_ids and capabilities must be lists", loc)
-    return DeviceRequest(body.get("driver"), tuple(str(i) for i in ids),
-                         -1 if count == "all" else count if isinstance(count, int) else None,
-                         tuple(str(c) for c in caps), loc)
-
-
-def _read_secret_def(name: str, node: Any, loc: Location) -> SecretDefinition:
-    body = expect_map(node, loc, f"secret {name}", allow_none=True)
-    external = body.get("external")
-    external_name = body.get("name") if external else None
-    if isinstance(external, Mapping):  # the old form: external: {name: ...}
-        external_name = external.get("name", external_name)
-    return SecretDefinition(name, bool(external),
-                            expect_str(external_name, loc, f"secret {name} name", allow_none=True),
-                            expect_str(body.get("file"), body.loc_of("file"), f"secret {name} file", allow_none=True),
-                            expect_str(body.get("environment"), body.loc_of("environment"),
-                                       f"secret {name} environment", allow_none=True), loc)
-
-
-
-# --- .env files -------------------------------------------------------------------------------
-
-_DOTENV = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=|:\s)\s*(?P<value>.*)$")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$$"}
-MAX_DOTENV_BYTES = 1 << 20  # a .env is a few lines; anything larger is not one
-
-
-def read_dotenv(path: str | os.PathLike[str], env: Mapping[str, str]) -> dict[str, str]:
-    """The variables of a ``.env`` file, as Compose reads it for interpolation.
-
-    ``NAME=value`` lines (``export`` allowed); ``#`` comments and blank lines; unquoted values end at
-    `` #`` and are trimmed; 'single quotes' are literal; "double quotes" take \\n-style escapes.
-    Unquoted and double-quoted values are interpolated with the lines above and ``env`` (which wins,
-    as the shell does). A line Compose would refuse is a SpecError at ``.env:line``.
-    """
-    shown = display_path(path)
-    try:
-        if os.path.getsize(path) > MAX_DOTENV_BYTES:
-            raise SpecError(f"'{shown}' is over {MAX_DOTENV_BYTES >> 20} MiB, too large for a .env file")
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"'{shown}' is not UTF-8 text", hint="a .env file is NAME=value lines") from exc
-    except OSError as exc:
-        raise SpecError(f"cannot read '{shown}': {exc.strerror}") from exc
-    values: dict[str, str] = {}
-    number = 0
-    while number < len(lines):
-        line = lines[number]
-        number += 1
-        loc = Location(shown, number, 1)
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = _DOTENV.match(line)
-        if not match:
-            raise SpecError(f"cannot read this .env line: {line.strip()[:60]!r}", loc,
-                            "write NAME=value (quote values with spaces or #)")
-        value = match.group("value")
-        quote = value[:1]
-        if quote in ("'", '"'):
-            text = value[1:]
-            while not _closed(text, quote) and number < len(lines):  # a quoted value may span lines
-                text += "\n" + lines[number]
-                number += 1
-            if not _closed(text, quote):
-                raise SpecError(f"unterminated {quote} quote in .env value of {match.group('name')}", loc)
-            end = _close_at(text, quote)
-            body = text[:end]
-            if quote == "'":
-                values[match.group("name")] = body
-                continue
-            value = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), body)
-        else:
-            value = re.split(r"\s#", value, maxsplit=1)[0].strip()
-        try:
-            values[match.group("name")] = interpolate(value, {**values, **env}).value
-        except ExprError as exc:
-            raise SpecError(f"cannot interpolate the .env value of {match.group('name')}: {exc}", loc) from None
-    return values
-
-
-def _close_at(text: str, quote: str) -> int:
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and quote == '"':
-            i += 2
-            continue
-        if text[i] == quote:
-            return i
-        i += 1
-    return -1
-
-
-def _closed(text: str, quote: str) -> bool:
-    return _close_at(text, quote) >= 0
+        svc.devices = tuple(read_device(d, devices.loc_of(i), svc.name) for i, d in enumerate(devices))

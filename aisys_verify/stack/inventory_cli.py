@@ -32,7 +32,8 @@ def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None])
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from aisys_verify.cli import EXIT_CLEAN, _config
+    from aisys_verify.cli_support import EXIT_CLEAN
+    from aisys_verify.cli_support import config_from_args as _config
     from aisys_verify.spec.loader import load_spec
     from aisys_verify.stack.inventory import template
 
@@ -53,7 +54,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aisys_verify.cli import EXIT_CLEAN, _config
+    from aisys_verify.cli_support import EXIT_CLEAN
+    from aisys_verify.cli_support import config_from_args as _config
     from aisys_verify.stack.base import stack_options
     from aisys_verify.stack.external import ExternalStack
 

@@ -147,7 +147,7 @@ def plan_interposition(topology: Topology, http_ports: Mapping[str, int] | None 
 
 def interposable(topology: Topology) -> frozenset[tuple[str, str]]:
     """The (caller, callee) pairs a spec-images stack puts Toxiproxy on: the cross-host call edges."""
-    from aisys_verify.stack.compose import TOXIPROXY_PORT
+    from aisys_verify.stack.compose_names import TOXIPROXY_PORT
 
     return plan_interposition(topology, reserved=(TOXIPROXY_PORT,)).pairs
 
@@ -220,7 +220,8 @@ def _environment(original: Any) -> dict[str, str]:
 
 def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[str, Any]:
     """The generated project of one host in spec-images mode (see the module's docstring)."""
-    from aisys_verify.stack.compose import LABEL_GROUP, LABEL_HOST, LABEL_ROLE, REDIS_SERVICE, _as_dict
+    from aisys_verify.stack.compose_names import LABEL_GROUP, LABEL_HOST, LABEL_ROLE, REDIS_SERVICE
+    from aisys_verify.stack.compose_names import as_dict as _as_dict
 
     project = stack.host_projects[host]
     net_key = next(iter(rendered.get("networks") or {}), "agent_net")
@@ -234,38 +235,38 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
         service = {k: v for k, v in dict(original).items() if k not in NAMESPACE_KEYS}
         group = by_service.get(name)
         service["labels"] = {**_as_dict(service.get("labels")),
-                             **stack._labels(**{LABEL_ROLE: "group" if group else "extra", LABEL_HOST: host,
+                             **stack.renderer.labels(**{LABEL_ROLE: "group" if group else "extra", LABEL_HOST: host,
                                                 LABEL_GROUP: group or ""})}
         service.update(anchor)
         if group is not None:
-            published += stack._published(host, group)
+            published += stack.renderer.published(host, group)
             service["environment"] = {**_environment(service.get("environment")), **env}
             if group in as_standins or (host, name) in stack.generated:
                 _as_standin(stack, host, group, service)
             else:
-                service["healthcheck"] = stack._healthcheck(service.get("healthcheck"), [])
-        service["deploy"] = stack._deploy(service.get("deploy"))
+                service["healthcheck"] = stack.renderer.healthcheck(service.get("healthcheck"), [])
+        service["deploy"] = stack.renderer.deploy(service.get("deploy"))
         services[name] = service
     redis_port = stack.plan.redis[host][1]
     services[REDIS_SERVICE] = {
         "image": stack.images.redis,
         "command": ["redis-server", "--bind", "0.0.0.0", "--port", str(redis_port), "--protected-mode", "no",
                     "--save", "", "--appendonly", "no"],
-        "labels": stack._labels(**{LABEL_ROLE: "redis", LABEL_HOST: host}),
+        "labels": stack.renderer.labels(**{LABEL_ROLE: "redis", LABEL_HOST: host}),
         **anchor,
     }
     address = stack.host_addresses[host]
     services[ANCHOR_SERVICE] = {
         "image": stack.images.base,
         "command": ANCHOR_COMMAND,
-        "labels": stack._labels(**{LABEL_ROLE: "anchor", LABEL_HOST: host}),
+        "labels": stack.renderer.labels(**{LABEL_ROLE: "anchor", LABEL_HOST: host}),
         "networks": {net_key: {"aliases": [anchor_alias(host), host_name(host)]}},
         # the host's own name is its loopback, from /etc/hosts (shared by every container of the namespace):
         # same-host calls need no DNS round trip to the engine and never leave the namespace
         "extra_hosts": [f"{host_name(host)}:127.0.0.1"],
         "ports": [*dict.fromkeys(published), f"{address}:{redis_port}:{redis_port}"],
     }
-    labels = stack._labels(**{LABEL_HOST: host})
+    labels = stack.renderer.labels(**{LABEL_HOST: host})
     result: dict[str, Any] = {"services": services,
                               "networks": {net_key: {"name": project, "driver": "bridge", "labels": labels}}}
     if rendered.get("volumes"):
@@ -282,7 +283,7 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
 def _as_standin(stack: ComposeStack, host: str, group: str, service: dict[str, Any]) -> None:
     """Swap a group's image for the stand-in's (``--aisys-standin-groups``): the stand-in command and the
     spec mounted; configured by the same environment as every other group."""
-    generated = stack._generated_service(host, group)
+    generated = stack.renderer.generated_service(host, group)
     service["image"] = generated["image"]
     service["command"] = generated["command"]
     volumes = [v for v in service.get("volumes") or []
@@ -292,7 +293,7 @@ def _as_standin(stack: ComposeStack, host: str, group: str, service: dict[str, A
     check: dict[str, Any] = found if isinstance(found, dict) else {}
     command = generated["command"]
     test = ["CMD", *command[:3], "healthcheck", *command[4:]]
-    service["healthcheck"] = stack._healthcheck({**{k: v for k, v in check.items() if k != "disable"},
+    service["healthcheck"] = stack.renderer.healthcheck({**{k: v for k, v in check.items() if k != "disable"},
                                                  "test": test}, [])
 
 

@@ -19,12 +19,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aisys_verify.errors import VerifyError
-
-if TYPE_CHECKING:
-    from aisys_verify.faults.toxics import Toxic
+from aisys_verify.faults.toxics import Toxic  # the typed toxics: a model importing nothing but errors
 
 TOXIPROXY_VERSION = "2.12.0"
 SEARCH_PATH = ("/usr/local/bin", str(Path.home() / "go" / "bin"))
@@ -106,18 +104,12 @@ class ToxiproxyClient:
     # --- toxics (typed in aisys_verify.faults.toxics) ------------------------------------------------
 
     def toxics(self, proxy: str) -> list[Toxic]:
-        from aisys_verify.faults.toxics import Toxic
-
         return [Toxic.from_json(t) for t in self.request("GET", f"/proxies/{proxy}/toxics") or []]
 
     def add_toxic(self, proxy: str, toxic: Toxic) -> Toxic:
-        from aisys_verify.faults.toxics import Toxic
-
         return Toxic.from_json(self.request("POST", f"/proxies/{proxy}/toxics", toxic.to_json()))
 
     def update_toxic(self, proxy: str, toxic: Toxic) -> Toxic:
-        from aisys_verify.faults.toxics import Toxic
-
         return Toxic.from_json(self.request("POST", f"/proxies/{proxy}/toxics/{toxic.name}", toxic.to_json()))
 
     def remove_toxic(self, proxy: str, name: str) -> None:

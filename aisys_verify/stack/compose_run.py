@@ -1,0 +1,252 @@
+"""Running the compose backend's containers: compose and docker commands for one stack, the containers by
+label, and the start: Toxiproxy and Redis first, then the groups' layers (or the start graph), each gated
+on every agent's HTTP /health through the published ports, then one sweep with every agent ok together.
+
+``ComposeRunner`` is a helper object of ``stack.compose.ComposeStack``: it reads the stack's projects, plan
+and layers and records the containers it finds on the stack. A failure names the host, group and agent with
+the container's log tail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from aisys_verify.health import http_health
+from aisys_verify.plan.groups import agents_of_group
+from aisys_verify.plan.order import StartGraph, drive_start, start_graph
+from aisys_verify.spec.model import Agent
+from aisys_verify.stack.base import StackStartError, health_gate
+from aisys_verify.stack.compose_names import COMPOSE_PROJECT, COMPOSE_SERVICE, REDIS_SERVICE, TOXIPROXY_SERVICE
+from aisys_verify.stack.docker import LABEL_STACK, ComposeError, run_docker
+from aisys_verify.stack.toxiproxy import ToxiproxyError
+
+if TYPE_CHECKING:
+    from aisys_verify.stack.compose import ComposeStack
+
+
+class ComposeRunner:
+    """Compose and docker for one ComposeStack (see the module's docstring)."""
+
+    def __init__(self, stack: ComposeStack) -> None:
+        self.stack = stack
+
+    def compose(self, project: str, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        stack = self.stack
+        assert stack.cli is not None
+        cmd = [*stack.cli.command, "-p", project, "-f", str(stack.files[project])]
+        if stack.cli.major < 2:
+            cmd.append("--compatibility")  # v1 honours deploy.resources only so
+        try:
+            proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=stack.renderer.env(),
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ComposeError(f"compose -p {project} {' '.join(args)}: no answer within {timeout:g} s") from None
+        if proc.returncode != 0:
+            raise ComposeError(f"compose -p {project} {' '.join(args)}: exit {proc.returncode}: "
+                               f"{proc.stderr.strip()[-2000:]}")
+        return proc
+
+    def find_containers(self) -> None:
+        """Containers by compose labels: (project, service) -> id."""
+        stack = self.stack
+        fmt = f'{{{{.ID}}}}\t{{{{.Label "{COMPOSE_PROJECT}"}}}}\t{{{{.Label "{COMPOSE_SERVICE}"}}}}'
+        out = run_docker("ps", "-a", "--no-trunc", "--filter", f"label={LABEL_STACK}={stack.stack_id}", "--format", fmt)
+        stack.containers = {}
+        for line in out.stdout.splitlines():
+            cid, project, service = [*line.split("\t"), "", ""][:3]
+            stack.containers[(project, service)] = cid
+
+    def cid(self, project: str, service: str) -> str:
+        stack = self.stack
+        if (project, service) not in stack.containers:
+            self.find_containers()
+        try:
+            return stack.containers[(project, service)]
+        except KeyError:
+            raise ComposeError(f"no container for service {service} of project {project}") from None
+
+    def start_containers(self, ids: Sequence[str]) -> None:
+        if ids:
+            run_docker("start", *ids, timeout=300)
+
+    def wait_fabric(self, timeout: float) -> None:
+        stack = self.stack
+        client = stack.toxiproxy_client
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.version()
+                break
+            except ToxiproxyError as exc:
+                if time.monotonic() > deadline:
+                    raise StackStartError(f"Toxiproxy did not answer on {client.base}: {exc}",
+                                          log_tail=self.logs(self.cid(stack.fabric_project, TOXIPROXY_SERVICE))
+                                          ) from None
+                time.sleep(0.1)
+        client.populate(list({p.proxy.name: p.proxy for p in stack.proxies}.values()))  # spec images: shared ones
+        for host, address in stack.host_addresses.items():
+            port = stack.plan.redis[host][1]
+            while not _tcp_open(address, port):
+                if time.monotonic() > deadline:
+                    raise StackStartError(f"Redis of host {host} did not listen on {address}:{port}", host,
+                                          log_tail=self.logs(self.cid(stack.host_projects[host], REDIS_SERVICE)))
+                time.sleep(0.1)
+
+    def start_layers(self) -> None:
+        stack = self.stack
+        if stack.options.start == "graph":
+            self.start_by_graph()
+            self.settle(stack.options.health_timeout)
+            return
+        total = len(stack.layers)
+        for index, layer in enumerate(stack.layers):
+            t0 = time.perf_counter()
+            self.start_containers([stack.group_container(h, g) for h, g in layer])
+            self.wait_healthy(layer, stack.options.health_timeout)
+            stack.progress(f"  layer {index + 1}/{total} healthy in {time.perf_counter() - t0:.2f} s: "
+                           f"{', '.join(f'{h}/{g}' for h, g in layer)}")
+        self.settle(stack.options.health_timeout)
+
+    def start_by_graph(self) -> None:
+        """Each group's container starts once the groups it needs are healthy (plan.order.drive_start); the
+        layers are still reported in order, each when its last group is healthy."""
+        stack = self.stack
+        total = len(stack.layers)
+        graph = StartGraph(start_graph(stack.topology))
+        gate = health_gate(stack.topology, stack.plan)
+        pending: dict[tuple[str, str], dict[str, Agent]] = {}
+        last: dict[str, str] = {}
+        next_state_check = [time.monotonic() + 1.0]
+
+        def start(nodes: list[tuple[str, str]]) -> None:
+            self.start_containers([stack.group_container(h, g) for h, g in nodes])
+            for node in nodes:
+                pending[node] = {a.key: a for a in agents_of_group(stack.topology, *node) if gate.waits_for(a.key)}
+
+        def healthy(node: tuple[str, str]) -> bool:
+            agents = pending[node]
+            for key, agent in list(agents.items()):
+                reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[key])
+                if gate.passes(key, reading):
+                    del agents[key]
+                else:
+                    last[key] = reading.shown()
+            return not agents
+
+        def check(started_at: Mapping[tuple[str, str], float]) -> None:
+            now = time.monotonic()
+            if now > next_state_check[0]:  # docker inspect is slow: once a second
+                next_state_check[0] = now + 1.0
+                for host, group in started_at:
+                    running, detail = self.container_state(stack.group_container(host, group))
+                    if not running:
+                        raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}",
+                                              host, group, log_tail=self.logs(stack.group_container(host, group)))
+            for (host, group), began in started_at.items():
+                if time.perf_counter() - began > stack.options.health_timeout and pending[(host, group)]:
+                    key = sorted(pending[(host, group)])[0]
+                    agent = pending[(host, group)][key]
+                    raise StackStartError(f"stack failed to start: {host}/{group}/{agent.name}: not healthy after "
+                                          f"{stack.options.health_timeout:g} s: {last.get(key)}", host, group,
+                                          agent.name, self.logs(stack.group_container(host, group)))
+
+        def on_layer(index: int, seconds: float) -> None:
+            stack.progress(f"  layer {index + 1}/{total} healthy in {seconds:.2f} s: "
+                           f"{', '.join(f'{h}/{g}' for h, g in stack.layers[index])}")
+
+        drive_start(graph, stack.layers, start=start, healthy=healthy, check=check, on_layer=on_layer, idle_s=0.1,
+                    on_group=lambda node, seconds: stack.progress(f"  group {node[0]}/{node[1]} healthy in "
+                                                                   f"{seconds:.2f} s"))
+
+    def settle(self, timeout: float) -> None:
+        """Ready means every agent ok in one sweep: a layer's health can lapse while later layers start
+        (a dependency probe missing its 0.5 s deadline on a busy machine), so check them all together."""
+        stack = self.stack
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        gate = health_gate(stack.topology, stack.plan)
+        while True:
+            bad = {}
+            for agent in stack.topology.agents:
+                if not gate.waits_for(agent.key):
+                    continue
+                reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[agent.key])
+                if not gate.passes(agent.key, reading):
+                    bad[agent.key] = reading.shown()
+            if not bad:
+                stack.progress(f"  all {len(stack.topology.agents) - len(gate.skipped)} agents ok together after "
+                               f"{time.perf_counter() - t0:.2f} s")
+                return
+            if time.monotonic() > deadline:
+                key = sorted(bad)[0]
+                agent = stack.topology.agents_by_key[key]
+                group = next(g for (h, g) in stack.services if h == agent.host and any(
+                    a.key == key for a in agents_of_group(stack.topology, h, g)))
+                raise StackStartError(f"stack failed to settle: {len(bad)} agent(s) not ok together within "
+                                      f"{timeout:g} s, e.g. {key}: {bad[key]}", agent.host, group, agent.name,
+                                      self.logs(stack.group_container(agent.host, group)))
+            time.sleep(0.2)
+
+    def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
+        """Until every agent of ``groups`` passes the health gate on HTTP /health (published port; agents with
+        start defects skipped); fail naming the laggard."""
+        stack = self.stack
+        gate = health_gate(stack.topology, stack.plan)
+        pending = {a.key: a for h, g in groups for a in agents_of_group(stack.topology, h, g) if gate.waits_for(a.key)}
+        owner = {a.key: (h, g) for h, g in groups for a in agents_of_group(stack.topology, h, g)}
+        last: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        next_state_check = time.monotonic() + 1.0
+        while pending:
+            for key, agent in list(pending.items()):
+                reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[key])
+                if gate.passes(key, reading):
+                    del pending[key]
+                else:
+                    last[key] = reading.shown()
+            if not pending:
+                return
+            now = time.monotonic()
+            if now > next_state_check:
+                next_state_check = now + 1.0
+                for host, group in {owner[k] for k in pending}:
+                    running, detail = self.container_state(stack.group_container(host, group))
+                    if not running:
+                        raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}",
+                                              host, group, log_tail=self.logs(stack.group_container(host, group)))
+            if now > deadline:
+                key = sorted(pending)[0]
+                host, group = owner[key]
+                raise StackStartError(f"stack failed to start: {host}/{group}/{pending[key].name}: not healthy after "
+                                      f"{timeout:g} s: {last.get(key)}", host, group, pending[key].name,
+                                      self.logs(stack.group_container(host, group)))
+            time.sleep(0.1)
+
+    def container_state(self, cid: str) -> tuple[bool, str]:
+        proc = run_docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", cid,
+                       check=False, timeout=30)
+        status, code, oom = [*proc.stdout.split(), "?", "?", "?"][:3]
+        if status in ("running", "created", "restarting", "paused"):
+            return True, status
+        return False, f"is {status} (exit code {code}{', OOM-killed' if oom == 'true' else ''})"
+
+    def logs(self, cid: str, lines: int = 30) -> str:
+        proc = run_docker("logs", "--tail", str(lines), cid, check=False, timeout=30)
+        return (proc.stdout + proc.stderr).strip()
+
+    def anchors(self) -> set[str]:
+        stack = self.stack
+        from aisys_verify.stack.spec_images import ANCHOR_SERVICE
+
+        return {cid for (project, service), cid in stack.containers.items() if service == ANCHOR_SERVICE}
+
+
+def _tcp_open(address: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=0.3):
+        return True
+    return False
