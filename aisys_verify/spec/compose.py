@@ -220,7 +220,10 @@ def _read_file(doc: YamlDocument, env: Mapping[str, str], project: _Project, inc
 def _interpolated(doc: YamlDocument, root: YMap, env: Mapping[str, str], project: _Project) -> _File:
     raw_services = root.get("services")
     interpolated = _interpolate_tree(root, env, "", project.records)
-    services = expect_map(interpolated.get("services"), interpolated.loc_of("services"), "services", allow_none=True)
+    services = _named_by_text(expect_map(interpolated.get("services"), interpolated.loc_of("services"), "services",
+                                         allow_none=True))
+    if isinstance(raw_services, Mapping):
+        raw_services = {str(k): v for k, v in raw_services.items()}
     for svc_name, body in services.items():
         svc_body = expect_map(body, services.loc_of(svc_name), f"service {svc_name}", allow_none=True)
         services[svc_name] = svc_body
@@ -270,6 +273,18 @@ def _read_includes(root: YMap, path: str, env: Mapping[str, str], project: _Proj
                 raise SpecError(f"include cycle: '{display_path(file)}' includes itself (through {path})", loc,
                                 "remove one of the include entries")
             _read_file(project.load(file), inc_env, project, including)
+
+
+def _named_by_text(services: YMap) -> YMap:
+    """Services keyed by their names as text, as Compose reads them: a YAML key ``0:`` names service "0"
+    (every later lookup is by that text; an int key left in place made ``extends`` lookups raise KeyError)."""
+    if all(isinstance(k, str) for k in services):
+        return services
+    named = YMap(services.loc)
+    for key, body in services.items():
+        named[str(key)] = body
+        named.key_locs[str(key)] = services.loc_of(key)
+    return named
 
 
 def _str_list(value: Any, loc: Location, what: str) -> list[str]:

@@ -127,6 +127,16 @@ def test_unusable_extends_is_a_spec_error(tmp_path: Path, services: dict[str, An
         _load(tmp_path, {"compose.yml": {"services": services}})
 
 
+def test_a_service_named_by_a_number_is_named_by_its_text(tmp_path: Path) -> None:
+    # YAML reads `0:` as the integer 0; Compose names that service "0". Found by test_fuzz_spec: the int key
+    # made the extends lookup raise KeyError (a traceback from `aisys-verify lint`).
+    topology = _load(tmp_path, {"compose.yml": {"services": {"web": {"image": "b"},
+                                                              0: {"extends": "web", "environment": {"A": "1"}}}}})
+    services = _services(topology)
+    assert set(services) == {"web", "0"}
+    assert (services["0"].image, _env(services["0"])) == ("b", {"A": "1"})
+
+
 def test_extends_resolves_within_its_file_as_compose_does(tmp_path: Path) -> None:
     # compose resolves extends per file, before merging -f files: an overlay cannot extend a base file's service
     files = {"main/startup_config.yaml": {"agent_groups": {}},
