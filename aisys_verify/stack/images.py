@@ -5,7 +5,14 @@
   base instead (``--base python:3.11-slim``) and skip it.
 * ``aisys-verify/standin:latest``: the repository's ``Dockerfile`` on that base (``BASE_IMAGE``).
 * ``aisys-verify/toxiproxy:<version>``: the base plus the host's ``toxiproxy-server``.
-* ``aisys-verify/redis:bookworm``: the base plus Debian's ``redis-server`` (apt from Debian's mirror).
+* ``aisys-verify/redis:bookworm``: the base plus Debian's ``redis-server`` (apt from the base's mirror).
+
+The Debian mirror is the host's own (``apt_sources``: the first enabled ``deb`` entry of the host's apt
+sources for the Debian archive, not its security or updates suites), unless given: ``--mirror URL``, the
+``mirror`` parameter of ``build_all``/``build_base``, or ``$AISYS_APT_MIRROR`` (``$AISYS_DEBIAN_MIRROR`` is
+still read). A proxy the host's apt config sets (``Acquire::http::Proxy``) is passed to debootstrap and, as
+``http_proxy``/``https_proxy`` build arguments, to apt in the Redis build; an ``http_proxy`` already in the
+environment wins for debootstrap. The base's content hash includes the mirror, not the proxy.
 
 Every image carries a content-hash label (its recipe, its inputs and its base image's id), so a build
 whose inputs did not change is skipped. pip inside the stand-in build may need the CA bundle of a
@@ -30,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.stack.apt_sources import APT_ETC, apt_proxies, pick_archive, read_sources, source_files
 from aisys_verify.stack.toxiproxy import TOXIPROXY_VERSION, find_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +46,8 @@ BASE_TAG = "aisys-verify/base:bookworm"
 STANDIN_TAG = "aisys-verify/standin:latest"
 TOXIPROXY_TAG = f"aisys-verify/toxiproxy:{TOXIPROXY_VERSION}"
 REDIS_TAG = "aisys-verify/redis:bookworm"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+MIRROR_ENV = "AISYS_APT_MIRROR"
+MIRROR_ENV_OLD = "AISYS_DEBIAN_MIRROR"  # its earlier name, still read
 SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 # What is removed from the base rootfs (docs, man pages, locales, apt caches) and kept out of later
@@ -161,6 +170,30 @@ def standin_hash(base_id: str, repo: Path = REPO) -> str:
     return tree_hash(repo, STANDIN_INPUTS, "standin", base_id)
 
 
+# --- the mirror ---------------------------------------------------------------------------------------
+
+
+def resolve_mirror(mirror: str | None = None, etc: Path = APT_ETC) -> tuple[str, str]:
+    """(the Debian mirror for the base, where it came from): ``mirror``, $AISYS_APT_MIRROR, else the host's apt.
+
+    Raises ImageError, saying what was looked for and how to give a mirror, when none is found."""
+    if mirror:
+        return mirror, "given"
+    for name in (MIRROR_ENV, MIRROR_ENV_OLD):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value, f"${name}"
+    found = pick_archive(read_sources(etc), SUITE)
+    if found is not None:
+        return found.mirror, found.origin
+    read = ", ".join(str(path) for path in source_files(etc)) or "none there"
+    raise ImageError(
+        f"no Debian mirror for the base image: looked in the host's apt sources ({etc}/sources.list, "
+        f"{etc}/sources.list.d/*.list and *.sources; read: {read}) for an enabled http(s)/ftp 'deb' entry of a "
+        f"Debian suite such as {SUITE} (security, updates and backports suites do not count); "
+        f"give one with --mirror URL (scripts/build-images) or ${MIRROR_ENV}=URL")
+
+
 # --- builds -----------------------------------------------------------------------------------------
 
 
@@ -178,9 +211,12 @@ def _run_logged(cmd: Sequence[str], what: str, env: dict[str, str] | None = None
             raise ImageError(f"{what} failed (exit {code}):\n{tail}")
 
 
-def build_base(tag: str = BASE_TAG, mirror: str = DEFAULT_MIRROR,
+def build_base(tag: str = BASE_TAG, mirror: str | None = None,
                progress: Callable[[str], None] = print) -> None:
-    """debootstrap minbase bookworm with python3 + venv into a temp folder, slim it, docker import it."""
+    """debootstrap minbase bookworm with python3 + venv into a temp folder, slim it, docker import it.
+
+    ``mirror``: the Debian mirror (default: resolve_mirror's, the host's apt sources)."""
+    mirror, origin = resolve_mirror(mirror)
     if os.geteuid() != 0:
         raise ImageError("building the base image needs root (debootstrap); run scripts/build-images as root, "
                          "or pass --base python:3.11-slim where a registry can be reached")
@@ -195,9 +231,12 @@ def build_base(tag: str = BASE_TAG, mirror: str = DEFAULT_MIRROR,
         rootfs = Path(tmp) / "rootfs"
         (rootfs / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True)
         (rootfs / "etc/dpkg/dpkg.cfg.d/aisys-slim").write_text(DPKG_EXCLUDES)
-        progress(f"  debootstrap --variant=minbase {SUITE} (+ {', '.join(BASE_PACKAGES)}) from {mirror}")
+        proxies = {key: value for key, value in apt_proxies().items() if not os.environ.get(key)}
+        progress(f"  debootstrap --variant=minbase {SUITE} (+ {', '.join(BASE_PACKAGES)}) from {mirror} ({origin})"
+                 + (f" via {', '.join(proxies.values())} (apt's proxy)" if proxies else ""))
         _run_logged(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE,
-                     str(rootfs), mirror], "debootstrap")
+                     str(rootfs), mirror], f"debootstrap from {mirror}",
+                    {**os.environ, **proxies} if proxies else None)
         for pattern in ("var/lib/apt/lists/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb",
                         "var/cache/debconf/*-old", "var/log/*", "usr/share/doc/*", "usr/share/man/*",
                         "usr/share/info/*", "usr/share/locale/*", "tmp/*"):
@@ -265,7 +304,6 @@ def build_all(images: ImageSet | None = None, ca_bundle: str | None = None, forc
               progress: Callable[[str], None] = print, no_cache: bool = False) -> list[BuildResult]:
     """Build every image that is missing or whose inputs changed; return what happened to each."""
     images = images or ImageSet()
-    mirror = mirror or os.environ.get("AISYS_DEBIAN_MIRROR") or DEFAULT_MIRROR
     results: list[BuildResult] = []
     if not (repo / "Dockerfile").is_file():
         raise ImageError(f"no Dockerfile in {repo}: images are built from a checkout of aisys-verify")
@@ -288,7 +326,8 @@ def build_all(images: ImageSet | None = None, ca_bundle: str | None = None, forc
 
     if images.local_base:
         if wanted("base") or image_id(images.base) is None:
-            step(images.base, base_hash(mirror), lambda: build_base(images.base, mirror, progress))
+            resolved = resolve_mirror(mirror)[0]
+            step(images.base, base_hash(resolved), lambda: build_base(images.base, resolved, progress))
     elif image_id(images.base) is None:
         progress(f"build-images: pulling {images.base}")
         docker("pull", images.base, timeout=600)
@@ -303,8 +342,9 @@ def build_all(images: ImageSet | None = None, ca_bundle: str | None = None, forc
     if wanted("redis"):
         redis_file = repo / "docker" / "redis" / "Dockerfile"
         want = tree_hash(repo, ("docker/redis",), "redis", base_id)
-        step(images.redis, want, lambda: build_dockerfile(images.redis, redis_file, redis_file.parent, want, args,
-                                                          no_cache=no_cache))
+        redis_args = {**args, **apt_proxies()}  # proxy build args are not cached in a layer nor in the hash
+        step(images.redis, want, lambda: build_dockerfile(images.redis, redis_file, redis_file.parent, want,
+                                                          redis_args, no_cache=no_cache))
     if wanted("toxiproxy"):
         binary = Path(find_server())
         tox_file = repo / "docker" / "toxiproxy" / "Dockerfile"
@@ -343,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="docker build --no-cache (implies --force)")
     parser.add_argument("--only", action="append", choices=("base", "standin", "redis", "toxiproxy"), default=[])
     parser.add_argument("--mirror",
-                        help=f"Debian mirror for the base (default $AISYS_DEBIAN_MIRROR or {DEFAULT_MIRROR})")
+                        help=f"Debian mirror for the base (default ${MIRROR_ENV}, else the first Debian "
+                             "archive entry of the host's apt sources)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     images = ImageSet(base=args.base)
