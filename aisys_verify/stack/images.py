@@ -11,8 +11,9 @@ The Debian mirror is the host's own (``apt_sources``: the first enabled ``deb`` 
 sources for the Debian archive, not its security or updates suites), unless given: ``--mirror URL``, the
 ``mirror`` parameter of ``build_all``/``build_base``, or ``$AISYS_APT_MIRROR`` (``$AISYS_DEBIAN_MIRROR`` is
 still read). A proxy the host's apt config sets (``Acquire::http::Proxy``) is passed to debootstrap and, as
-``http_proxy``/``https_proxy`` build arguments, to apt in the Redis build; an ``http_proxy`` already in the
-environment wins for debootstrap. The base's content hash includes the mirror, not the proxy.
+``http_proxy``/``https_proxy`` build arguments, to apt in the Redis build (not a proxy on this machine's
+loopback, which a build container cannot reach); an ``http_proxy`` already in the environment wins for
+debootstrap. The base's content hash includes the mirror, not the proxy.
 
 Every image carries a content-hash label (its recipe, its inputs and its base image's id), so a build
 whose inputs did not change is skipped. pip inside the stand-in build may need the CA bundle of a
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +196,20 @@ def resolve_mirror(mirror: str | None = None, etc: Path = APT_ETC) -> tuple[str,
         f"give one with --mirror URL (scripts/build-images) or ${MIRROR_ENV}=URL")
 
 
+def build_proxies(proxies: dict[str, str]) -> dict[str, str]:
+    """The apt proxies a build container can use: not one on this machine's loopback (inside the container
+    that address is the container itself; there apt goes to the mirror directly, as before)."""
+    usable: dict[str, str] = {}
+    for key, url in proxies.items():
+        try:
+            host = urllib.parse.urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+        except ValueError:
+            continue
+        if host and host != "localhost" and not host.startswith("127.") and host != "::1":
+            usable[key] = url
+    return usable
+
+
 # --- builds -----------------------------------------------------------------------------------------
 
 
@@ -342,7 +358,7 @@ def build_all(images: ImageSet | None = None, ca_bundle: str | None = None, forc
     if wanted("redis"):
         redis_file = repo / "docker" / "redis" / "Dockerfile"
         want = tree_hash(repo, ("docker/redis",), "redis", base_id)
-        redis_args = {**args, **apt_proxies()}  # proxy build args are not cached in a layer nor in the hash
+        redis_args = {**args, **build_proxies(apt_proxies())}  # proxy args: in no layer, not in the hash
         step(images.redis, want, lambda: build_dockerfile(images.redis, redis_file, redis_file.parent, want,
                                                           redis_args, no_cache=no_cache))
     if wanted("toxiproxy"):

@@ -17,7 +17,14 @@ from aisys_verify.stack.apt_sources import (
     pick_archive,
     read_sources,
 )
-from aisys_verify.stack.images import MIRROR_ENV, MIRROR_ENV_OLD, ImageError, base_hash, resolve_mirror
+from aisys_verify.stack.images import (
+    MIRROR_ENV,
+    MIRROR_ENV_OLD,
+    ImageError,
+    base_hash,
+    build_proxies,
+    resolve_mirror,
+)
 
 DEB822 = """\
 # the archive, then security
@@ -173,6 +180,14 @@ def test_proxies_from_apt_conf(tmp_path: Path) -> None:
     (etc / "apt.conf").write_text('Acquire::http::Proxy "false";\n')
     assert apt_proxies(etc) == {"https_proxy": "http://tls.example:3128"}
     assert apt_proxies(tmp_path / "missing") == {}
+
+
+def test_a_build_container_gets_no_loopback_proxy() -> None:
+    assert build_proxies({"http_proxy": "http://127.0.0.1:3142", "https_proxy": "http://localhost:3128"}) == {}
+    assert build_proxies({"http_proxy": "http://[::1]:3142"}) == {}
+    assert build_proxies({"http_proxy": "http://proxy.example:3128", "https_proxy": "proxy.example:3129"}) == {
+        "http_proxy": "http://proxy.example:3128", "https_proxy": "proxy.example:3129"}
+    assert build_proxies({"http_proxy": "http://[bad"}) == {}
 
 
 _LINES = st.lists(st.one_of(
