@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -86,6 +87,9 @@ class GroupRuntime:
     def _checked(self, agent: AgentRuntime) -> None:
         if self.notify_fd is None:
             return
+        if _reader_gone(self.notify_fd):  # the group passed the gate: stop building health replies for it
+            self.close_notify()
+            return
         word = str(agent.health().get("status"))
         if self.words.get(agent.name) == word:
             return
@@ -117,6 +121,13 @@ class GroupRuntime:
                 await client.aclose()
         for runtime in self.agents:
             runtime.ctx.log.close()
+
+
+def _reader_gone(fd: int) -> bool:
+    """The read end of the pipe ``fd`` writes to is closed (POLLERR on the write end)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def load_plan(topology: Topology, plan_path: str | None, data_dir: str | None) -> RunPlan:
