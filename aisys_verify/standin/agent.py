@@ -20,7 +20,6 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +78,6 @@ class AgentRuntime:
         self.wedged: str | None = None  # why the main socket stopped answering for good
         self.ready_record: dict[str, Any] | None = None  # reference: the readiness record read back
         self.ready_written = False
-        self.on_checked: Callable[[AgentRuntime], None] | None = None  # after each readiness round (group.py)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -168,7 +166,6 @@ class AgentRuntime:
                 await asyncio.wait_for(self.ctx.redis.delete(READY_KEY.format(name=self.name)), 0.5)
         for sock in self.sockets:
             sock.close(0)
-        self.ctx.caller.close()
         self.ctx.log("stopped")
 
     # --- ZeroMQ ------------------------------------------------------------------------
@@ -343,8 +340,7 @@ class AgentRuntime:
         last_refresh = 0.0
         # `while not stopping`, not `while True`: on 3.11 asyncio.wait_for can swallow the cancel
         # sent by stop() when its inner call finishes in the same step, which would leave this loop running
-        async def check_ready() -> None:
-            nonlocal last_refresh
+        while not self.stopping:
             redis_ok = await self._redis_ok()
             self._set("redis", redis_ok, "reachable" if redis_ok else f"unreachable at {self._redis_where()}")
             missing = not self.checks.get("ready_key", protocol.HealthCheck("", False, "")).ok
@@ -360,13 +356,7 @@ class AgentRuntime:
                 except Exception as exc:  # Redis went away after the PING: say so, not just "key missing"
                     self._set("redis", False, f"unreachable at {self._redis_where()} ({type(exc).__name__})")
             self._set("ready_key", exists, f"{key} present" if exists else f"{key} missing")
-
-        while not self.stopping:
-            # Redis and the dependencies side by side: a round (the first one gates the start chain) takes
-            # the slower of the two, not their sum
-            await asyncio.gather(check_ready(), *(self._check_dependency(e) for e in self.dependencies))
-            if self.on_checked is not None:
-                self.on_checked(self)
+            await asyncio.gather(*(self._check_dependency(e) for e in self.dependencies))
             await asyncio.sleep(plan.health_interval_s)
 
     def _ready_value(self) -> str:
@@ -392,7 +382,7 @@ class AgentRuntime:
     async def _check_dependency(self, edge: CallEdge) -> None:
         name = edge.callee.split("/", 1)[1]
         try:
-            reply = await self.ctx.caller.probe(name, "health_check", HEALTH_PROBE.timeout_s)
+            reply = await self.ctx.caller.call(name, "health_check", health=True, policy=HEALTH_PROBE)
             self._set(f"dependency:{name}", True, f"answers ({reply.get('status')})")
         except CallFailed as exc:
             self._set(f"dependency:{name}", False, exc.reason)

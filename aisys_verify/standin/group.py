@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import select
 import signal
 import sys
 import time
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 import zmq.asyncio
-from redis.driver_info import DriverInfo
 
 from aisys_verify.plan.edges import edges_by_caller
 from aisys_verify.plan.groups import agents_of_group
@@ -38,10 +36,6 @@ from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
 from aisys_verify.standin.wiring import address_book
 
-# redis-py resolves its version (importlib.metadata, ~4 ms) for every client it builds unless given this;
-# built once at import (the launcher imports this module before forking), the same CLIENT SETINFO is sent
-DRIVER_INFO = DriverInfo()
-
 
 @dataclass
 class GroupRuntime:
@@ -52,10 +46,6 @@ class GroupRuntime:
     agents: list[AgentRuntime] = field(default_factory=list)
     memory_exporter: object | None = None
     redis_clients: dict[tuple[str, int], aioredis.Redis] = field(default_factory=dict)
-    # the launcher's end of a pipe: a byte each time an agent's health word changes (its first readiness round
-    # included), so the launcher's health gate reads /health at once instead of polling on a timer
-    notify_fd: int | None = None
-    words: dict[str, str] = field(default_factory=dict)
 
     async def start(self) -> None:
         members = list(agents_of_group(self.topology, self.host, self.group))
@@ -75,8 +65,6 @@ class GroupRuntime:
             self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key],
                                             list(edges.get(agent.key, ())),
                                             self.plan.address_of(agent.key, self.host)))
-            if self.notify_fd is not None:
-                self.agents[-1].on_checked = self._checked
         try:
             for runtime in self.agents:
                 await runtime.start()
@@ -84,34 +72,12 @@ class GroupRuntime:
             await self.stop()
             raise
 
-    def _checked(self, agent: AgentRuntime) -> None:
-        if self.notify_fd is None:
-            return
-        if _reader_gone(self.notify_fd):  # the group passed the gate: stop building health replies for it
-            self.close_notify()
-            return
-        word = str(agent.health().get("status"))
-        if self.words.get(agent.name) == word:
-            return
-        self.words[agent.name] = word
-        try:
-            os.write(self.notify_fd, b".")
-        except OSError:  # the launcher stopped listening (the group passed its gate): stop telling it
-            self.close_notify()
-
-    def close_notify(self) -> None:
-        if self.notify_fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.notify_fd)
-            self.notify_fd = None
-
     def _redis(self, agent_key: str) -> aioredis.Redis:
         """One client per distinct Redis address: agents behind separate proxies get separate clients."""
         address = self.plan.redis_for(agent_key, self.host)
         if address not in self.redis_clients:
             self.redis_clients[address] = aioredis.Redis(host=address[0], port=address[1], socket_timeout=1.0,
-                                                         socket_connect_timeout=0.5, decode_responses=True,
-                                                         driver_info=DRIVER_INFO)
+                                                         socket_connect_timeout=0.5, decode_responses=True)
         return self.redis_clients[address]
 
     async def stop(self) -> None:
@@ -121,13 +87,6 @@ class GroupRuntime:
                 await client.aclose()
         for runtime in self.agents:
             runtime.ctx.log.close()
-
-
-def _reader_gone(fd: int) -> bool:
-    """The read end of the pipe ``fd`` writes to is closed (POLLERR on the write end)."""
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def load_plan(topology: Topology, plan_path: str | None, data_dir: str | None) -> RunPlan:
@@ -161,10 +120,9 @@ async def run_group(spec: Sequence[str], host: str, group: str, plan_path: str |
     await serve_group(topology, plan, host, group)
 
 
-async def serve_group(topology: Topology, plan: RunPlan, host: str, group: str, notify_fd: int | None = None) -> None:
-    """Start the group's agents, announce readiness on stdout, run until SIGTERM/SIGINT, stop cleanly.
-    ``notify_fd``: see GroupRuntime.notify_fd (the launcher's fork server passes one)."""
-    runtime = GroupRuntime(topology, plan, host, group, notify_fd=notify_fd)
+async def serve_group(topology: Topology, plan: RunPlan, host: str, group: str) -> None:
+    """Start the group's agents, announce readiness on stdout, run until SIGTERM/SIGINT, stop cleanly."""
+    runtime = GroupRuntime(topology, plan, host, group)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -180,7 +138,6 @@ async def serve_group(topology: Topology, plan: RunPlan, host: str, group: str, 
     try:
         await stop.wait()
     finally:
-        runtime.close_notify()
         await runtime.stop()
         print(json.dumps({"event": "group_stopped", "host": host, "group": group}), flush=True)
 

@@ -7,9 +7,6 @@ a group is healthy when every agent's HTTP /health says ok. Two start orders (pl
 ``graph`` starts each group as soon as the groups it needs are healthy; ``layered`` starts the
 given layers one after the other (parallel within a layer, each waiting for its slowest group).
 Both report each layer once all its groups are healthy (in layer order), so progress reads the same.
-The gate reads a group's /health when the group signals, on a pipe, that an agent's health word changed
-(GroupRuntime.notify_fd), and every FALLBACK_POLL_S otherwise: at 1,000 agents a 50 ms poll of every
-starting agent cost CPU on both sides and up to a poll period of latency on each link of the start chain.
 
 Protocol: JSON lines on stdout (``group_started``, ``group_healthy`` (graph), ``layer_ready``,
 ``stack_ready``, ``group_failed``, ``group_exited``, ``launcher_stopped``); commands on stdin
@@ -20,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import json
 import os
 import select
@@ -28,7 +24,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +37,6 @@ from aisys_verify.spec.model import Agent, Topology
 from aisys_verify.stack.base import health_gate
 
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
-# the gate reads a group's /health when it signals a change on its pipe; without a signal, this often
-FALLBACK_POLL_S = 0.25
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -62,27 +56,16 @@ class Launcher:
         self.log_dir = log_dir
         self.children: dict[int, tuple[str, str]] = {}
         self.stopping = False
-        self.notify_fds: dict[GroupKey, int] = {}  # read ends of the groups' health-change pipes
-        self.wake: set[GroupKey] = set()  # groups that signalled since the gate last read them
-        self.last: dict[str, str] = {}  # agent key -> its last reading that did not pass the gate
         # once per stand-up: it resolves every agent's profile (per layer it grew with agents x layers)
         self.gate = health_gate(topology, plan)
 
-    def fork_group(self, host: str, group: str, notify: bool = True) -> int:
-        """Fork one group process; with ``notify``, a pipe on which it signals its agents' health changes
-        (standin.group.GroupRuntime.notify_fd), read by the health gate (``woken``)."""
+    def fork_group(self, host: str, group: str) -> int:
         log = self.log_dir / host / f"{group}.process.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         sys.stdout.flush()
-        read_fd, write_fd = os.pipe() if notify else (-1, -1)
         pid = os.fork()
         if pid:
             self.children[pid] = (host, group)
-            if notify:
-                os.close(write_fd)
-                os.set_blocking(read_fd, False)
-                self.close_notify((host, group))  # a restarted group's old pipe
-                self.notify_fds[(host, group)] = read_fd
             emit("group_started", host=host, group=group, pid=pid)
             return pid
         # --- child: never returns ---
@@ -90,12 +73,6 @@ class Launcher:
         try:
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the launcher, never orphaned
             _prctl(PR_SET_NAME, f"aisys:{group}"[:15].encode())
-            for fd in self.notify_fds.values():  # the other groups' pipes are not this child's business
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            if notify:
-                os.close(read_fd)
-                os.set_blocking(write_fd, False)  # never stall the group on a launcher that stopped reading
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             fd = os.open(str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -109,7 +86,7 @@ class Launcher:
 
             from aisys_verify.standin.group import serve_group
 
-            asyncio.run(serve_group(self.topology, self.plan, host, group, write_fd if notify else None))
+            asyncio.run(serve_group(self.topology, self.plan, host, group))
         except BaseException as exc:  # report into the group's log; the launcher reports the exit
             if not isinstance(exc, SystemExit):
                 traceback.print_exc()
@@ -119,29 +96,6 @@ class Launcher:
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
-
-    def close_notify(self, node: GroupKey) -> None:
-        fd = self.notify_fds.pop(node, None)
-        if fd is not None:
-            os.close(fd)
-
-    def woken(self, nodes: Iterable[GroupKey], timeout: float) -> set[GroupKey]:
-        """Wait up to ``timeout`` s for any of ``nodes`` to signal a health change; the groups that did."""
-        fds = {self.notify_fds[n]: n for n in nodes if n in self.notify_fds}
-        if not fds:
-            time.sleep(timeout)
-            return set()
-        ready, _, _ = select.select(list(fds), [], [], timeout)
-        hit = set()
-        for fd in ready:
-            try:
-                data = os.read(fd, 4096)
-            except BlockingIOError:
-                continue
-            if not data:  # the group closed its end (it exited): nothing more will come
-                self.close_notify(fds[fd])
-            hit.add(fds[fd])
-        return hit
 
     def reap(self) -> list[tuple[int, str, str, int]]:
         gone = []
@@ -159,57 +113,32 @@ class Launcher:
                 emit("group_exited", host=host, group=group, pid=pid, code=code)
         return gone
 
-    def poll_group(self, node: GroupKey, agents: dict[str, Agent], last: dict[str, str]) -> bool:
-        """Read /health of ``agents`` (those of ``node`` not yet through the gate), dropping each that passes;
-        True once none is left (the group's pipe is then closed: the gate is passed)."""
-        for key, agent in list(agents.items()):
-            reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
-            if self.gate.passes(key, reading):
-                del agents[key]
-            else:
-                last[key] = reading.shown()
-        if not agents:
-            self.close_notify(node)
-        return not agents
-
-    def gated(self, pending: Mapping[GroupKey, dict[str, Agent]]) -> Callable[[GroupKey], bool]:
-        """``healthy(node)`` for the gate: reads /health when the group signalled a change (``wake``) or when
-        FALLBACK_POLL_S passed since its last read (a group that cannot signal still passes), else False."""
-        polled: dict[GroupKey, float] = {}
-        last: dict[str, str] = self.last
-
-        def healthy(node: GroupKey) -> bool:
-            now = time.monotonic()
-            if pending[node] and node not in self.wake and now - polled.setdefault(node, now) < FALLBACK_POLL_S:
-                return False
-            self.wake.discard(node)
-            polled[node] = now
-            return self.poll_group(node, pending[node], last)
-
-        return healthy
-
-    def idle(self, pending: Mapping[GroupKey, dict[str, Agent]], seconds: float) -> None:
-        """Sleep up to ``seconds``, waking early when a pending group signals a health change."""
-        self.wake |= self.woken([n for n, agents in pending.items() if agents], seconds)
-
     def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
         """Until every agent of ``groups`` passes the health gate (stack.base.HealthGate: HTTP /health up, read
         by the body as well as the code; agents with start defects skipped); raise naming the laggard."""
-        pending = {(h, g): {a.key: a for a in agents_of_group(self.topology, h, g) if self.gate.waits_for(a.key)}
-                   for h, g in groups}
-        healthy = self.gated(pending)
+        gate = self.gate
+        pending = {a.key: a for host, group in groups for a in agents_of_group(self.topology, host, group)
+                   if gate.waits_for(a.key)}
+        last: dict[str, str] = {}
         deadline = time.monotonic() + timeout
-        while True:
+        while pending:
             for pid, host, group, code in self.reap():
                 if (host, group) in groups:
                     raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
-            if all([healthy(node) for node in pending]):
+            for key, agent in list(pending.items()):
+                reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
+                if gate.passes(key, reading):
+                    del pending[key]
+                else:
+                    last[key] = reading.shown()
+            if not pending:
                 return
             if time.monotonic() > deadline:
-                node, key = sorted((n, k) for n, agents in pending.items() for k in agents)[0]
-                raise LaunchError(node[0], node[1], pending[node][key].name,
-                                  f"not healthy after {timeout:g} s: {self.last.get(key)}")
-            self.idle(pending, 0.05)
+                key = sorted(pending)[0]
+                agent = pending[key]
+                group = next(g for h, g in groups if any(a.key == key for a in agents_of_group(self.topology, h, g)))
+                raise LaunchError(agent.host, group, agent.name, f"not healthy after {timeout:g} s: {last.get(key)}")
+            time.sleep(0.05)
 
     def start_by_graph(self, layers: Sequence[Sequence[GroupKey]], timeout: float,
                        stopping: Callable[[], bool] = lambda: False) -> None:
@@ -221,13 +150,23 @@ class Launcher:
         nodes = {(h, g) for layer in layers for h, g in layer}
         graph = StartGraph({n: needs & nodes for n, needs in start_graph(self.topology).items() if n in nodes})
         pending: dict[GroupKey, dict[str, Agent]] = {}
-        healthy = self.gated(pending)
+        last: dict[str, str] = {}
 
         def start(started: list[GroupKey]) -> None:
             for node in started:
                 self.fork_group(*node)
                 pending[node] = {a.key: a for a in agents_of_group(self.topology, *node)
                                  if self.gate.waits_for(a.key)}
+
+        def healthy(node: GroupKey) -> bool:
+            agents = pending[node]
+            for key, agent in list(agents.items()):
+                reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
+                if self.gate.passes(key, reading):
+                    del agents[key]
+                else:
+                    last[key] = reading.shown()
+            return not agents
 
         def check(started_at: Mapping[GroupKey, float]) -> None:
             for pid, host, group, code in self.reap():
@@ -238,10 +177,9 @@ class Launcher:
                 if now - began > timeout and pending[node]:
                     key = sorted(pending[node])[0]
                     raise LaunchError(node[0], node[1], pending[node][key].name,
-                                      f"not healthy after {timeout:g} s: {self.last.get(key)}")
+                                      f"not healthy after {timeout:g} s: {last.get(key)}")
 
         drive_start(graph, layers, start=start, healthy=healthy, check=check, stopping=stopping, idle_s=0.05,
-                    sleep=lambda seconds: self.idle(pending, seconds),
                     on_group=lambda node, seconds: emit("group_healthy", host=node[0], group=node[1],
                                                         seconds=round(seconds, 3)),
                     on_layer=lambda index, seconds: emit("layer_ready", layer=index,
@@ -286,10 +224,6 @@ def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str,
     from aisys_verify.plan.edges import edges_by_caller
 
     edges_by_caller(topology)  # computed once here, inherited by every fork (per group it was quadratic)
-    # what the forks inherit (spec, plan, modules) lives for good: out of the collector's sight, each group's
-    # collections neither walk it (CPU on every link of the start chain) nor copy its pages by touching them
-    gc.collect()
-    gc.freeze()
     launcher = Launcher(topology, plan, Path(plan.log_dir or ".aisys/logs"))
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # if whoever started us dies, stop the stack
     stop = {"now": False}
@@ -314,8 +248,6 @@ def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str,
                  seconds=round(time.perf_counter() - t0, 3))
             if stop["now"]:
                 raise KeyboardInterrupt
-        for node in list(launcher.notify_fds):  # the gate is passed: nobody reads these any more
-            launcher.close_notify(node)
         emit("stack_ready", seconds=round(time.perf_counter() - started, 3), groups=len(launcher.children))
         while not stop["now"]:
             ready, _, _ = select.select([sys.stdin], [], [], 0.2)
@@ -326,7 +258,7 @@ def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str,
                     break
                 parts = line.split()
                 if len(parts) == 3 and parts[0] == "start":
-                    launcher.fork_group(parts[1], parts[2], notify=False)  # the backend gates a restart
+                    launcher.fork_group(parts[1], parts[2])
     except LaunchError as exc:
         tail = ""
         with contextlib.suppress(OSError):
