@@ -48,11 +48,11 @@ sys.path.insert(0, str(ROOT))
 import zmq  # noqa: E402
 
 from aisys_verify.spec.synthetic import write_synthetic_spec  # noqa: E402
-from aisys_verify.stack import LocalStack, StackOptions, StackStartError  # noqa: E402
-from aisys_verify.stack.base import probe_health  # noqa: E402
+from aisys_verify.stack import AgentEndpoint, LocalStack, StackOptions, StackStartError  # noqa: E402
 from aisys_verify.stack.interpose import proxy_address  # noqa: E402
 from aisys_verify.stack.toxiproxy import ProxySpec  # noqa: E402
 from aisys_verify.standin import protocol  # noqa: E402
+from aisys_verify.standin.client import HEALTH_CHECK  # noqa: E402
 
 TARGET_S = 5.0
 TARGET_1000_S = 15.0  # 1,000 synthetic agents healthy
@@ -97,21 +97,63 @@ def stack_pids(stack: LocalStack) -> list[int]:
     return pids
 
 
-def memory_mib(stack: LocalStack) -> tuple[float, float, int]:
-    """(sum of VmRSS, sum of Pss, processes) over every process of the stack, in MiB."""
+def memory_mib(stack: LocalStack) -> tuple[float, float, int, float, float]:
+    """(sum of VmRSS, sum of Pss, processes) over every process of the stack, and (sum of VmRSS, sum of Pss)
+    over the group processes alone (what grows with the agents), in MiB."""
     pids = stack_pids(stack)
     rss = sum(_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
     pss = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
-    return rss / 1024, pss / 1024, len(pids)
+    groups = list(stack.group_pids.values())
+    group_rss = sum(_kib(f"/proc/{pid}/status", "VmRSS") for pid in groups)
+    group_pss = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in groups)
+    return rss / 1024, pss / 1024, len(pids), group_rss / 1024, group_pss / 1024
 
 
 # --- (a) stand-up ------------------------------------------------------------------------------
 
 
+def zmq_health_all(stack: LocalStack, timeout: float = 1.0, batch: int = 500) -> dict[str, dict[str, Any]]:
+    """What stack.base.probe_health returns (every agent's reply on its ZeroMQ health socket, {'status':
+    'down'} if none in ``timeout``), asking ``batch`` agents at once (one by one, 2,000 agents took seconds;
+    a ZeroMQ context holds at most 1,023 sockets)."""
+    endpoints = stack.endpoints()
+    result: dict[str, dict[str, Any]] = {}
+    for first in range(0, len(endpoints), batch):
+        result |= _health_batch(endpoints[first:first + batch], timeout)
+    return result
+
+
+def _health_batch(endpoints: list[AgentEndpoint], timeout: float) -> dict[str, dict[str, Any]]:
+    context: zmq.Context[Any] = zmq.Context.instance()
+    frame = protocol.encode(HEALTH_CHECK)
+    poller = zmq.Poller()
+    waiting: dict[zmq.Socket[Any], str] = {}
+    result: dict[str, dict[str, Any]] = {}
+    try:
+        for ep in endpoints:
+            sock = context.socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(ep.health_url)
+            sock.send(frame)
+            poller.register(sock, zmq.POLLIN)
+            waiting[sock] = f"{ep.host}/{ep.agent}"
+        deadline = time.monotonic() + timeout
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            for sock, _ in poller.poll(int(left * 1000) + 1):
+                result[waiting.pop(sock)] = protocol.parse_reply(sock.recv())
+                poller.unregister(sock)
+                sock.close(0)
+    finally:
+        for sock, key in waiting.items():
+            result[key] = {"status": "down", "error": f"no reply within {timeout:g} s"}
+            sock.close(0)
+    return result
+
+
 def all_healthy(stack: LocalStack, timeout: float = 60.0) -> float:
     deadline = time.monotonic() + timeout
     while True:
-        health = probe_health(stack, timeout=1.0)
+        health = zmq_health_all(stack, timeout=1.0)
         if all(v.get("status") == "ok" for v in health.values()):
             return time.perf_counter()
         if time.monotonic() > deadline:
@@ -135,8 +177,9 @@ def one_standup(spec: Path, workdir: Path, start: str = "graph") -> dict[str, An
         except RuntimeError as exc:
             return {"error": f"started, but {exc}", "stop": 0.0}
         time.sleep(0.5)  # let the readiness loops settle before reading memory
-        rss, pss, procs = memory_mib(stack)
+        rss, pss, procs, group_rss, group_pss = memory_mib(stack)
         result = {"start": started - began, "healthy": healthy - began, "rss": rss, "pss": pss, "procs": procs,
+                  "group_rss": group_rss, "group_pss": group_pss,
                   "groups": len(stack.group_pids), "proxies": len(stack.proxies),
                   "agents": len(stack.topology.agents), "layers": len(stack.layers)}
     finally:
@@ -149,12 +192,15 @@ def one_standup(spec: Path, workdir: Path, start: str = "graph") -> dict[str, An
 
 
 def standup_table(specs: list[tuple[str, Path]], reps: int, scratch: Path, starts: list[str]) -> None:
-    print(f"\n(a) stand-up: median of {reps} LocalStack.start() (min-max) per start order; 'healthy' = start() "
-          "called -> every agent ok on its ZeroMQ health socket; memory = all stack processes (launcher, groups, "
-          "Redis x2, Toxiproxy); per agent: healthy s and PSS divided by the agents")
+    print(f"\n(a) stand-up: median of {reps} LocalStack.start() (min-max) per start order, the orders alternating "
+          "rep by rep; 'healthy' = start() called -> every agent ok on its ZeroMQ health socket; 'vs layered' = "
+          "graph healthy / layered healthy; ms/agent = healthy / agents (flat = linear cost); RSS/PSS MiB = all "
+          "stack processes (launcher, groups, Redis x2, Toxiproxy) from /proc; grp KiB/agent = VmRSS (and Pss) "
+          "summed over the group processes only, / agents (RSS counts the pages a fork shares with the launcher "
+          "once per group; Pss shares them out)")
     header = (f"{'spec':<16} {'start':<8} {'agents':>6} {'groups':>6} {'layers':>6} {'proxies':>7} {'start s':>7} "
-              f"{'(min-max)':>13} {'healthy s':>9} {'ms/agent':>8} {'stop s':>6} {'procs':>5} {'RSS MiB':>8} "
-              f"{'PSS MiB':>8} {'KiB/agent':>9}")
+              f"{'(min-max)':>13} {'healthy s':>9} {'vs layered':>10} {'ms/agent':>8} {'stop s':>6} {'procs':>5} "
+              f"{'RSS MiB':>8} {'PSS MiB':>8} {'KiB/agent':>9} {'grp KiB/agent rss (pss)':>23}")
     print(header)
     print("-" * len(header))
     medians: dict[tuple[str, str], float] = {}
@@ -163,6 +209,8 @@ def standup_table(specs: list[tuple[str, Path]], reps: int, scratch: Path, start
         for i in range(reps):  # alternate the orders so both see the same load on a shared machine
             for start in starts:
                 attempts[start].append(one_standup(spec, scratch / f"{label}-{start}-{i}", start))
+        healthy_of = {start: statistics.median(r["healthy"] for r in attempts[start] if "error" not in r)
+                      for start in starts if any("error" not in r for r in attempts[start])}
         for start in starts:
             failed = [r["error"] for r in attempts[start] if "error" in r]
             runs = [r for r in attempts[start] if "error" not in r]
@@ -170,7 +218,8 @@ def standup_table(specs: list[tuple[str, Path]], reps: int, scratch: Path, start
                 print(f"{label:<16} {start:<8} a start failed: {error}", flush=True)
             if not runs:
                 continue
-            med = {k: statistics.median(r[k] for r in runs) for k in ("start", "healthy", "stop", "rss", "pss")}
+            med = {k: statistics.median(r[k] for r in runs)
+                   for k in ("start", "healthy", "stop", "rss", "pss", "group_rss", "group_pss")}
             lo, hi = min(r["start"] for r in runs), max(r["start"] for r in runs)
             first = runs[0]
             medians[(label, start)] = med["healthy"]
@@ -181,10 +230,15 @@ def standup_table(specs: list[tuple[str, Path]], reps: int, scratch: Path, start
                 mark += "  <- target < 15 s: " + ("MET" if med["healthy"] < TARGET_1000_S else "MISSED")
             per_agent_ms = 1000 * med["healthy"] / first["agents"]
             per_agent_kib = 1024 * med["pss"] / first["agents"]
+            group_kib = (f"{1024 * med['group_rss'] / first['agents']:.0f} "
+                         f"({1024 * med['group_pss'] / first['agents']:.0f})")
+            ratio = ""
+            if start != "layered" and "layered" in healthy_of:
+                ratio = f"x{med['healthy'] / healthy_of['layered']:.2f}"
             print(f"{label:<16} {start:<8} {first['agents']:>6} {first['groups']:>6} {first['layers']:>6} "
                   f"{first['proxies']:>7} {med['start']:>7.2f} {f'({lo:.2f}-{hi:.2f})':>13} {med['healthy']:>9.2f} "
-                  f"{per_agent_ms:>8.1f} {med['stop']:>6.2f} {first['procs']:>5} {med['rss']:>8.0f} "
-                  f"{med['pss']:>8.0f} {per_agent_kib:>9.0f}{mark}", flush=True)
+                  f"{ratio:>10} {per_agent_ms:>8.1f} {med['stop']:>6.2f} {first['procs']:>5} {med['rss']:>8.0f} "
+                  f"{med['pss']:>8.0f} {per_agent_kib:>9.0f} {group_kib:>23}{mark}", flush=True)
     if ("system/", "graph") in medians:
         print(f"target: system/ (77 agents) up in under {TARGET_S:g} s on this {len(os.sched_getaffinity(0))}-core "
               f"machine: healthy median {medians[('system/', 'graph')]:.2f} s (graph start)")

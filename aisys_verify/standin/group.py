@@ -20,6 +20,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 import zmq.asyncio
+from redis.driver_info import DriverInfo
 
 from aisys_verify.plan.edges import edges_by_caller
 from aisys_verify.plan.groups import agents_of_group
@@ -35,6 +36,10 @@ from aisys_verify.standin.profile import profile_of
 from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
 from aisys_verify.standin.wiring import address_book
+
+# redis-py resolves its version (importlib.metadata, ~4 ms) for every client it builds unless given this;
+# built once at import (the launcher imports this module before forking), the same CLIENT SETINFO is sent
+DRIVER_INFO = DriverInfo()
 
 
 @dataclass
@@ -77,7 +82,8 @@ class GroupRuntime:
         address = self.plan.redis_for(agent_key, self.host)
         if address not in self.redis_clients:
             self.redis_clients[address] = aioredis.Redis(host=address[0], port=address[1], socket_timeout=1.0,
-                                                         socket_connect_timeout=0.5, decode_responses=True)
+                                                         socket_connect_timeout=0.5, decode_responses=True,
+                                                         driver_info=DRIVER_INFO)
         return self.redis_clients[address]
 
     async def stop(self) -> None:
