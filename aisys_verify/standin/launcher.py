@@ -222,6 +222,9 @@ def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str,
 
     import aisys_verify.standin.group  # noqa: F401
     from aisys_verify.plan.edges import edges_by_caller
+    from aisys_verify.standin.tracing import base_resource
+
+    base_resource()  # OpenTelemetry's resource detection, once here instead of once per group
 
     edges_by_caller(topology)  # computed once here, inherited by every fork (per group it was quadratic)
     launcher = Launcher(topology, plan, Path(plan.log_dir or ".aisys/logs"))

@@ -66,9 +66,20 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+_BASE_RESOURCE: list[Resource] = []
+
+
+def base_resource() -> Resource:
+    """The SDK's detected resource, once per process. ``Resource.create`` runs its detectors in a fresh thread
+    pool each time (~7 ms); the launcher calls this before forking, so every group inherits the result."""
+    if not _BASE_RESOURCE:
+        _BASE_RESOURCE.append(Resource.create({}))
+    return _BASE_RESOURCE[0]
+
+
 def make_tracer(service: str, spec: str) -> tuple[trace.Tracer, InMemorySpanExporter | None]:
     """A tracer for one group process (service = 'host/group'); returns the memory exporter if asked."""
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(resource=base_resource().merge(Resource({"service.name": service})))
     memory = None
     if spec == "none":
         pass
