@@ -17,7 +17,9 @@ __version__ = "0.1.0"
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import import_module
 from os import PathLike
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aisys_verify.lazy import lazy_exports
 
 # Two public functions share their name with a module of this package, and importing a submodule binds it
 # on its parent package the first time, which would hide the function. So both modules are imported now:
@@ -135,18 +137,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use (PEP 562), then keep it here."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aisys_verify' has no attribute {name!r}")
-    value = getattr(import_module(f"aisys_verify.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 def lint_spec(paths: Sequence[str | PathLike[str]], env: Mapping[str, str] | None = None,

@@ -7,10 +7,10 @@ parts (the engine, scenarios, experiments, the matrix) load on first use of thei
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aisys_verify.faults.toxics import TOXIC_TYPES, Stream, Toxic, ToxicError
+from aisys_verify.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from aisys_verify.faults.base import ChaosError, ChaosUnsupported, FaultNotEffective, wait_until
@@ -32,13 +32,4 @@ _LAZY = {"Chaos": "chaos", "ChaosError": "base", "ChaosUnsupported": "base", "Fa
          "bars_svg": "timeline", "timeline_svg": "timeline"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"aisys_verify.faults.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aisys_verify.faults' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

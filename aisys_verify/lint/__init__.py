@@ -5,8 +5,9 @@ The public names load on first use (PEP 562), so importing this package reads no
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aisys_verify.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from aisys_verify.lint.registry import RULES, Rule
@@ -17,13 +18,4 @@ __all__ = ["RULES", "LintReport", "Rule", "lint"]
 _LAZY = {"RULES": "registry", "Rule": "registry", "LintReport": "runner", "lint": "runner"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"aisys_verify.lint.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aisys_verify.lint' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -8,9 +8,9 @@ names load on first use: the Locust processes import this package too, and start
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aisys_verify.lazy import lazy_exports
 from aisys_verify.load.histogram import Latencies
 from aisys_verify.load.results import Cell, EndpointInfo, LoadResults, Phase, read_results, write_results
 
@@ -27,13 +27,4 @@ _LAZY = {"RunOptions": "runner", "run_load": "runner", "LoadScenario": "scenario
          "parse_scenario": "scenario", "SHAPES": "shapes", "Shape": "shapes", "LoadDriver": "session"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"aisys_verify.load.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aisys_verify.load' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

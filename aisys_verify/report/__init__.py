@@ -5,8 +5,9 @@ The public names load on first use (PEP 562); none of them imports ``allure`` un
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aisys_verify.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from aisys_verify.report.allure import active, attach_json, attach_svg, attach_text, labels, step
@@ -14,13 +15,4 @@ if TYPE_CHECKING:
 __all__ = ["active", "attach_json", "attach_svg", "attach_text", "labels", "step"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        value = getattr(import_module("aisys_verify.report.allure"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aisys_verify.report' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "allure"), globals())

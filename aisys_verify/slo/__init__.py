@@ -7,9 +7,9 @@ The load driver (``run``, ``Target``, ``RunRecord``), the verdict tables and pic
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aisys_verify.lazy import lazy_exports
 from aisys_verify.slo.assertions import SloSession, assert_change, assert_slo, assert_slos
 from aisys_verify.slo.budget import WORKBOOK_ALERTS, PhaseBurn, budget_consumed, burn_rate, phase_burn
 from aisys_verify.slo.compare import Change, bad_fraction_change, quantile_shift
@@ -36,13 +36,4 @@ _LAZY = {"RunRecord": "driver", "RunRecordError": "driver", "Target": "driver", 
          "write_json": "report", "min_samples_upper_bound": "stats"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"aisys_verify.slo.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aisys_verify.slo' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

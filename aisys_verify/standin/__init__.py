@@ -9,9 +9,9 @@ unchanged against the real agents.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aisys_verify.lazy import lazy_exports
 from aisys_verify.plan.edges import CallEdge, call_edges
 from aisys_verify.plan.run import RunPlan, default_plan, resolve_http_ports
 from aisys_verify.standin.protocol import envelope, health_reply, parse_reply, parse_request
@@ -23,13 +23,4 @@ __all__ = ["CallEdge", "RunPlan", "call_edges", "default_plan", "envelope", "hea
            "parse_request", "request_once", "resolve_http_ports"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "request_once":
-        value = import_module("aisys_verify.standin.client").request_once
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aisys_verify.standin' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, {"request_once": "client"}, globals())
