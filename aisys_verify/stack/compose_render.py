@@ -230,6 +230,14 @@ class ComposeRenderer:
                     return (root / path).resolve()
         return candidate.resolve()
 
+    def redis_service(self, host: str) -> dict[str, Any]:
+        """The host's Redis service, without its networking (each image mode wires it its own way)."""
+        port = self.stack.plan.redis[host][1]
+        return {"image": self.stack.images.redis,
+                "command": ["redis-server", "--bind", "0.0.0.0", "--port", str(port), "--protected-mode", "no",
+                            "--save", "", "--appendonly", "no"],
+                "labels": self.labels(**{LABEL_ROLE: "redis", LABEL_HOST: host})}
+
     def labels(self, **extra: str) -> dict[str, str]:
         stack = self.stack
         return {LABEL_STACK: stack.stack_id, LABEL_OWNER: stack.owner, **extra}
@@ -289,10 +297,7 @@ class ComposeRenderer:
             services[name] = service
         redis_port = stack.plan.redis[host][1]
         services[REDIS_SERVICE] = {
-            "image": stack.images.redis,
-            "command": ["redis-server", "--bind", "0.0.0.0", "--port", str(redis_port), "--protected-mode", "no",
-                        "--save", "", "--appendonly", "no"],
-            "labels": self.labels(**{LABEL_ROLE: "redis", LABEL_HOST: host}),
+            **self.redis_service(host),
             "networks": {net_key: {"aliases": [self.alias(host, REDIS_SERVICE), self.alias(host, "redis")]}},
             "ports": [f"{stack.host_addresses[host]}:{redis_port}:{redis_port}"],
         }

@@ -248,13 +248,7 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
         service["deploy"] = stack.renderer.deploy(service.get("deploy"))
         services[name] = service
     redis_port = stack.plan.redis[host][1]
-    services[REDIS_SERVICE] = {
-        "image": stack.images.redis,
-        "command": ["redis-server", "--bind", "0.0.0.0", "--port", str(redis_port), "--protected-mode", "no",
-                    "--save", "", "--appendonly", "no"],
-        "labels": stack.renderer.labels(**{LABEL_ROLE: "redis", LABEL_HOST: host}),
-        **anchor,
-    }
+    services[REDIS_SERVICE] = {**stack.renderer.redis_service(host), **anchor}
     address = stack.host_addresses[host]
     services[ANCHOR_SERVICE] = {
         "image": stack.images.base,
