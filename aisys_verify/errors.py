@@ -1,16 +1,40 @@
-"""The one exception tree of aisys-verify.
+"""The one exception tree of aisys-verify: every exception class of the package is defined here.
 
     VerifyError                      base of everything we raise on purpose
      ├── UsageError                  bad options or arguments (CLI exit 2, pytest UsageError)
-     │    └── InventoryError         an inventory file cannot be used; names the file, the key, what was tried
+     │    ├── InventoryError         an inventory file cannot be used; names the file, the key, what was tried
+     │    ├── SelectorError          an edge, agent or host selector names nothing in the spec
+     │    └── ScenarioError          a chaos scenario cannot be run; names the file and the key
+     ├── InvalidValue                (also ValueError) an argument or value outside what a function accepts
      ├── CapabilityMissing           the stack cannot do what a test needs (a skip; a failure when strict)
      ├── SpecError                   a spec file cannot be used; carries file:line and a hint
      │    ├── SpecNotFound           a named path does not exist
      │    └── SloSpecError           an SLO definition (slo-config query, OpenSLO document) cannot be used
+     ├── ExprError                   (also ValueError) an expression that does not evaluate
      ├── LintFailure                 (also AssertionError) lint findings at or above a threshold
- ├── ConformanceFailure          (also AssertionError) an agent broke the PROTOCOL.md contract; names the defect
+     ├── ConformanceFailure          (also AssertionError) an agent broke the PROTOCOL.md contract; names the defect
+     ├── TraceAssertionError         (also AssertionError) a trace lacks a hop, a parent link, or has an error
+     ├── ChaosError                  a fault could not be applied or reverted
+     │    ├── ChaosUnsupported       (also CapabilityMissing) the stack cannot apply this fault
+     │    └── FaultNotEffective      (also AssertionError) a fault was applied but did not take effect
+     ├── ToxicError                  (also ValueError) a toxic that Toxiproxy would reject or misread
+     ├── ComposeError                a compose or docker command failed
+     ├── StackStartError             the stack did not come up; names host, group, agent, log tail
+     ├── ImageError                  an image is missing or could not be built
+     ├── ToxiproxyError              the Toxiproxy server is missing, did not start, or refused a request
+     ├── ClusterError                a stand-in cluster did not come up
+     ├── LaunchError                 a stand-in group of the launcher did not start (host/group/agent)
+     ├── ProtocolError               (also ValueError) a stand-in request that cannot be served
+     │    └── InvalidUtf8            a frame that is not UTF-8 (the invalid_utf8_wedges defect)
+     ├── Wedged                      a stand-in's main socket will never answer again
+     ├── CallFailed                  a stand-in's dependency call got no reply
+     ├── GatewayInvalid              a gateway stand-in request that is invalid; carries the HTTP status
+     ├── HttpBadRequest              a stand-in HTTP request that cannot be served; carries the HTTP status
+     ├── RunRecordError              an SLO run record cannot be read
+     ├── ScrapeError                 a /metrics endpoint could not be read or parsed
      ├── LoadError                   a load run cannot start, or its generator failed
-     │    └── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
+     │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
+     │    └── LoadTargetError        (also RuntimeError) the local load target did not start
      └── SloViolation                (also AssertionError) an SLO failed conclusively; carries the numbers
           └── SloInconclusive        too few samples (or no data) to decide an SLO: never a silent pass
 
@@ -72,6 +96,10 @@ class SpecError(VerifyError):
         return f"{where}{self.message}{hint}"
 
 
+class InvalidValue(VerifyError, ValueError):
+    """An argument or value outside what a function accepts (the message names it and the accepted range)."""
+
+
 class SpecNotFound(SpecError):
     """A path given as spec input does not exist."""
 
@@ -104,6 +132,10 @@ class LoadResultsError(LoadError):
     """Load results cannot be read, or a phase or endpoint they do not hold was asked for."""
 
 
+class LoadTargetError(LoadError, RuntimeError):
+    """The local load target (aisys_verify.load.target) did not start."""
+
+
 class SloSpecError(SpecError):
     """An SLO definition cannot be used: an unreadable query, an OpenSLO document missing a field."""
 
@@ -131,3 +163,120 @@ class SloInconclusive(SloViolation):
 
     ``needed`` is the sample count that would decide it at the observed rate, where one can.
     """
+
+
+class SelectorError(UsageError):
+    """An edge, agent or host selector that names nothing in the spec (the message suggests names)."""
+
+
+class ScenarioError(UsageError):
+    """A chaos scenario that cannot be run; the message names the file and the key."""
+
+
+class ExprError(VerifyError, ValueError):
+    """An expression that does not evaluate; the caller adds the location."""
+
+
+class TraceAssertionError(VerifyError, AssertionError):
+    """A trace lacks a hop, has a broken parent link or an unexpected error; the message shows the tree."""
+
+
+class ChaosError(VerifyError):
+    """A fault could not be applied or reverted (the message names the fault and the reason)."""
+
+
+class ChaosUnsupported(ChaosError, CapabilityMissing):
+    """This backend or machine cannot inject this kind of fault (the message says what is missing): a skip,
+    or a failure under ``--aisys-strict-capabilities``."""
+
+
+class FaultNotEffective(ChaosError, AssertionError):
+    """A fault was applied but the efficacy check did not observe it: the test would prove nothing."""
+
+
+class ToxicError(VerifyError, ValueError):
+    """A toxic that Toxiproxy would reject or misread: the message names the attribute and the accepted form."""
+
+
+class ComposeError(VerifyError):
+    """A compose or docker command failed (the message has the command and its error output)."""
+
+
+class StackStartError(VerifyError):
+    """The stack did not come up: names the host, group and agent, the reason, and the log tail."""
+
+    def __init__(self, message: str, host: str = "", group: str = "", agent: str = "", log_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- log tail ({host}/{group}) ---\n{log_tail}" if log_tail else ""))
+        self.host, self.group, self.agent, self.log_tail = host, group, agent, log_tail
+
+
+class ImageError(VerifyError):
+    """An image is missing or could not be built (the message says which and why)."""
+
+
+class ToxiproxyError(VerifyError):
+    """The Toxiproxy server is missing, did not start, or refused a request (the message says which)."""
+
+
+class ClusterError(VerifyError):
+    """A stand-in cluster did not come up; the message names what and includes the log tail."""
+
+
+class LaunchError(VerifyError):
+    """A group the stand-in launcher started did not come up (host/group/agent: reason)."""
+
+    def __init__(self, host: str, group: str, agent: str, reason: str) -> None:
+        super().__init__(f"{host}/{group}{'/' + agent if agent else ''}: {reason}")
+        self.host, self.group, self.agent, self.reason = host, group, agent, reason
+
+
+class ProtocolError(VerifyError, ValueError):
+    """A request that cannot be served; its message goes back in the error reply."""
+
+    def __init__(self, message: str, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidUtf8(ProtocolError):
+    """A frame that is not UTF-8: the real twin never answers it (the invalid_utf8_wedges defect)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "not_json")
+
+
+class Wedged(VerifyError):
+    """The main socket will never answer again (a REP that did not send its reply): the real defects."""
+
+
+class CallFailed(VerifyError):
+    """A dependency call that did not get a reply (timeout, refused, circuit open)."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(f"{target}: {reason}")
+        self.target = target
+        self.reason = reason
+
+
+class GatewayInvalid(VerifyError):
+    """A gateway stand-in request that is invalid; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HttpBadRequest(VerifyError):
+    """A stand-in HTTP request that cannot be served; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RunRecordError(VerifyError):
+    """A run record cannot be read: missing, not JSON, or not a record of this driver."""
+
+
+class ScrapeError(VerifyError):
+    """A /metrics endpoint could not be read or parsed."""

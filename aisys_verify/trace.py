@@ -14,11 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.errors import VerifyError
-
-
-class TraceAssertionError(VerifyError, AssertionError):
-    """A trace lacks a hop, has a broken parent link or an unexpected error; the message shows the tree."""
+from aisys_verify.errors import TraceAssertionError as TraceAssertionError
 
 
 @dataclass(frozen=True)

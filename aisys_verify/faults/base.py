@@ -16,20 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aisys_verify.errors import CapabilityMissing, VerifyError
-
-
-class ChaosError(VerifyError):
-    """A fault could not be applied or reverted (the message names the fault and the reason)."""
-
-
-class ChaosUnsupported(ChaosError, CapabilityMissing):
-    """This backend or machine cannot inject this kind of fault (the message says what is missing): a skip,
-    or a failure under ``--aisys-strict-capabilities``."""
-
-
-class FaultNotEffective(ChaosError, AssertionError):
-    """A fault was applied but the efficacy check did not observe it: the test would prove nothing."""
+from aisys_verify.errors import ChaosError as ChaosError
+from aisys_verify.errors import ChaosUnsupported as ChaosUnsupported
+from aisys_verify.errors import FaultNotEffective as FaultNotEffective
 
 
 @dataclass(frozen=True)

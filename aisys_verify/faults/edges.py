@@ -18,17 +18,13 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from aisys_verify.errors import UsageError
+from aisys_verify.errors import SelectorError as SelectorError
 from aisys_verify.faults.base import ChaosUnsupported
 from aisys_verify.plan.edges import call_edges
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack.interpose import ProxiedEdge
 
 NETWORK = "network"  # the capability a network fault needs: Toxiproxy on the edge
-
-
-class SelectorError(UsageError):
-    """An edge, agent or host selector that names nothing in the spec (the message suggests names)."""
 
 
 @dataclass(frozen=True)

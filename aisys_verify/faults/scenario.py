@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from aisys_verify.errors import UsageError
+from aisys_verify.errors import ScenarioError as ScenarioError
 
 PROBE_TYPES = {"http": {"agent", "host", "method", "path", "body"}, "request": {"agent", "host", "action", "fields",
                                                                                "socket"},
@@ -52,10 +52,6 @@ TOLERANCE_KEYS = {"status", "max_latency_ms", "json", "contains"}
 FAULTS = ("latency", "bandwidth", "slow_close", "blackhole", "reset_peer", "slicer", "limit_data", "partition",
           "isolate", "partition_hosts", "kill", "terminate", "pause", "cpu_pressure", "memory_pressure")
 ROLLBACK_ACTIONS = {"reset-toxics": set(), "resume-groups": set(), "wait-healthy": {"timeout_s"}}
-
-
-class ScenarioError(UsageError):
-    """A chaos scenario that cannot be run; the message names the file and the key."""
 
 
 @dataclass(frozen=True)

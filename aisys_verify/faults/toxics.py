@@ -15,11 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aisys_verify.errors import VerifyError
-
-
-class ToxicError(VerifyError, ValueError):
-    """A toxic that Toxiproxy would reject or misread: the message names the attribute and the accepted form."""
+from aisys_verify.errors import ToxicError as ToxicError
 
 
 class Stream(enum.Enum):

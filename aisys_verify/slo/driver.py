@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.errors import VerifyError
+from aisys_verify.errors import RunRecordError as RunRecordError
 from aisys_verify.load.results import EndpointInfo
 from aisys_verify.load.results import Phase as LoadPhase
 from aisys_verify.replies import client_error, error_text, failed
@@ -68,10 +68,6 @@ class _HostLoad:
         if not self.samples:
             return None
         return sum(self.samples) / len(self.samples) / (os.cpu_count() or 1)
-
-
-class RunRecordError(VerifyError):
-    """A run record cannot be read: missing, not JSON, or not a record of this driver."""
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,12 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from aisys_verify.errors import VerifyError
+from aisys_verify.errors import ScrapeError as ScrapeError
 
 Labels = tuple[tuple[str, str], ...]
 
 _LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(?:\s+\d+)?$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*')
-
-
-class ScrapeError(VerifyError):
-    """A /metrics endpoint could not be read or parsed."""
 
 
 def _unescape(value: str) -> str:

@@ -16,14 +16,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aisys_verify.errors import ExprError as ExprError
+
 # numbers are bounded to 9 digits: a port expression never needs more, and int() of
 # thousands of digits is slow and, past 4300, refused by Python itself
 _VAR = r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::?-\s*(-?\d{1,9})\s*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
 _TERM = re.compile(rf"\s*(?:(\d{{1,9}})|{_VAR})\s*")
-
-
-class ExprError(ValueError):
-    """An expression that does not evaluate; the caller adds the location."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from aisys_verify.errors import VerifyError
+from aisys_verify.errors import StackStartError as StackStartError
 
 if TYPE_CHECKING:
     from aisys_verify.config import VerifyConfig
@@ -22,14 +22,6 @@ if TYPE_CHECKING:
 
 
 # --- what every backend shares ----------------------------------------------------------------------
-
-
-class StackStartError(VerifyError):
-    """The stack did not come up: names the host, group and agent, the reason, and the log tail."""
-
-    def __init__(self, message: str, host: str = "", group: str = "", agent: str = "", log_tail: str = "") -> None:
-        super().__init__(message + (f"\n--- log tail ({host}/{group}) ---\n{log_tail}" if log_tail else ""))
-        self.host, self.group, self.agent, self.log_tail = host, group, agent, log_tail
 
 
 @dataclass(frozen=True)

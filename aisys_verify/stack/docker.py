@@ -13,16 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aisys_verify.errors import VerifyError
+from aisys_verify.errors import ComposeError as ComposeError
 from aisys_verify.stack import state
 from aisys_verify.stack.images import ImageError, docker_cli, docker_usable
 
 LABEL_STACK = "com.aisys-verify.stack"
 LABEL_OWNER = "com.aisys-verify.owner"  # "<hostname>:<pid>:<process start time>"
-
-class ComposeError(VerifyError):
-    """A compose or docker command failed (the message has the command and its error output)."""
-
 
 # --- the compose CLI ----------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aisys_verify.errors import VerifyError
+from aisys_verify.errors import ImageError as ImageError
 from aisys_verify.stack.apt_sources import APT_ETC, apt_proxies, pick_archive, read_sources, source_files
 from aisys_verify.stack.toxiproxy import TOXIPROXY_VERSION, find_server
 
@@ -64,10 +64,6 @@ path-exclude /usr/share/lintian/*
 """
 BASE_RECIPE_VERSION = "1"  # bump when build_base changes what it produces
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-
-
-class ImageError(VerifyError):
-    """An image is missing or could not be built (the message says which and why)."""
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.errors import VerifyError
+from aisys_verify.errors import ToxiproxyError as ToxiproxyError
 from aisys_verify.faults.toxics import Toxic  # the typed toxics: a model importing nothing but errors
 
 TOXIPROXY_VERSION = "2.12.0"
 SEARCH_PATH = ("/usr/local/bin", str(Path.home() / "go" / "bin"))
-
-
-class ToxiproxyError(VerifyError):
-    """The Toxiproxy server is missing, did not start, or refused a request (the message says which)."""
 
 
 @dataclass(frozen=True)

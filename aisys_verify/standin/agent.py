@@ -26,6 +26,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from aisys_verify.errors import Wedged as Wedged
 from aisys_verify.plan.edges import CallEdge, registries
 from aisys_verify.standin import protocol, reference, tracing
 from aisys_verify.standin.calls import CallFailed, CallPolicy
@@ -43,10 +44,6 @@ REGISTER_REFERENCE = CallPolicy(timeout_s=20.0, retries=0)
 UNREGISTER = CallPolicy(timeout_s=0.3, retries=0)
 CLIENT_ERRORS = frozenset({"bad_request", "not_found", "unknown_action", "not_json", "too_large"})
 TRANSPORT_MAX_BYTES = 4 * protocol.MAX_MESSAGE_BYTES  # frames past this are dropped by ZeroMQ itself
-
-
-class Wedged(Exception):
-    """The main socket will never answer again (a REP that did not send its reply): the real defects."""
 
 
 class AgentRuntime:

@@ -16,16 +16,8 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from aisys_verify.errors import CallFailed as CallFailed
 from aisys_verify.standin import protocol
-
-
-class CallFailed(Exception):
-    """A dependency call that did not get a reply (timeout, refused, circuit open)."""
-
-    def __init__(self, target: str, reason: str) -> None:
-        super().__init__(f"{target}: {reason}")
-        self.target = target
-        self.reason = reason
 
 
 @dataclass(frozen=True)

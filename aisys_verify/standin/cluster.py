@@ -24,16 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.errors import VerifyError
+from aisys_verify.errors import ClusterError as ClusterError
 from aisys_verify.plan.groups import groups_to_run
 from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.environ import ENV_VARS
-
-
-class ClusterError(VerifyError):
-    """A stand-in cluster did not come up; the message names what and includes the log tail."""
 
 
 @dataclass

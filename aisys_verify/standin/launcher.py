@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aisys_verify.errors import LaunchError as LaunchError
 from aisys_verify.health import http_health
 from aisys_verify.plan.groups import GroupKey, agents_of_group
 from aisys_verify.plan.order import StartGraph, drive_start, start_graph
@@ -204,12 +205,6 @@ class Launcher:
             except ChildProcessError:
                 break
             self.children.pop(pid, None)
-
-
-class LaunchError(Exception):
-    def __init__(self, host: str, group: str, agent: str, reason: str) -> None:
-        super().__init__(f"{host}/{group}{'/' + agent if agent else ''}: {reason}")
-        self.host, self.group, self.agent, self.reason = host, group, agent, reason
 
 
 def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str, layers: list[list[list[str]]],

@@ -24,17 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aisys_verify.errors import InvalidUtf8 as InvalidUtf8
+from aisys_verify.errors import ProtocolError as ProtocolError
+
 MAX_MESSAGE_BYTES = 1 << 20  # larger requests get an error reply instead of being parsed
 MAX_DEPTH = 64  # deeper JSON is refused: replies that echo it must stay parseable by any client
 HEALTH_ACTIONS = frozenset({"ping", "health", "health_check"})
-
-
-class ProtocolError(ValueError):
-    """A request that cannot be served; its message goes back in the error reply."""
-
-    def __init__(self, message: str, code: str = "bad_request") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -166,13 +161,6 @@ TWIN_ERRORS: dict[str, str] = {**REFERENCE_ERRORS, "not_json": "Invalid JSON for
                                "not_object": "Invalid request format"}
 # what Python calls each JSON value's type in the real agent's AttributeError
 _PY_TYPE = {list: "list", str: "str", int: "int", float: "float", bool: "bool", type(None): "NoneType"}
-
-
-class InvalidUtf8(ProtocolError):
-    """A frame that is not UTF-8: the real twin never answers it (the invalid_utf8_wedges defect)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "not_json")
 
 
 def parse_reference_request(frame: bytes, texts: Mapping[str, str] = REFERENCE_ERRORS) -> Request:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aisys_verify.errors import GatewayInvalid as _Invalid
 from aisys_verify.standin import tracing
 from aisys_verify.standin.calls import CallFailed, CallPolicy
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse
@@ -92,12 +93,6 @@ class GatewayRole(Role):
         if succeeded(reply) and isinstance(agents, list) and "count" not in reply:  # the real registry sends none
             reply = {**reply, "count": len(agents)}
         return _reply(reply, 200)
-
-
-class _Invalid(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _json_object(request: HttpRequest) -> dict[str, Any]:
