@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from aisys_verify.errors import InvalidValue
+
 if TYPE_CHECKING:
     from aisys_verify.spec.source import Location
 
@@ -23,7 +25,7 @@ class Severity(enum.IntEnum):
         try:
             return {"note": cls.NOTE, "info": cls.NOTE, "warning": cls.WARNING, "error": cls.ERROR}[text.lower()]
         except KeyError:
-            raise ValueError(f"unknown severity {text!r}: use one of note, warning, error") from None
+            raise InvalidValue(f"unknown severity {text!r}: use one of note, warning, error") from None
 
     @property
     def label(self) -> str:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aisys_verify.errors import InvalidValue
+
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 OK_WORDS = frozenset({"ok", "healthy", "up", "success"})
 DEGRADED_WORDS = frozenset({"degraded", "warning", "unhealthy", "not_ready", "initialising", "initializing"})
@@ -138,7 +140,7 @@ def http_health(address: str, port: int, timeout: float = 0.5, path: str = "/hea
 def http_policy_violation(reading: HealthReading, policy: str = "status") -> str | None:
     """Why an HTTP health answer breaks ``policy`` (see HTTP_POLICIES), or None."""
     if policy not in HTTP_POLICIES:
-        raise ValueError(f"unknown HTTP health policy {policy!r}: use one of {', '.join(HTTP_POLICIES)}")
+        raise InvalidValue(f"unknown HTTP health policy {policy!r}: use one of {', '.join(HTTP_POLICIES)}")
     code = reading.http_status
     if policy == "status" and reading.state == DEGRADED and code is not None and 200 <= code < 300:
         return (f"HTTP {code} while the body says {reading.word!r}: an HTTP-level health check "

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aisys_verify.errors import InvalidValue
 from aisys_verify.health import HTTP_POLICIES
 from aisys_verify.standin.profile import DEFECTS
 
@@ -51,11 +52,12 @@ class ConformanceOptions:
 
     def __post_init__(self) -> None:
         if self.http_policy not in HTTP_POLICIES:
-            raise ValueError(f"unknown HTTP health policy {self.http_policy!r}: use one of {', '.join(HTTP_POLICIES)}")
+            raise InvalidValue(
+                f"unknown HTTP health policy {self.http_policy!r}: use one of {', '.join(HTTP_POLICIES)}")
         if self.observe_s is not None and self.observe_s <= 0:
-            raise ValueError(f"the readiness observation window must be positive, got {self.observe_s:g} s")
+            raise InvalidValue(f"the readiness observation window must be positive, got {self.observe_s:g} s")
         if self.crash_bound_s < 0:
-            raise ValueError(f"the crash bound must be >= 0 s, got {self.crash_bound_s:g} s")
+            raise InvalidValue(f"the crash bound must be >= 0 s, got {self.crash_bound_s:g} s")
 
 
 OBSERVE_MARGIN_S = 2.5  # beyond one refresh interval: a refresh must have happened inside the window

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from itertools import accumulate
 from typing import Any
 
+from aisys_verify.errors import InvalidValue
+
 ALPHA = 0.001             # relative error of every value read back: 0.1 %, ten times inside the 1 % contract
 MIN_VALUE = 1e-6          # seconds; smaller values (never seen on a real socket) are recorded as 1 µs
 _GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -49,7 +51,7 @@ class Latencies:
     def record(self, seconds: float, n: int = 1) -> None:
         """Record a latency (seconds) ``n`` times. Negative values and NaN are refused."""
         if not seconds >= 0.0 or seconds == math.inf:
-            raise ValueError(f"a latency must be a finite number of seconds >= 0, got {seconds!r}")
+            raise InvalidValue(f"a latency must be a finite number of seconds >= 0, got {seconds!r}")
         value = seconds if seconds > MIN_VALUE else MIN_VALUE
         index = math.ceil(math.log(value) / _LOG_GAMMA)
         bins = self._bins
@@ -95,7 +97,7 @@ class Latencies:
     def value_at_rank(self, k: int) -> float:
         """The k-th smallest recorded latency in seconds, 1 <= k <= count (relative error <= ALPHA)."""
         if not 1 <= k <= self._count:
-            raise ValueError(f"rank {k} is outside 1..{self._count} (the number of recorded latencies)")
+            raise InvalidValue(f"rank {k} is outside 1..{self._count} (the number of recorded latencies)")
         if k == 1:
             return self._min
         if k == self._count:
@@ -111,9 +113,9 @@ class Latencies:
     def quantile(self, q: float) -> float:
         """The nearest-rank q-quantile in seconds, 0 <= q <= 1 (q=0 is the minimum, q=1 the maximum)."""
         if not 0.0 <= q <= 1.0:
-            raise ValueError(f"a quantile must be within [0, 1], got {q!r}")
+            raise InvalidValue(f"a quantile must be within [0, 1], got {q!r}")
         if self._count == 0:
-            raise ValueError("no latencies recorded: no quantile")
+            raise InvalidValue("no latencies recorded: no quantile")
         return self.value_at_rank(max(1, math.ceil(q * self._count - 1e-9)))
 
     def count_above(self, seconds: float) -> int:
@@ -160,24 +162,24 @@ class Latencies:
     def from_json(cls, data: Mapping[str, Any]) -> Latencies:
         """Read ``to_json()`` output; raises ValueError naming the bad key."""
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise ValueError(f"not a latency histogram: expected format '{FORMAT}'")
+            raise InvalidValue(f"not a latency histogram: expected format '{FORMAT}'")
         if data.get("alpha") != ALPHA:
-            raise ValueError(f"histogram written with alpha={data.get('alpha')!r}; this version reads {ALPHA}")
+            raise InvalidValue(f"histogram written with alpha={data.get('alpha')!r}; this version reads {ALPHA}")
         result = cls()
         indexes, counts = data.get("index"), data.get("n")
         if not isinstance(indexes, list) or not isinstance(counts, list) or len(indexes) != len(counts):
-            raise ValueError("histogram keys 'index' and 'n' must be lists of the same length")
+            raise InvalidValue("histogram keys 'index' and 'n' must be lists of the same length")
         for index, n in zip(indexes, counts, strict=True):
             if not isinstance(index, int) or not isinstance(n, int) or n <= 0:
-                raise ValueError(f"histogram bucket {index!r}: {n!r} is not a positive count")
+                raise InvalidValue(f"histogram bucket {index!r}: {n!r} is not a positive count")
             result._bins[index] = result._bins.get(index, 0) + n
         result._count = sum(counts)
         if result._count != data.get("count"):
-            raise ValueError(f"histogram 'count' {data.get('count')!r} does not match its buckets ({result._count})")
+            raise InvalidValue(f"histogram 'count' {data.get('count')!r} does not match its buckets ({result._count})")
         if result._count:
             try:
                 result._sum, result._min, result._max = (float(data["sum"]), float(data["min"]),
                                                          float(data["max"]))
             except (KeyError, TypeError, ValueError):
-                raise ValueError("histogram keys 'sum', 'min', 'max' must be numbers") from None
+                raise InvalidValue("histogram keys 'sum', 'min', 'max' must be numbers") from None
         return result

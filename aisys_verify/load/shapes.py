@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aisys_verify.errors import InvalidValue
+
 SHAPES = ("constant", "ramp-up", "step", "spike", "burst", "sine-wave")
 
 # per shape: its parameters with defaults (None: required)
@@ -46,32 +48,32 @@ class Shape:
     def build(cls, kind: str, raw: Mapping[str, Any], where: str = "shape") -> Shape:
         """Validate parameters; ValueError names the key and says what is expected."""
         if kind not in PARAMETERS:
-            raise ValueError(f"{where}: unknown shape '{kind}'; the shapes are {', '.join(SHAPES)}")
+            raise InvalidValue(f"{where}: unknown shape '{kind}'; the shapes are {', '.join(SHAPES)}")
         known = PARAMETERS[kind]
         unknown = sorted(set(raw) - set(known))
         if unknown:
-            raise ValueError(f"{where}: '{kind}' takes no parameter {', '.join(unknown)}; "
+            raise InvalidValue(f"{where}: '{kind}' takes no parameter {', '.join(unknown)}; "
                              f"its parameters are {', '.join(known)}")
         values: dict[str, float] = {}
         for key, default in known.items():
             value = raw.get(key, default)
             if value is None:
-                raise ValueError(f"{where}: '{kind}' needs '{key}' (its parameters: {', '.join(known)})")
+                raise InvalidValue(f"{where}: '{kind}' needs '{key}' (its parameters: {', '.join(known)})")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{where}.{key}: expected a number, got {value!r}")
+                raise InvalidValue(f"{where}.{key}: expected a number, got {value!r}")
             if value < 0:
-                raise ValueError(f"{where}.{key}: must be >= 0, got {value!r}")
+                raise InvalidValue(f"{where}.{key}: must be >= 0, got {value!r}")
             values[key] = float(value)
         shape = cls(kind, tuple(values.items()))
         if shape.duration <= 0:
-            raise ValueError(f"{where}: '{kind}' lasts 0 s; give it a positive duration")
+            raise InvalidValue(f"{where}: '{kind}' lasts 0 s; give it a positive duration")
         if kind == "sine-wave" and values["amplitude"] > values["mean"]:
-            raise ValueError(f"{where}.amplitude: {values['amplitude']:g} exceeds the mean {values['mean']:g}: "
+            raise InvalidValue(f"{where}.amplitude: {values['amplitude']:g} exceeds the mean {values['mean']:g}: "
                              "the level would go negative")
         if kind == "step" and values["steps"] != int(values["steps"]):
-            raise ValueError(f"{where}.steps: expected a whole number, got {values['steps']:g}")
+            raise InvalidValue(f"{where}.steps: expected a whole number, got {values['steps']:g}")
         if kind == "burst" and values["bursts"] != int(values["bursts"]):
-            raise ValueError(f"{where}.bursts: expected a whole number, got {values['bursts']:g}")
+            raise InvalidValue(f"{where}.bursts: expected a whole number, got {values['bursts']:g}")
         return shape
 
     def __getitem__(self, key: str) -> float:

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from aisys_verify.errors import LoadTargetError
+
 _REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
 
@@ -128,7 +130,7 @@ def running_target(folder: Path, stall_after: float = 0.0, stall_for: float = 0.
         deadline = time.monotonic() + 15
         while not ready.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the load target did not start (exit {proc.poll()})")
+                raise LoadTargetError(f"the load target did not start (exit {proc.poll()})")
             time.sleep(0.05)
         port = json.loads(ready.read_text(encoding="utf-8"))["port"]
         yield RunningTarget(f"http://127.0.0.1:{port}", ready, proc)

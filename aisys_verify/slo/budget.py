@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from aisys_verify.errors import InvalidValue
 from aisys_verify.slo.stats import Interval
 
 HOUR = 3600.0
@@ -30,7 +31,7 @@ def _exact(value: float | int | Fraction) -> Fraction:
 def error_budget(objective: float) -> float:
     """The allowed bad fraction of an objective given as a good fraction (0.999 -> 0.001)."""
     if not 0.0 < objective <= 1.0:
-        raise ValueError(f"an objective is a good fraction in (0, 1], got {objective}")
+        raise InvalidValue(f"an objective is a good fraction in (0, 1], got {objective}")
     return float(1 - _exact(objective))
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from aisys_verify.errors import InvalidValue
+
 # --- the load engine's result model, as far as SLIs use it ----------------------------------------
 
 
@@ -172,7 +174,7 @@ class BucketLatencies:
 
     def __post_init__(self) -> None:
         if len(self.bounds) != len(self.cumulative) or not self.bounds or not math.isinf(self.bounds[-1]):
-            raise ValueError("a histogram needs one cumulative count per bound, the last bound +Inf")
+            raise InvalidValue("a histogram needs one cumulative count per bound, the last bound +Inf")
 
     @property
     def count(self) -> int:
@@ -195,7 +197,7 @@ class BucketLatencies:
 
     def merge(self, other: BucketLatencies) -> BucketLatencies:
         if self.bounds != other.bounds:
-            raise ValueError("histograms with different buckets cannot be merged")
+            raise InvalidValue("histograms with different buckets cannot be merged")
         return BucketLatencies(self.bounds, tuple(a + b for a, b in zip(self.cumulative, other.cumulative)))
 
 

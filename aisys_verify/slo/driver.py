@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aisys_verify.errors import InvalidValue
 from aisys_verify.errors import RunRecordError as RunRecordError
 from aisys_verify.load.results import EndpointInfo
 from aisys_verify.load.results import Phase as LoadPhase
@@ -270,7 +271,7 @@ def run(targets: Sequence[Target], phases: Sequence[tuple[str, float]], *, worke
     starts (apply a fault there); requests count in the phase in which they started.
     """
     if not targets:
-        raise ValueError("no targets to drive")
+        raise InvalidValue("no targets to drive")
     # each target's turns spread evenly over the cycle, so every phase sees the same mix
     order = [t for _, _, t in sorted(((j + 0.5) / max(1, t.weight), k, t) for k, t in enumerate(targets)
                                      for j in range(max(1, t.weight)))]

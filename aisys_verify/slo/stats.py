@@ -18,6 +18,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aisys_verify.errors import InvalidValue
+
 _TINY = 1e-300
 _EPS = 1e-15
 
@@ -52,9 +54,9 @@ def _betacf(a: float, b: float, x: float) -> float:
 def betainc(a: float, b: float, x: float) -> float:
     """The regularized incomplete beta function I_x(a, b) for a, b > 0 and 0 <= x <= 1."""
     if a <= 0 or b <= 0:
-        raise ValueError(f"betainc needs a > 0 and b > 0, got a={a}, b={b}")
+        raise InvalidValue(f"betainc needs a > 0 and b > 0, got a={a}, b={b}")
     if not 0.0 <= x <= 1.0:
-        raise ValueError(f"betainc needs 0 <= x <= 1, got {x}")
+        raise InvalidValue(f"betainc needs 0 <= x <= 1, got {x}")
     if x == 0.0 or x == 1.0:
         return x
     log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
@@ -81,7 +83,7 @@ def beta_ppf(q: float, a: float, b: float) -> float:
     """The x with I_x(a, b) = q (bisection; geometric while the bracket spans decades, so tiny
     bounds such as 3/n keep their relative precision)."""
     if not 0.0 <= q <= 1.0:
-        raise ValueError(f"beta_ppf needs 0 <= q <= 1, got {q}")
+        raise InvalidValue(f"beta_ppf needs 0 <= q <= 1, got {q}")
     if q == 0.0:
         return 0.0
     if q == 1.0:
@@ -129,7 +131,7 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95, *, sides: int = 1)
     _check_counts(k, n)
     _check_confidence(confidence)
     if sides not in (1, 2):
-        raise ValueError(f"sides must be 1 or 2, got {sides}")
+        raise InvalidValue(f"sides must be 1 or 2, got {sides}")
     tail = (1.0 - confidence) / sides
     low = 0.0 if k == 0 else beta_ppf(tail, k, n - k + 1)
     high = 1.0 if k == n else beta_ppf(1.0 - tail, k + 1, n - k)
@@ -153,9 +155,9 @@ def quantile_ranks(n: int, q: float, confidence: float = 0.95, *, sides: int = 1
     sides=1: each bound one-sided at ``confidence``; sides=2: a two-sided interval at ``confidence``.
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise InvalidValue(f"n must be >= 0, got {n}")
     if not 0.0 < q < 1.0:
-        raise ValueError(f"q must be in (0, 1), got {q}")
+        raise InvalidValue(f"q must be in (0, 1), got {q}")
     _check_confidence(confidence)
     tail = (1.0 - confidence) / sides
     if n == 0:
@@ -189,7 +191,7 @@ def min_samples_upper_bound(q: float, confidence: float = 0.95) -> int:
     """The fewest samples whose maximum bounds the q-quantile from above: 1 - q^n >= confidence."""
     _check_confidence(confidence)
     if not 0.0 < q < 1.0:
-        raise ValueError(f"q must be in (0, 1), got {q}")
+        raise InvalidValue(f"q must be in (0, 1), got {q}")
     n = max(1, math.ceil(math.log(1.0 - confidence) / math.log(q)))
     while 1.0 - q ** n < confidence:  # guard the float rounding of the logarithms
         n += 1
@@ -219,9 +221,9 @@ def smallest_n(ok: Callable[[int], bool], start: int, limit: int = 100_000_000) 
 
 def _check_counts(k: int, n: int) -> None:
     if n < 0 or not 0 <= k <= n:
-        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+        raise InvalidValue(f"need 0 <= k <= n, got k={k}, n={n}")
 
 
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise InvalidValue(f"confidence must be in (0, 1), got {confidence}")

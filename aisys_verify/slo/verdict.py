@@ -20,6 +20,7 @@ import enum
 import math
 from dataclasses import dataclass
 
+from aisys_verify.errors import InvalidValue
 from aisys_verify.slo.data import Counts, LatencySample
 from aisys_verify.slo.model import SliKind, SloSpec
 from aisys_verify.slo.stats import clopper_pearson, quantile_ranks, smallest_n
@@ -100,7 +101,7 @@ def judge_latency(slo: SloSpec, data: LatencySample, confidence: float = DEFAULT
                   source: str = "") -> Verdict:
     """A percentile objective from latency samples (successful requests)."""
     if slo.latency_bound_s is None:
-        raise ValueError(f"SLO {slo.name} has no latency bound")
+        raise InvalidValue(f"SLO {slo.name} has no latency bound")
     q, bound, n = slo.objective, slo.latency_bound_s, data.count
     if n == 0:
         return no_data(slo, "no successful requests were measured", confidence, source)
@@ -145,7 +146,7 @@ def judge_ratio(slo: SloSpec, counts: Counts, confidence: float = DEFAULT_CONFID
     if n <= 0:
         return no_data(slo, "no data: no events were counted during the run", confidence, source)
     if not 0 <= bad <= n:
-        raise ValueError(f"SLO {slo.name}: {counts.good} good of {n} is not a count")
+        raise InvalidValue(f"SLO {slo.name}: {counts.good} good of {n} is not a count")
     budget = slo.budget
     ci = clopper_pearson(bad, n, confidence)
     as_error = slo.kind is SliKind.ERROR_RATE

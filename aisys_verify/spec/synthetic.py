@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from aisys_verify.errors import InvalidValue
 from aisys_verify.spec.infra import reserved_ports
 
 ROLES_CYCLE = ("generic", "generic", "language", "gpu", "memory")
@@ -41,7 +42,7 @@ MAX_AGENTS = sum(1 for _ in _port_slots())
 
 def write_synthetic_spec(folder: Path, agents: int, per_group: int = 5, seed: int = 7) -> Path:
     if not 1 <= agents <= MAX_AGENTS:
-        raise ValueError(f"agents must be 1-{MAX_AGENTS} (ports stay below the ephemeral range), got {agents}")
+        raise InvalidValue(f"agents must be 1-{MAX_AGENTS} (ports stay below the ephemeral range), got {agents}")
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     hosts = ("mainpc", "pc2")
