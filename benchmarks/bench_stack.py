@@ -124,7 +124,9 @@ def zmq_health_all(stack: LocalStack, timeout: float = 1.0, batch: int = 500) ->
 
 
 def _health_batch(endpoints: list[AgentEndpoint], timeout: float) -> dict[str, dict[str, Any]]:
-    context: zmq.Context[Any] = zmq.Context.instance()
+    # a context per batch, destroyed at the end: closed sockets are reclaimed asynchronously, and a polling
+    # loop over 1,000+ agents on the shared instance ran past its 1,023-socket limit ("Too many open files")
+    context: zmq.Context[Any] = zmq.Context()
     frame = protocol.encode(HEALTH_CHECK)
     poller = zmq.Poller()
     waiting: dict[zmq.Socket[Any], str] = {}
@@ -144,9 +146,9 @@ def _health_batch(endpoints: list[AgentEndpoint], timeout: float) -> dict[str, d
                 poller.unregister(sock)
                 sock.close(0)
     finally:
-        for sock, key in waiting.items():
+        for key in waiting.values():
             result[key] = {"status": "down", "error": f"no reply within {timeout:g} s"}
-            sock.close(0)
+        context.destroy(linger=0)
     return result
 
 
