@@ -68,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--stack", metavar="ID", help="probe every agent of a running stack (see 'status')")
     probe.add_argument("--timeout", type=float, default=5.0, help="seconds per target (default 5)")
     probe.add_argument("--push", metavar="URL", help="also POST each result here (the hub's /ingest)")
-    down = sub.add_parser("down", help="stop every stack (and remove leftovers of killed runs)")
+    down = sub.add_parser("down", help="stop this project's stacks (and leftovers of killed runs)", description=(
+        "Without ID: stop the stacks this user started from this project folder, and any stack whose owner is "
+        "gone; stacks of other users or projects (a parallel job) keep running. --all stops every stack."))
     down.add_argument("stack_id", nargs="?", help="only this stack")
+    down.add_argument("--all", action="store_true", help="every stack in the state folder, whoever started it")
     for module in COMMAND_FAMILIES:  # chaos, load, slo, conformance: each module adds its own sub-commands
         import_module(module).add_commands(sub, _spec_args)
     return parser
@@ -239,9 +242,16 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     from aisys_verify.stack import state
 
+    if args.all and args.stack_id:
+        raise UsageError("down: give a stack ID or --all, not both")
     stopped = 0
+    spared: list[str] = []
     for record, _live in state.list_stacks():
         if args.stack_id and record.stack_id != args.stack_id:
+            continue
+        # without an id, another user's or project's live stack (a parallel job) is never touched
+        if not args.stack_id and not args.all and not state.mine_or_orphaned(record):
+            spared.append(record.stack_id)
             continue
         # ask a live owner (an `up` supervisor or a pytest run) to stop cleanly, then make sure; a dead
         # owner's PID may belong to someone else by now, so it is never signalled
@@ -264,6 +274,9 @@ def cmd_down(args: argparse.Namespace) -> int:
               + (f" ({len(killed)} process(es) had to be killed)" if killed else ""))
     if not stopped:
         print("aisys-verify: no stacks to stop")
+    if spared:
+        print(f"aisys-verify: left {len(spared)} running stack(s) of other projects or users: {', '.join(spared)} "
+              "('aisys-verify down ID' or 'aisys-verify down --all' stops them)")
     return EXIT_CLEAN
 
 

@@ -3,6 +3,10 @@
 Each stack writes ``<state dir>/<stack id>.json`` with every process it started and a
 marker that must still be in the process's command line (so a reused PID is never killed).
 ``reap()`` runs before every stand-up and from ``aisys-verify down``.
+
+A record also names who started the stack (user id) and from which project folder, so that
+``aisys-verify down`` without an id stops only this user's stacks of this project (and orphans),
+never a stack another job on the same machine is using right now (``mine_or_orphaned``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,19 @@ def process_state(pid: int) -> str | None:
         return None
 
 
+def project_root(start: Path | None = None) -> Path:
+    """The project folder a command runs in: the nearest folder at or above ``start`` (default: the working
+    directory) with a pyproject.toml, pytest.ini or .git; ``start`` itself when there is none."""
+    try:
+        here = (start or Path.cwd()).resolve()
+    except OSError:  # the working directory was removed under us
+        return Path("/")
+    for folder in (here, *here.parents):
+        if any((folder / name).exists() for name in ("pyproject.toml", "pytest.ini", ".git")):
+            return folder
+    return here
+
+
 def state_dir() -> Path:
     return Path(os.environ.get("AISYS_STATE_DIR") or Path.home() / ".aisys-verify" / "run")
 
@@ -61,6 +78,9 @@ class StackRecord:
     processes: list[RecordedProcess] = field(default_factory=list)
     workdir: str = ""
     toxiproxy_api: str = ""  # host:port of the stack's Toxiproxy (chaos emergency-stop resets it)
+    # who started it, from where: None in records of older versions (then only an orphan is "ours" to stop)
+    uid: int | None = field(default_factory=os.getuid)
+    project: str | None = field(default_factory=lambda: str(project_root()))
 
     @property
     def path(self) -> Path:
@@ -85,6 +105,8 @@ class StackRecord:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             data["processes"] = [RecordedProcess(**p) for p in data.get("processes", [])]
+            data.setdefault("uid", None)  # an older record: unknown owner, not this user's by default
+            data.setdefault("project", None)
             return cls(**data)
         except (OSError, ValueError, TypeError):
             return None
@@ -115,6 +137,16 @@ def owner_alive(record: StackRecord) -> bool:
 def owner_running(record: StackRecord) -> bool:
     """Is the owner still executing (alive and not a zombie waiting to be reaped)?"""
     return owner_alive(record) and process_state(record.owner_pid) not in (None, "Z", "X")
+
+
+def mine_or_orphaned(record: StackRecord, project: Path | None = None) -> bool:
+    """What ``aisys-verify down`` without an id stops: this user's stacks started from this project folder
+    (``project``, default: the working directory's), or a stack whose owner is gone. A live stack of another
+    user or project (a parallel CI job on the same machine) is never touched."""
+    if not owner_alive(record):
+        return True
+    here = str(project or project_root())
+    return record.uid == os.getuid() and record.project == here
 
 
 def kill_recorded(record: StackRecord, grace: float = 3.0) -> list[RecordedProcess]:

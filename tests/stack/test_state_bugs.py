@@ -107,7 +107,7 @@ def test_down_returns_only_after_the_owner_has_exited(tmp_path: Path, state_dir:
     The owner here removes its record on SIGTERM, then takes 1.5 s more to exit."""
     import sys
 
-    from aisys_verify.stack.state import process_start_time, process_state
+    from aisys_verify.stack.state import process_start_time, process_state, project_root
 
     owner_code = (
         "import os, signal, sys, time\n"
@@ -120,8 +120,8 @@ def test_down_returns_only_after_the_owner_has_exited(tmp_path: Path, state_dir:
     owner = subprocess.Popen([sys.executable, "-c", owner_code, str(record_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
-        StackRecord("0wner5low0", "local", ["spec"], owner_pid=owner.pid,
-                    owner_start=process_start_time(owner.pid)).save()
+        StackRecord("0wner5low0", "local", ["spec"], owner_pid=owner.pid, owner_start=process_start_time(owner.pid),
+                    project=str(project_root(tmp_path))).save()  # started from the folder 'down' runs in
         down = cli(["down"], child_env(state_dir, tmp_path / "tmp"), tmp_path)
         assert down.returncode == 0, down
         assert "stopped stack 0wner5low0" in down.stdout, down.stdout
