@@ -12,11 +12,12 @@ Lowest to highest:
    ``AISYS_INVENTORY`` (the external backend's inventory file), ``AISYS_STRICT_CAPABILITIES`` (1: a test
    needing what the stack cannot do fails instead of skipping), ``AISYS_IMAGES`` (compose: ``standin`` or
    ``spec``), ``AISYS_STANDIN_GROUPS`` (compose with spec images: groups run as stand-ins, ``a,b``) and
-   ``AISYS_HEALTH_TIMEOUT`` (seconds a group may take to turn healthy at stand-up; a busy machine needs more);
+   ``AISYS_HEALTH_TIMEOUT`` (seconds a group may take to turn healthy at stand-up; a busy machine needs more) and
+   ``AISYS_SHARD`` (``I/N``: this job runs shard I of N, split by test id; aisys_verify.shard);
 4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults``,
    ``--aisys-standin-profile``, ``--aisys-standin-defects``, ``--aisys-inventory``,
    ``--aisys-strict-capabilities``, ``--aisys-images``, ``--aisys-standin-groups``,
-   ``--aisys-health-timeout`` in pytest; ``PATH...``,
+   ``--aisys-health-timeout``, ``--aisys-shard`` in pytest; ``PATH...``,
    ``--var``, ``--backend`` in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
@@ -32,6 +33,7 @@ from typing import Any
 
 from aisys_verify.errors import UsageError
 from aisys_verify.findings import Severity
+from aisys_verify.shard import Shard
 
 ENV_SPEC = "AISYS_SPEC"
 ENV_SPEC_VARS = "AISYS_SPEC_VARS"
@@ -46,6 +48,7 @@ ENV_STRICT_CAPABILITIES = "AISYS_STRICT_CAPABILITIES"
 ENV_IMAGES = "AISYS_IMAGES"
 ENV_STANDIN_GROUPS = "AISYS_STANDIN_GROUPS"
 ENV_HEALTH_TIMEOUT = "AISYS_HEALTH_TIMEOUT"
+ENV_SHARD = "AISYS_SHARD"
 BACKEND_NAMES = ("local", "compose", "external")
 # compose: standin runs every group from the stand-in image with the framework's run plan (the default);
 # spec runs each service with the image its compose file names, configured only as real agents are
@@ -67,6 +70,7 @@ class VerifyConfig:
     images: str = "standin"  # compose backend: standin | spec (IMAGE_MODES)
     standin_groups: tuple[str, ...] = ()  # compose with spec images: groups (NAME or HOST/NAME) run as stand-ins
     health_timeout: float = 30.0  # seconds a group may take to turn healthy at stand-up (external: to be found)
+    shard: Shard | None = None  # this job's share of the tests (I/N by test id); None: every test
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
                        lint_fail_on: str | Severity | None = None, base: Path | None = None,
@@ -75,9 +79,12 @@ class VerifyConfig:
                        standin_defects: str | Sequence[str] | None = None, inventory: str | Path | None = None,
                        strict_capabilities: bool | None = None, images: str | None = None,
                        standin_groups: str | Sequence[str] | None = None,
-                       health_timeout: str | float | None = None) -> VerifyConfig:
+                       health_timeout: str | float | None = None,
+                       shard: str | Shard | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
+        if shard is not None and str(shard).strip():
+            changes["shard"] = shard if isinstance(shard, Shard) else Shard.parse(shard, "shard")
         if health_timeout is not None and str(health_timeout).strip():
             try:
                 seconds = float(health_timeout)
@@ -138,7 +145,8 @@ class VerifyConfig:
                                    parse_bool(environ[ENV_STRICT_CAPABILITIES], ENV_STRICT_CAPABILITIES),
                                    images=environ.get(ENV_IMAGES) or None,
                                    standin_groups=environ.get(ENV_STANDIN_GROUPS),
-                                   health_timeout=environ.get(ENV_HEALTH_TIMEOUT) or None)
+                                   health_timeout=environ.get(ENV_HEALTH_TIMEOUT) or None,
+                                   shard=Shard.parse(environ[ENV_SHARD], ENV_SHARD) if environ.get(ENV_SHARD) else None)
 
     def checked(self) -> VerifyConfig:
         """This config, once every layer is applied; a UsageError for combinations no layer alone can judge."""

@@ -18,6 +18,8 @@ import pytest
 
 from aisys_verify.config import BACKEND_NAMES, ENV_SPEC, IMAGE_MODES, VerifyConfig, parse_vars
 from aisys_verify.errors import CapabilityMissing, InventoryError, SpecError, UsageError, VerifyError
+from aisys_verify.marker_paths import selects_suites_only
+from aisys_verify.shard import Shard
 
 if TYPE_CHECKING:
     from aisys_verify.faults.chaos import Chaos
@@ -91,7 +93,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("aisys_standin_groups", "with aisys_images=spec: groups run as stand-ins (NAME,...)", default="")
     parser.addini("aisys_faults", "Fault-matrix selection for aisys_fault_case (see --aisys-faults)", default="")
     parser.addini("aisys_standin_profile", "Protocol the stand-ins speak: ideal or reference", default="")
+    group.addoption("--aisys-shard", default=None, metavar="I/N",
+                    help="Run only shard I of N (split by test id, stable): N jobs with 1/N .. N/N run every test "
+                         "once; overrides $AISYS_SHARD and the aisys_shard ini key")
+    parser.addini("aisys_shard", "This job's shard I/N of the tests (see --aisys-shard)", default="")
     parser.addini("aisys_standin_defects", "Defect switches of the reference profile (NAME,... or all)", default="")
+    parser.addini("aisys_suites", "Folders 'pytest -m SUITE' collects instead of testpaths when no path is given "
+                  "(aisys_verify.marker_paths)", type="paths", default=[])
 
 
 SUITE_MARKERS = {
@@ -115,6 +123,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "aisys_faults(expr): the fault-matrix cases this test's aisys_fault_case runs, narrowed further "
                    "by --aisys-faults / AISYS_FAULTS / aisys_faults (e.g. 'kind=partition edge=A->* limit=4')")
+    suites = config.getini("aisys_suites")
+    if suites and config.args_source is pytest.Config.ArgsSource.TESTPATHS and selects_suites_only(
+            config.option.markexpr, SUITE_MARKERS):
+        config.args[:] = [str(p) for p in suites]  # `pytest -m e2e` at the root runs the e2e suite
     try:
         resolved = VerifyConfig().with_overrides(
             [str(p) for p in config.getini("aisys_spec")] or None,
@@ -127,7 +139,8 @@ def pytest_configure(config: pytest.Config) -> None:
             strict_capabilities=config.getini("aisys_strict_capabilities") or None,
             images=config.getini("aisys_images") or None,
             standin_groups=config.getini("aisys_standin_groups") or None,
-            health_timeout=config.getini("aisys_health_timeout") or None)
+            health_timeout=config.getini("aisys_health_timeout") or None,
+            shard=Shard.parse(config.getini("aisys_shard"), "aisys_shard") if config.getini("aisys_shard") else None)
         no_proxies = config.getoption("aisys_no_proxies")
         resolved = resolved.with_environ(os.environ).with_overrides(
             config.getoption("aisys_spec") or None, parse_vars(config.getoption("aisys_var"), "--aisys-var"),
@@ -137,7 +150,9 @@ def pytest_configure(config: pytest.Config) -> None:
             standin_defects=config.getoption("aisys_standin_defects"), inventory=config.getoption("aisys_inventory"),
             strict_capabilities=config.getoption("aisys_strict_capabilities"),
             images=config.getoption("aisys_images"), standin_groups=config.getoption("aisys_standin_groups"),
-            health_timeout=config.getoption("aisys_health_timeout")).checked()
+            health_timeout=config.getoption("aisys_health_timeout"),
+            shard=Shard.parse(config.getoption("aisys_shard"), "--aisys-shard") if config.getoption("aisys_shard")
+            else None).checked()
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = resolved
@@ -148,7 +163,20 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     resolved = config.stash.get(CONFIG_KEY, None)
     if resolved is None or not resolved.spec:
         return None
-    return f"aisys-verify: spec {', '.join(str(p) for p in resolved.spec)}"
+    shard = f"; shard {resolved.shard} (by test id)" if resolved.shard else ""
+    return f"aisys-verify: spec {', '.join(str(p) for p in resolved.spec)}{shard}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--aisys-shard I/N: keep this job's share of the tests (aisys_verify.shard), the rest deselected."""
+    shard = config.stash[CONFIG_KEY].shard
+    if shard is None:
+        return
+    kept, others = shard.split(items, lambda item: item.nodeid)
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = kept
 
 
 @pytest.fixture

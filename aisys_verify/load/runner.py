@@ -53,7 +53,9 @@ class RunOptions:
 def run_load(scenario: LoadScenario, target: Any, run_dir: str | os.PathLike[str] | None = None,
              options: RunOptions = RunOptions(), progress: Callable[[str], None] | None = None) -> LoadResults:
     """Drive ``scenario`` against ``target`` (a Stack, or a base URL for http-get), return the read-back results."""
-    folder = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix=f"aisys-load-{scenario.name}-"))
+    # absolute: the Locust processes run inside the folder (cwd), so a relative plan path would not resolve there
+    folder = (Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(
+        prefix=f"aisys-load-{scenario.name}-"))).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     for stale in [*folder.glob(f"{PART_PREFIX}*.json"), *folder.glob("raw-*.json")]:
         stale.unlink()

@@ -1,0 +1,129 @@
+"""The commands README.md and docs/*.md show, read from the documents, and how the test runs each one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_BLOCK = re.compile(r"```(\w*)\n(.*?)```", re.S)
+_COMMAND = re.compile(r"^(aisys-verify |pytest |scripts/|\.venv/|python |docker |DOCKER_|AISYS_)")
+_CODE_LANGS = ("python", "yaml", "json", "toml", "ini", "dockerfile")
+
+
+def documented_commands(root: Path) -> dict[str, str]:
+    """command line as written (comment cut, continuations joined) -> the document that shows it."""
+    found: dict[str, str] = {}
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for block in _BLOCK.finditer(doc.read_text(encoding="utf-8")):
+            if block.group(1) in _CODE_LANGS:
+                continue
+            pending = ""
+            for raw in block.group(2).splitlines():
+                line = raw.strip()
+                if pending:
+                    line = f"{pending} {line}"
+                elif line.startswith("$ "):
+                    line = line[2:]
+                elif block.group(1) == "console" or not _COMMAND.match(line) or line.startswith("aisys-verify:"):
+                    continue  # output, not a command
+                if line.endswith("\\"):
+                    pending = line[:-1].strip()
+                    continue
+                pending = ""
+                command = re.sub(r"\s+#\s.*$", "", line).strip()
+                found.setdefault(re.sub(r"\s+", " ", command), doc.relative_to(root).as_posix())
+    return found
+
+
+@dataclass(frozen=True)
+class How:
+    """How the test runs a documented command: ``run`` is the command line as run (the document's, word for
+    word, unless ``bounded`` says what was added or filled in); None with ``why``: not runnable here."""
+
+    run: str | None
+    exit: tuple[int, ...] = (0,)
+    expect: str = ""  # a regular expression the output must match
+    bounded: str = ""  # what differs from the document, and why
+    why: str = ""
+
+
+COLLECT = "--collect-only -q: the point is the wiring (options, markers, selection), the suites run in scripts/main"
+COLLECTED = r"[1-9]\d* (tests )?collected|[1-9]\d*/\d+ tests collected"
+LINT_DONE = r"file\(s\) checked: \d+ errors"
+CHANGE_ME = "inventory init writes addresses CHANGE-ME: check names the file:line and exits 2"
+REMOTE = "needs remote Docker hosts (ssh://deploy@mainpc.example): not reachable here"
+ROOT_SETUP = "installs system packages or rebuilds images (root, minutes): run by scripts/setup and CI's set-up"
+
+# Commands run in order by tests of their own (tests/adopt/test_documented_commands.py), placeholders filled in.
+STACK = (".venv/bin/aisys-verify up system", ".venv/bin/aisys-verify status",
+         "aisys-verify up system && aisys-verify chaos run SCENARIO --stack ID",
+         ".venv/bin/aisys-verify conformance --stack 4ddbbb1d52", ".venv/bin/aisys-verify down")
+LOAD = ("aisys-verify load run spike", ".venv/bin/aisys-verify load run spike",
+        ".venv/bin/aisys-verify load show reports/load/spike-20261129-181500",
+        "aisys-verify load show reports/load/spike-...",
+        ".venv/bin/aisys-verify slo report RUN [PATH...] [--openslo scenarios/slo/memory-openslo.yaml] [--phase P] "
+        "[--json OUT] [--strict]", ".venv/bin/aisys-verify load run http-bench --url http://127.0.0.1:8080")
+INVENTORY = (".venv/bin/aisys-verify inventory init deploy.yaml system",
+             "aisys-verify inventory init deploy.yaml system",
+             "aisys-verify inventory check deploy.yaml system",
+             '.venv/bin/python -m pytest suites -m "e2e or conformance" --aisys-backend=external '
+             "--aisys-inventory=deploy.yaml",
+             'pytest suites -m "e2e or conformance" --aisys-backend=external --aisys-inventory=deploy.yaml')
+STANDIN = ("python -m aisys_verify.standin run --spec system --host mainpc --group infra_core [--plan plan.json]",
+           "python -m aisys_verify.standin healthcheck --spec system --host mainpc --group infra_core")
+
+QUICK: dict[str, How] = {
+    ".venv/bin/aisys-verify lint ../shared/reference-system": How(
+        ".venv/bin/aisys-verify lint ../shared/reference-system", (1,), LINT_DONE),
+    ".venv/bin/aisys-verify lint ../shared/reference-system system/reference-facts.yaml --select resources "
+    "--select gpu": How(".venv/bin/aisys-verify lint ../shared/reference-system system/reference-facts.yaml "
+                        "--select resources --select gpu", (1,), r"RES\d+|GPU\d+"),
+    'aisys-verify chaos matrix system --select "kind=partition host=pc2 limit=8"': How(
+        'aisys-verify chaos matrix system --select "kind=partition host=pc2 limit=8"', (0,), "partition"),
+    'aisys-verify chaos matrix system --select "kind=partition host=pc2 max-blast=5 limit=8"': How(
+        'aisys-verify chaos matrix system --select "kind=partition host=pc2 max-blast=5 limit=8"', (0,), "partition"),
+    "aisys-verify chaos emergency-stop": How("aisys-verify chaos emergency-stop", (0,), r"."),
+    "aisys-verify chaos run scenarios/chaos/memory-latency.yaml system": How(
+        "aisys-verify chaos run scenarios/chaos/memory-latency.yaml system", (0,), r"journal: reports/chaos/"),
+    "aisys-verify conformance system --format json": How(
+        "aisys-verify conformance system --format json --agent mainpc/ServiceRegistry", (0,), r'"passed"',
+        bounded="--agent mainpc/ServiceRegistry: the stand-up and the JSON are the point; every agent's checks run "
+                "in suites/conformance"),
+    ".venv/bin/aisys-verify conformance system --format json": How(
+        ".venv/bin/aisys-verify conformance system --format json --agent mainpc/ServiceRegistry", (0,), r'"passed"',
+        bounded="as above"),
+    ".venv/bin/aisys-verify slo list [PATH...]": How(
+        ".venv/bin/aisys-verify slo list", (0,), r".", bounded="[PATH...] is optional: left out"),
+    "scripts/main": How(None, why="lint + every suite + the Allure report (about 10 minutes); it is CI's main job "
+                                  "(.ci/run), and its pieces run here: pytest -m e2e, the suites collected below"),
+    "scripts/docker-setup": How(None, why=ROOT_SETUP),
+    "scripts/build-images": How(None, why=ROOT_SETUP),
+    "scripts/build-images --ca-bundle /path/to/corporate-ca.pem": How(None, why=ROOT_SETUP + "; a placeholder path"),
+    "scripts/build-images --no-ca-bundle": How(None, why=ROOT_SETUP),
+    "DOCKER_BUILDKIT=1 docker build --secret id=ca_bundle,src=/path/ca.pem -t aisys-verify/standin .": How(
+        None, why="a placeholder CA path; the image build runs in scripts/build-images"),
+    "docker context create mainpc --docker host=ssh://deploy@mainpc.example": How(None, why=REMOTE),
+    "docker context create pc2 --docker host=ssh://deploy@pc2.example": How(None, why=REMOTE),
+    "DOCKER_CONTEXT=mainpc docker compose -f compose/mainpc.yml -f compose/mainpc.secrets.yml up -d": How(
+        None, why=REMOTE),
+    "DOCKER_CONTEXT=pc2 docker compose -f compose/pc2.yml -f compose/pc2.secrets.yml up -d": How(None, why=REMOTE),
+}
+
+PYTEST: dict[str, str] = {  # run with --collect-only -q appended (COLLECT); the value: a note
+    ".venv/bin/python -m pytest suites -m e2e --aisys-standin-profile reference": "",
+    ".venv/bin/python -m pytest suites/conformance --aisys-standin-profile reference --aisys-standin-defects "
+    "contradictory_health,double_bind": "",
+    'pytest suites/conformance': "",
+    "pytest suites/conformance --aisys-standin-profile reference --aisys-standin-defects all": "",
+    ".venv/bin/python -m pytest tests/compose": "",
+    ".venv/bin/python -m pytest --aisys-backend=compose suites/": "",
+    "AISYS_IMAGE=aisys-verify/standin AISYS_IMAGE_TAG=latest pytest suites/e2e -m e2e --aisys-backend=compose "
+    "--aisys-images=spec": "",
+    ".venv/bin/python -m pytest suites/conformance": "",
+    ".venv/bin/python -m pytest suites -m conformance --aisys-standin-profile reference": "",
+    "pytest suites/e2e -m e2e --aisys-backend=compose --aisys-images=spec --aisys-standin-groups=coordination,"
+    "vision_gpu,speech_gpu,learning_gpu,reasoning_gpu,vision_dream_gpu": "",
+    ".venv/bin/python -m pytest suites/conformance --aisys-spec ../shared/reference-system --aisys-standin-profile "
+    "reference --aisys-standin-defects all": "",
+}
