@@ -85,7 +85,8 @@ def test_documented_command(command: str, clone: tuple[Path, dict[str, str]]) ->
     check(sh(how.run, clone), how.exit, how.expect)
 
 
-@pytest.mark.parametrize("command", _params(list(PYTEST)))
+@pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.slow) if slow else c
+                                     for c, slow in PYTEST.items()])
 def test_documented_pytest_command_is_wired(command: str, clone: tuple[Path, dict[str, str]]) -> None:
     """Bounded: COLLECT."""
     check(sh(f"{command} --collect-only -q -p no:cacheprovider", clone), (0,), COLLECTED)
@@ -162,8 +163,15 @@ def test_inventory_commands_in_order(clone: tuple[Path, dict[str, str]]) -> None
         check(sh(command, clone), (0,), "deploy.yaml")
         assert "CHANGE-ME" in deploy.read_text()
     check(sh(INVENTORY[2], clone), (2,), r"deploy\.yaml:\d+")
-    for command in INVENTORY[3:]:
-        check(sh(f"{command} --collect-only -q -p no:cacheprovider", clone), (0,), COLLECTED)
+    check(sh(f"{INVENTORY[3]} --collect-only -q -p no:cacheprovider", clone), (0,), COLLECTED)
+
+
+@pytest.mark.slow
+def test_inventory_pytest_spelled_without_the_venv(clone: tuple[Path, dict[str, str]]) -> None:
+    deploy = clone[0] / "deploy.yaml"
+    if not deploy.is_file():
+        check(sh(INVENTORY[1], clone), (0,), "deploy.yaml")
+    check(sh(f"{INVENTORY[4]} --collect-only -q -p no:cacheprovider", clone), (0,), COLLECTED)
 
 
 def test_standin_run_and_healthcheck(clone: tuple[Path, dict[str, str]]) -> None:
