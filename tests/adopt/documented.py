@@ -70,6 +70,7 @@ INVENTORY = (".venv/bin/aisys-verify inventory init deploy.yaml system",
              '.venv/bin/python -m pytest suites -m "e2e or conformance" --aisys-backend=external '
              "--aisys-inventory=deploy.yaml",
              'pytest suites -m "e2e or conformance" --aisys-backend=external --aisys-inventory=deploy.yaml')
+E2E_AT_ROOT = ".venv/bin/python -m pytest -m e2e"  # run whole by test_pytest_dash_m_e2e_at_the_root_passes
 STANDIN = ("python -m aisys_verify.standin run --spec system --host mainpc --group infra_core [--plan plan.json]",
            "python -m aisys_verify.standin healthcheck --spec system --host mainpc --group infra_core")
 
@@ -97,6 +98,13 @@ QUICK: dict[str, How] = {
         ".venv/bin/aisys-verify slo list", (0,), r".", bounded="[PATH...] is optional: left out"),
     "scripts/main": How(None, why="lint + every suite + the Allure report (about 10 minutes); it is CI's main job "
                                   "(.ci/run), and its pieces run here: pytest -m e2e, the suites collected below"),
+    ".venv/bin/python -m pytest -m chaos --collect-only -q": How(
+        ".venv/bin/python -m pytest -m chaos --collect-only -q", (0,), r"suites/chaos/\S+::" + "|" + COLLECTED),
+    ".venv/bin/aisys-verify down --all": How(".venv/bin/aisys-verify down --all", (0,), "no stacks to stop"),
+    "scripts/test": How(None, why="the whole framework suite (tens of minutes on 2 cores; CI runs it); its setup "
+                                  "step would reinstall the shared venv from the copy"),
+    ".venv/bin/python benchmarks/bench_shards.py --cases 12 --workers 1,2,4": How(
+        None, why="a benchmark of several minutes: run by hand, figures in the closing note of issue 18"),
     "scripts/docker-setup": How(None, why=ROOT_SETUP),
     "scripts/build-images": How(None, why=ROOT_SETUP),
     "scripts/build-images --ca-bundle /path/to/corporate-ca.pem": How(None, why=ROOT_SETUP + "; a placeholder path"),
@@ -114,6 +122,7 @@ QUICK: dict[str, How] = {
 # sibling suite), so it runs only where slow tests run (CI's full tier), the first of each kind in every run
 PYTEST: dict[str, bool] = {
     ".venv/bin/python -m pytest suites -m e2e --aisys-standin-profile reference": False,
+    ".venv/bin/python -m pytest suites/chaos --aisys-shard=2/4": False,
     ".venv/bin/python -m pytest suites/conformance --aisys-standin-profile reference --aisys-standin-defects "
     "contradictory_health,double_bind": False,
     "pytest suites/conformance": True,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from adopt_support import REPO, child_env, kill_stack_processes
-from documented import COLLECTED, INVENTORY, LOAD, PYTEST, QUICK, STACK, STANDIN, How, documented_commands
+from documented import COLLECTED, E2E_AT_ROOT, INVENTORY, LOAD, PYTEST, QUICK, STACK, STANDIN, How, documented_commands
 
 pytestmark = pytest.mark.integration
 _IGNORE = shutil.ignore_patterns(".git", ".venv", "node_modules", "reports", "__pycache__", ".*_cache", "*.egg-info",
@@ -69,7 +69,7 @@ def check(result: subprocess.CompletedProcess[str], exits: tuple[int, ...] = (0,
 
 
 def test_every_documented_command_has_a_way_to_run() -> None:
-    known = {*QUICK, *PYTEST, *STACK, *LOAD, *INVENTORY, *STANDIN}
+    known = {*QUICK, *PYTEST, *STACK, *LOAD, *INVENTORY, *STANDIN, E2E_AT_ROOT}
     shown = documented_commands(REPO)
     missing = {c: d for c, d in shown.items() if c not in known}
     assert not missing, "commands the docs show that tests/adopt/documented.py does not run:\n" + "\n".join(
@@ -88,7 +88,8 @@ def test_documented_command(command: str, clone: tuple[Path, dict[str, str]]) ->
 @pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.slow) if slow else c
                                      for c, slow in PYTEST.items()])
 def test_documented_pytest_command_is_wired(command: str, clone: tuple[Path, dict[str, str]]) -> None:
-    """Bounded: COLLECT."""
+    """Bounded with --collect-only -q: the point is the wiring (options, markers, selection); the suites themselves
+    run in scripts/main."""
     check(sh(f"{command} --collect-only -q -p no:cacheprovider", clone), (0,), COLLECTED)
 
 
@@ -106,7 +107,7 @@ def test_pytest_dash_m_at_the_root_collects_that_suite(marker: str, clone: tuple
 
 @pytest.mark.slow
 def test_pytest_dash_m_e2e_at_the_root_passes(clone: tuple[Path, dict[str, str]]) -> None:
-    out = check(sh("pytest -m e2e -q -p no:cacheprovider", clone, timeout=600), (0,), r"\d+ passed")
+    out = check(sh(E2E_AT_ROOT, clone, timeout=600), (0,), r"\d+ passed")
     assert int(re.search(r"(\d+) passed", out).group(1)) >= 20, out[-2000:]  # type: ignore[union-attr]
 
 

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,13 +36,13 @@ def run(args: list[str | Path], cwd: Path, timeout: float = 600) -> str:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sdist and wheel of a clean copy of the checkout (no build residue in the checkout itself)."""
     base = tmp_path_factory.mktemp("wheel")
     shutil.copytree(REPO, base / "src", ignore=_IGNORE)
     # --no-isolation: the locked setuptools builds it, so the test needs no index to fetch a build backend
     run([sys.executable, "-m", "build", "--no-isolation", "--outdir", base / "dist", base / "src"], base)
-    yield base / "dist"
+    return base / "dist"
 
 
 def test_the_wheel_and_sdist_carry_one_version_pytest_and_the_extras(dist: Path) -> None:
@@ -82,7 +81,8 @@ def test_the_wheel_is_a_working_plugin_in_a_clean_venv(dist: Path, tmp_path: Pat
     helptext = run([venv / "bin" / "pytest", "--help"], empty)
     for option in ("--aisys-spec", "--aisys-backend", "--aisys-shard", "--aisys-faults", "aisys_suites"):
         assert option in helptext, option
-    assert run([venv / "bin" / "aisys-verify", "--version"], empty).strip() == f"aisys-verify {aisys_verify.__version__}"
+    version = run([venv / "bin" / "aisys-verify", "--version"], empty).strip()
+    assert version == f"aisys-verify {aisys_verify.__version__}", version
     # the plugin's fixtures work from the installed package: a spec copied into the folder, linted from pytest
     for folder in ("system", "compose"):  # the spec: startup configs, manifest and the compose files it names
         shutil.copytree(REPO / folder, empty / folder)
