@@ -143,7 +143,7 @@ def mine_or_orphaned(record: StackRecord, project: Path | None = None) -> bool:
     """What ``aisys-verify down`` without an id stops: this user's stacks started from this project folder
     (``project``, default: the working directory's), or a stack whose owner is gone. A live stack of another
     user or project (a parallel CI job on the same machine) is never touched."""
-    if not owner_alive(record):
+    if not owner_running(record):  # gone, or a zombie nobody reaps (a killed `up` supervisor under a bare init)
         return True
     here = str(project or project_root())
     return record.uid == os.getuid() and record.project == here

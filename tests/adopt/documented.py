@@ -46,6 +46,7 @@ class How:
     expect: str = ""  # a regular expression the output must match
     bounded: str = ""  # what differs from the document, and why
     why: str = ""
+    slow: bool = False  # a stand-up of its own: run where slow tests run (CI's full tier)
 
 
 COLLECT = "--collect-only -q: the point is the wiring (options, markers, selection), the suites run in scripts/main"
@@ -86,14 +87,15 @@ QUICK: dict[str, How] = {
         'aisys-verify chaos matrix system --select "kind=partition host=pc2 max-blast=5 limit=8"', (0,), "partition"),
     "aisys-verify chaos emergency-stop": How("aisys-verify chaos emergency-stop", (0,), r"."),
     "aisys-verify chaos run scenarios/chaos/memory-latency.yaml system": How(
-        "aisys-verify chaos run scenarios/chaos/memory-latency.yaml system", (0,), r"journal: reports/chaos/"),
+        "aisys-verify chaos run scenarios/chaos/memory-latency.yaml system", (0,), r"journal: reports/chaos/",
+        slow=True),
     "aisys-verify conformance system --format json": How(
         "aisys-verify conformance system --format json --agent mainpc/ServiceRegistry", (0,), r'"passed"',
         bounded="--agent mainpc/ServiceRegistry: the stand-up and the JSON are the point; every agent's checks run "
-                "in suites/conformance"),
+                "in suites/conformance", slow=True),
     ".venv/bin/aisys-verify conformance system --format json": How(
         ".venv/bin/aisys-verify conformance system --format json --agent mainpc/ServiceRegistry", (0,), r'"passed"',
-        bounded="as above"),
+        bounded="as above", slow=True),
     ".venv/bin/aisys-verify slo list [PATH...]": How(
         ".venv/bin/aisys-verify slo list", (0,), r".", bounded="[PATH...] is optional: left out"),
     "scripts/main": How(None, why="lint + every suite + the Allure report (about 10 minutes); it is CI's main job "

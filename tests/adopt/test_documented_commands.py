@@ -54,7 +54,8 @@ def _params(commands: list[str]) -> list[object]:
     params: list[object] = []
     for command in commands:
         plain = re.sub(r"^(\.venv/bin/python -m |\.venv/bin/)", "", command)
-        params.append(pytest.param(command, marks=pytest.mark.slow) if plain in seen else command)
+        slow = plain in seen or (command in QUICK and QUICK[command].slow)
+        params.append(pytest.param(command, marks=pytest.mark.slow) if slow else command)
         seen.add(plain)
     return params
 
@@ -136,6 +137,7 @@ def test_load_commands_in_order(clone: tuple[Path, dict[str, str]]) -> None:
     check(sh(f".venv/bin/aisys-verify slo report {run}", clone), (0, 1), r"pass|fail|inconclusive")
 
 
+@pytest.mark.slow
 def test_load_http_bench_against_a_plain_url(clone: tuple[Path, dict[str, str]]) -> None:
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 8080)) == 0:
@@ -155,6 +157,7 @@ def test_load_http_bench_against_a_plain_url(clone: tuple[Path, dict[str, str]])
         server.wait(10)
 
 
+@pytest.mark.slow
 def test_inventory_commands_in_order(clone: tuple[Path, dict[str, str]]) -> None:
     """init writes a template (addresses CHANGE-ME), check refuses it naming the file (exit 2), and the
     external run is wired (--collect-only: there is no deployment at CHANGE-ME)."""
@@ -175,6 +178,7 @@ def test_inventory_pytest_spelled_without_the_venv(clone: tuple[Path, dict[str, 
     check(sh(f"{INVENTORY[4]} --collect-only -q -p no:cacheprovider", clone), (0,), COLLECTED)
 
 
+@pytest.mark.slow
 def test_standin_run_and_healthcheck(clone: tuple[Path, dict[str, str]]) -> None:
     """One group run by hand (optional --plan left out) and its healthcheck: without the stack's Redis the
     agents report themselves degraded or down, each one named, exit 1 (PROTOCOL.md's readiness)."""
