@@ -43,19 +43,22 @@ def write_project(folder: Path, cases: int) -> None:
 
 
 def run(folder: Path, workers: int, state: Path) -> tuple[float, float, int, int, str]:
-    """(wall s, slowest stand-up s, passed, failed, output tail) of one pytest -n ``workers`` run."""
+    """(wall s, slowest stand-up s, passed, failed, the failures' one-line reasons) of one pytest -n run.
+    The stand-up is the slowest test set-up (--durations): the first test of each worker stands its stack up."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AISYS_", "PYTEST_"))}
     env |= {"AISYS_STATE_DIR": str(state), "PYTHONPATH": str(ROOT), "AISYS_HEALTH_TIMEOUT": "120"}
-    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-q", "-rN",
-            "-s", *(["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"])]
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-q", "-rf",
+            "--tb=no", "--durations=8", "--durations-min=0.5",
+            *(["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"])]
     began = time.monotonic()
     done = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=1800, check=False)
     wall = time.monotonic() - began
     out = done.stdout + done.stderr
-    stand_ups = [float(s) for s in re.findall(r"stack \w+ (?:up|ready) .*?in ([\d.]+) s", out)]
+    stand_ups = [float(s) for s in re.findall(r"^([\d.]+)s setup ", out, re.M)]
     passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", out)) else 0
     failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", out)) else 0
-    return wall, max(stand_ups, default=0.0), passed, failed, out[-1500:]
+    reasons = "\n".join(f"      {line[:220]}" for line in out.splitlines() if line.startswith("FAILED"))
+    return wall, max(stand_ups, default=0.0), passed, failed, reasons or out[-1500:]
 
 
 def main() -> int:
@@ -79,6 +82,8 @@ def main() -> int:
             results[workers] = (wall, stand_up)
             print(f"  {workers} worker(s): {wall:6.1f} s wall, slowest stand-up {stand_up:5.1f} s, "
                   f"{args.cases / wall * 60:6.1f} cases/min ({passed} passed, {failed} failed)")
+            if failed:
+                print(tail)
     if 1 in results:
         wall, stand_up = results[1]
         per_case = max(wall - stand_up, 0.0) / args.cases
