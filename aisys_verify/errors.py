@@ -14,6 +14,8 @@
      ├── LintFailure                 (also AssertionError) lint findings at or above a threshold
      ├── ConformanceFailure          (also AssertionError) an agent broke the PROTOCOL.md contract; names the defect
      ├── TraceAssertionError         (also AssertionError) a trace lacks a hop, a parent link, or has an error
+     ├── SecurityFailure             (also AssertionError) a security check failed; names the endpoint and case
+     │    └── SecretLeak             a run's canary secret found somewhere it must not be; names the file
      ├── ChaosError                  a fault could not be applied or reverted
      │    ├── ChaosUnsupported       (also CapabilityMissing) the stack cannot apply this fault
      │    └── FaultNotEffective      (also AssertionError) a fault was applied but did not take effect
@@ -163,6 +165,24 @@ class SloInconclusive(SloViolation):
 
     ``needed`` is the sample count that would decide it at the observed rate, where one can.
     """
+
+
+class SecurityFailure(VerifyError, AssertionError):
+    """A security check failed: an endpoint accepted what it must refuse (or refused the valid case), a scan
+    found a weaker protocol or optional client authentication. ``where`` names the endpoint, ``case`` the
+    matrix case, ``observed`` what was seen (the TLS alert, the HTTP status)."""
+
+    def __init__(self, message: str, *, where: str, case: str, observed: str) -> None:
+        self.where, self.case, self.observed = where, case, observed
+        super().__init__(message)
+
+
+class SecretLeak(SecurityFailure):
+    """A run's canary secret was found where it must never be; ``files`` names each place (never the value)."""
+
+    def __init__(self, message: str, *, files: tuple[str, ...]) -> None:
+        self.files = files
+        super().__init__(message, where=", ".join(files), case="secret-leak", observed=f"{len(files)} place(s)")
 
 
 class SelectorError(UsageError):

@@ -1,0 +1,37 @@
+"""The mTLS negative matrix: one test per case and endpoint kind (gateway, health, metrics). Each
+case must be refused (judged after a read: TLS alert or connection outcome, never a timeout) and the
+valid case must get an HTTP reply; the observed outcome is printed and recorded as a JUnit property."""
+
+from __future__ import annotations
+
+import pytest
+
+from aisys_verify.security import CASE_NAMES, KINDS, TlsStand, check_case, check_scan, run_case, scan_endpoint
+
+pytestmark = pytest.mark.security
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_mtls_matrix(tls_stand: TlsStand, kind: str, case: str, record_property: pytest.RecordProperty) -> None:
+    endpoint = tls_stand.endpoints.get(kind)
+    if endpoint is None:
+        pytest.skip(f"no {kind} endpoint among the TLS-selected agents")
+    outcome = run_case(case, tls_stand.pki, endpoint.address, endpoint.port, endpoint.path,
+                       server_name=endpoint.address)
+    observed = check_case(case, outcome, endpoint.where)
+    record_property("observed", observed)
+    print(observed)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sslyze_scan(tls_stand: TlsStand, kind: str, record_property: pytest.RecordProperty) -> None:
+    """sslyze: only TLS 1.2/1.3 accepted, and a client certificate required."""
+    endpoint = tls_stand.endpoints.get(kind)
+    if endpoint is None:
+        pytest.skip(f"no {kind} endpoint among the TLS-selected agents")
+    scan = scan_endpoint(endpoint.address, endpoint.port, endpoint.address, tls_stand.pki.client("aisys-verify"),
+                         where=endpoint.where)
+    observed = check_scan(scan)
+    record_property("observed", observed)
+    print(observed)
