@@ -4,6 +4,7 @@ from aisys_verify.lint.rules import (  # noqa: F401
     deps,
     gpu,
     groups,
+    hardening,
     health,
     interpolation,
     ports,
