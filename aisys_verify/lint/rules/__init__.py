@@ -2,6 +2,7 @@
 
 from aisys_verify.lint.rules import (  # noqa: F401
     deps,
+    exposure,
     gpu,
     groups,
     hardening,
