@@ -18,13 +18,16 @@ _EXPORTS = {
     "ContainerReport": "hardening", "Issue": "hardening", "check_reports": "hardening", "container_report": "hardening",
     "dockerfile_issue": "hardening", "dockerfile_user": "hardening", "inspect_containers": "hardening",
     "stack_reports": "hardening",
+    "Leak": "secrets", "Secret": "secrets", "as_environment": "secrets", "canary": "secrets",
+    "check_no_leaks": "secrets", "scan_files": "secrets", "scan_processes": "secrets", "write_secret_file": "secrets",
     "CASES": "matrix", "CASE_NAMES": "matrix", "Case": "matrix", "check_case": "matrix", "run_case": "matrix",
 }
 __all__ = [
     "BAD_CASES", "CASES", "CASE_NAMES", "DEFAULT_SELECTION", "KINDS", "SELECTION_ENV", "TLS_ENV", "WRONG_HOST", "Case",
-    "ContainerReport", "Credential", "Endpoint", "Issue", "Outcome", "TestPki", "TlsEndpoint", "TlsScan", "TlsStand",
-    "attempt", "check_case", "check_reports", "check_scan", "client_context", "container_report", "dockerfile_issue",
-    "dockerfile_user", "inspect_containers", "make_pki", "parse_selection", "run_case", "scan_endpoint",
-    "server_context", "server_context_for", "stack_reports", "tls_standins", "write_tls_plan",
+    "ContainerReport", "Credential", "Endpoint", "Issue", "Leak", "Outcome", "Secret", "TestPki", "TlsEndpoint",
+    "TlsScan", "TlsStand", "as_environment", "attempt", "canary", "check_case", "check_no_leaks", "check_reports",
+    "check_scan", "client_context", "container_report", "dockerfile_issue", "dockerfile_user", "inspect_containers",
+    "make_pki", "parse_selection", "run_case", "scan_endpoint", "scan_files", "scan_processes", "server_context",
+    "server_context_for", "stack_reports", "tls_standins", "write_secret_file", "write_tls_plan",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

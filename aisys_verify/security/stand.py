@@ -73,7 +73,8 @@ def parse_selection(text: str, where: str = SELECTION_ENV) -> dict[str, str]:
 
 @contextlib.contextmanager
 def tls_standins(spec: Sequence[str], workdir: Path, selection: Mapping[str, str],
-                 start_timeout: float = 60.0) -> Iterator[TlsStand]:
+                 start_timeout: float = 60.0, environ: Mapping[str, str] | None = None) -> Iterator[TlsStand]:
+    """``environ``: more variables for the group processes (a ``*_FILE`` secret path, say)."""
     from aisys_verify.standin.cluster import LocalCluster
 
     hosts = sorted({s.split("/", 1)[0] for s in selection})
@@ -95,7 +96,7 @@ def tls_standins(spec: Sequence[str], workdir: Path, selection: Mapping[str, str
         plan[agent.key] = TlsEndpoint(cred.cert, cred.key, pki.ca, auth)
         auth_of[agent.key] = auth
     plan_path = write_tls_plan(workdir / "secrets" / "tls-plan.json", plan)
-    cluster.environ[TLS_ENV] = str(plan_path)
+    cluster.environ.update({**(environ or {}), TLS_ENV: str(plan_path)})
     gateway = next((a for a in agents if a.key in plan and role_for(a.name, a.role).role == "gateway"), None)
     other = next((a for a in agents if a.key in plan and a is not gateway), None)
     endpoints: dict[str, Endpoint] = {}

@@ -13,7 +13,16 @@ from collections.abc import Iterator
 import pytest
 
 from aisys_verify import labels
-from aisys_verify.security import DEFAULT_SELECTION, SELECTION_ENV, TlsStand, parse_selection, tls_standins
+from aisys_verify.security import (
+    DEFAULT_SELECTION,
+    SELECTION_ENV,
+    Secret,
+    TlsStand,
+    canary,
+    parse_selection,
+    tls_standins,
+    write_secret_file,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -22,9 +31,19 @@ def _security_labels() -> None:
 
 
 @pytest.fixture(scope="session")
-def tls_stand(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStand]:
-    """The selected hosts' stand-ins, up, with HTTPS where the selection says."""
+def run_canary() -> Secret:
+    """This run's canary secret: random, so finding it anywhere proves a leak."""
+    return canary("redis_password")
+
+
+@pytest.fixture(scope="session")
+def tls_stand(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              run_canary: Secret) -> Iterator[TlsStand]:
+    """The selected hosts' stand-ins, up, with HTTPS where the selection says, and the run's canary given
+    to them the right way: a ``*_FILE`` path in the stack's secrets folder."""
     selection = parse_selection(os.environ.get(SELECTION_ENV, DEFAULT_SELECTION))
     spec = [str(request.config.rootpath / p) for p in request.config.getini("aisys_spec")]
-    with tls_standins(spec, tmp_path_factory.mktemp("security"), selection) as stand:
+    workdir = tmp_path_factory.mktemp("security")
+    secret_file = write_secret_file(run_canary, workdir / "secrets" / "canary")
+    with tls_standins(spec, workdir, selection, environ={"REDIS_PASSWORD_FILE": str(secret_file)}) as stand:
         yield stand
