@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from aisys_verify.faults.chaos import Chaos
     from aisys_verify.lint.runner import LintReport
     from aisys_verify.load.session import LoadDriver
+    from aisys_verify.security.secrets import Secret
+    from aisys_verify.security.stand import TlsStand
     from aisys_verify.slo.assertions import SloSession
     from aisys_verify.spec.model import Topology
     from aisys_verify.stack.base import Stack
@@ -346,6 +348,35 @@ def aisys_slo(aisys_topology: Topology) -> SloSession:
     from aisys_verify.slo.assertions import SloSession
 
     return SloSession(aisys_topology)
+
+
+@pytest.fixture(scope="session")
+def aisys_canary() -> Secret:
+    """This run's canary secret (aisys_verify.security.secrets): random, so finding it anywhere is a leak."""
+    from aisys_verify.security.secrets import canary
+
+    return canary("redis_password")
+
+
+@pytest.fixture(scope="session")
+def aisys_tls_stand(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    aisys_canary: Secret) -> Iterator[TlsStand]:
+    """The configured spec's hosts selected by AISYS_TLS_CLIENT_AUTH (default pc2=required) as stand-ins with
+    HTTPS on their HTTP side, the run's PKI minted in pytest's temporary folder, and the canary given to them
+    as a *_FILE path (aisys_verify.security.stand)."""
+    from aisys_verify.security.secrets import write_secret_file
+    from aisys_verify.security.stand import DEFAULT_SELECTION, SELECTION_ENV, parse_selection, tls_standins
+
+    resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
+    try:
+        selection = parse_selection(os.environ.get(SELECTION_ENV, DEFAULT_SELECTION))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    workdir = tmp_path_factory.mktemp("security")
+    secret_file = write_secret_file(aisys_canary, workdir / "secrets" / "canary")
+    with tls_standins([str(p) for p in resolved.spec], workdir, selection, spec_vars=resolved.spec_vars,
+                      environ={"REDIS_PASSWORD_FILE": str(secret_file)}) as stand:
+        yield stand
 
 
 @pytest.fixture

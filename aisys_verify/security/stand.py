@@ -73,12 +73,13 @@ def parse_selection(text: str, where: str = SELECTION_ENV) -> dict[str, str]:
 
 @contextlib.contextmanager
 def tls_standins(spec: Sequence[str], workdir: Path, selection: Mapping[str, str],
-                 start_timeout: float = 60.0, environ: Mapping[str, str] | None = None) -> Iterator[TlsStand]:
+                 start_timeout: float = 60.0, environ: Mapping[str, str] | None = None,
+                 spec_vars: Mapping[str, str] | None = None) -> Iterator[TlsStand]:
     """``environ``: more variables for the group processes (a ``*_FILE`` secret path, say)."""
     from aisys_verify.standin.cluster import LocalCluster
 
     hosts = sorted({s.split("/", 1)[0] for s in selection})
-    cluster = LocalCluster(list(spec), workdir, only_hosts=hosts)
+    cluster = LocalCluster(list(spec), workdir, spec_vars=dict(spec_vars or {}), only_hosts=hosts)
     unknown = sorted(set(hosts) - {h.name for h in cluster.topology.hosts})
     if unknown:
         raise UsageError(f"TLS selection names hosts the spec lacks: {', '.join(unknown)} "

@@ -13,11 +13,11 @@ pytestmark = pytest.mark.security
 
 @pytest.mark.parametrize("case", CASE_NAMES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_mtls_matrix(tls_stand: TlsStand, kind: str, case: str, record_property: pytest.RecordProperty) -> None:
-    endpoint = tls_stand.endpoints.get(kind)
+def test_mtls_matrix(aisys_tls_stand: TlsStand, kind: str, case: str, record_property: pytest.RecordProperty) -> None:
+    endpoint = aisys_tls_stand.endpoints.get(kind)
     if endpoint is None:
         pytest.skip(f"no {kind} endpoint among the TLS-selected agents")
-    outcome = run_case(case, tls_stand.pki, endpoint.address, endpoint.port, endpoint.path,
+    outcome = run_case(case, aisys_tls_stand.pki, endpoint.address, endpoint.port, endpoint.path,
                        server_name=endpoint.address)
     observed = check_case(case, outcome, endpoint.where)
     record_property("observed", observed)
@@ -25,12 +25,12 @@ def test_mtls_matrix(tls_stand: TlsStand, kind: str, case: str, record_property:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_sslyze_scan(tls_stand: TlsStand, kind: str, record_property: pytest.RecordProperty) -> None:
+def test_sslyze_scan(aisys_tls_stand: TlsStand, kind: str, record_property: pytest.RecordProperty) -> None:
     """sslyze: only TLS 1.2/1.3 accepted, and a client certificate required."""
-    endpoint = tls_stand.endpoints.get(kind)
+    endpoint = aisys_tls_stand.endpoints.get(kind)
     if endpoint is None:
         pytest.skip(f"no {kind} endpoint among the TLS-selected agents")
-    scan = scan_endpoint(endpoint.address, endpoint.port, endpoint.address, tls_stand.pki.client("aisys-verify"),
+    scan = scan_endpoint(endpoint.address, endpoint.port, endpoint.address, aisys_tls_stand.pki.client("aisys-verify"),
                          where=endpoint.where)
     observed = check_scan(scan)
     record_property("observed", observed)

@@ -10,12 +10,12 @@ from aisys_verify.security import Secret, TlsStand, check_no_leaks, scan_files, 
 pytestmark = pytest.mark.security
 
 
-def test_no_canary_in_stack_processes(tls_stand: TlsStand, run_canary: Secret) -> None:
-    assert tls_stand.pids, "the stand's processes are unknown: nothing would be scanned"
-    check_no_leaks(scan_processes([run_canary], tls_stand.pids))
+def test_no_canary_in_stack_processes(aisys_tls_stand: TlsStand, aisys_canary: Secret) -> None:
+    assert aisys_tls_stand.pids, "the stand's processes are unknown: nothing would be scanned"
+    check_no_leaks(scan_processes([aisys_canary], aisys_tls_stand.pids))
 
 
-def test_no_canary_in_the_work_folder(tls_stand: TlsStand, run_canary: Secret) -> None:
-    places = [p for p in tls_stand.workdir.iterdir() if p.name != "secrets"]  # the secret's own file aside
+def test_no_canary_in_the_work_folder(aisys_tls_stand: TlsStand, aisys_canary: Secret) -> None:
+    places = [p for p in aisys_tls_stand.workdir.iterdir() if p.name != "secrets"]  # the secret's own file aside
     assert any(p.name == "logs" for p in places), sorted(p.name for p in places)
-    check_no_leaks(scan_files([run_canary], places))
+    check_no_leaks(scan_files([aisys_canary], places))
