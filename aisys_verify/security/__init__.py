@@ -19,7 +19,8 @@ _EXPORTS = {
     "dockerfile_issue": "hardening", "dockerfile_user": "hardening", "inspect_containers": "hardening",
     "stack_reports": "hardening",
     "Leak": "secrets", "Secret": "secrets", "as_environment": "secrets", "canary": "secrets",
-    "check_no_leaks": "secrets", "scan_files": "secrets", "scan_processes": "secrets", "write_secret_file": "secrets",
+    "check_no_leaks": "secrets", "scan_containers": "secrets", "scan_files": "secrets",
+    "scan_processes": "secrets", "write_secret_file": "secrets",
     "CASES": "matrix", "CASE_NAMES": "matrix", "Case": "matrix", "check_case": "matrix", "run_case": "matrix",
 }
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
     "ContainerReport", "Credential", "Endpoint", "Issue", "Leak", "Outcome", "Secret", "TestPki", "TlsEndpoint",
     "TlsScan", "TlsStand", "as_environment", "attempt", "canary", "check_case", "check_no_leaks", "check_reports",
     "check_scan", "client_context", "container_report", "dockerfile_issue", "dockerfile_user", "inspect_containers",
-    "make_pki", "parse_selection", "run_case", "scan_endpoint", "scan_files", "scan_processes", "server_context",
-    "server_context_for", "stack_reports", "tls_standins", "write_secret_file", "write_tls_plan",
+    "make_pki", "parse_selection", "run_case", "scan_containers", "scan_endpoint", "scan_files", "scan_processes",
+    "server_context", "server_context_for", "stack_reports", "tls_standins", "write_secret_file", "write_tls_plan",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -6,9 +6,10 @@ never see the value (a failing ``assert secret == "x"`` on a str, even a subclas
 to the value, so every use is visible in review.
 
 ``canary(name)`` makes a random value per run, unguessable and unique, so that finding it anywhere
-proves a leak. ``scan_files``/``scan_processes`` look for each canary (as is, URL-encoded and base64)
-in files (agents' logs, work folders, Allure results, JUnit XML, load CSVs, chaos journals, SLO
-reports) and in ``/proc/<pid>/environ`` and ``cmdline``; ``check_no_leaks`` raises SecretLeak naming
+proves a leak. ``scan_files``/``scan_processes``/``scan_containers`` look for each canary (as is,
+URL-encoded and base64) in files (agents' logs, work folders, Allure results, JUnit XML, load CSVs,
+chaos journals, SLO reports), in ``/proc/<pid>/environ`` and ``cmdline``, and in ``docker inspect`` and
+``docker logs`` of containers; ``check_no_leaks`` raises SecretLeak naming
 each place and the secret's name, never its value.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import os
 import secrets as _random
 from collections.abc import Iterable, Mapping
@@ -137,6 +139,28 @@ def scan_processes(secrets: Iterable[Secret], pids: Iterable[int], proc: Path = 
             except OSError:  # gone, or not ours to read
                 continue
             leaks += _search(data, f"pid {pid} {part}", secrets)
+    return leaks
+
+
+def scan_containers(secrets: Iterable[Secret], ids: Iterable[str]) -> list[Leak]:
+    """``docker inspect`` (environment, command, labels) and ``docker logs`` of each container that hold a
+    secret (compose backend); the place is ``container NAME inspect`` / ``container NAME logs``."""
+    from aisys_verify.stack.docker import run_docker
+
+    secrets = list(secrets)
+    leaks: list[Leak] = []
+    for cid in ids:
+        inspected = run_docker("inspect", cid, check=False, timeout=60)
+        if inspected.returncode != 0:
+            continue
+        name = cid[:12]
+        try:
+            name = str(json.loads(inspected.stdout)[0].get("Name", name)).lstrip("/") or name
+        except (ValueError, IndexError, AttributeError):
+            pass
+        leaks += _search(inspected.stdout.encode(), f"container {name} inspect", secrets)
+        logs = run_docker("logs", cid, check=False, timeout=60)
+        leaks += _search((logs.stdout + logs.stderr).encode(), f"container {name} logs", secrets)
     return leaks
 
 

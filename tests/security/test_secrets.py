@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -158,3 +159,34 @@ def test_url_encoded_and_base64_forms_are_found(tmp_path: Path) -> None:
 def test_nothing_found_is_no_leak(tmp_path: Path, secret: Secret) -> None:
     _write(tmp_path / "x.log", "nothing here")
     check_no_leaks(scan_files([secret], [tmp_path, tmp_path / "missing"]))
+
+
+def test_container_inspect_and_logs_leaks_are_found(secret: Secret) -> None:
+    """A real container given the secret in its environment (docker inspect shows it) and printing it
+    (docker logs); another given only a *_FILE path shows nothing."""
+    from aisys_verify.security.secrets import scan_containers
+
+    image = "aisys-verify/base:bookworm"
+    if shutil.which("docker") is None or subprocess.run(["docker", "image", "inspect", image], capture_output=True,
+                                                        check=False).returncode != 0:
+        pytest.skip(f"docker or {image} is missing")
+    ids = []
+    try:
+        leaky = ["-e", f"REDIS_PASSWORD={secret.reveal()}", image, "sh", "-c", 'echo "$REDIS_PASSWORD"; sleep 30']
+        for args in (leaky,
+                     ["-e", "REDIS_PASSWORD_FILE=/run/secrets/redis", image, "sleep", "30"]):
+            proc = subprocess.run(["docker", "run", "-d", "--label", "aisys-sec-test=secrets", *args],
+                                  capture_output=True, text=True, check=True, timeout=60)
+            ids.append(proc.stdout.strip())
+        time.sleep(1.0)
+        leaks = scan_containers([secret], ids)
+        name = subprocess.run(["docker", "inspect", "--format", "{{.Name}}", ids[0]], capture_output=True, text=True,
+                              check=True, timeout=60).stdout.strip().lstrip("/")
+        assert sorted(leak.place for leak in leaks) == [f"container {name} inspect", f"container {name} logs"]
+        assert scan_containers([secret], ids[1:]) == []
+        with pytest.raises(SecretLeak) as caught:
+            check_no_leaks(leaks)
+        assert secret.reveal() not in str(caught.value)
+    finally:
+        for cid in ids:  # only the containers this test started, by id
+            subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False, timeout=60)
