@@ -351,11 +351,15 @@ def aisys_slo(aisys_topology: Topology) -> SloSession:
 
 
 @pytest.fixture(scope="session")
-def aisys_canary() -> Secret:
-    """This run's canary secret (aisys_verify.security.secrets): random, so finding it anywhere is a leak."""
+def aisys_canary(request: pytest.FixtureRequest) -> Secret:
+    """This run's canary secret (aisys_verify.security.secrets): random, so finding it anywhere is a leak; the
+    session's JUnit XML and Allure results are scanned for it at the end (a hit fails the session)."""
     from aisys_verify.security.secrets import canary
+    from aisys_verify.security.session import canary_scan
 
-    return canary("redis_password")
+    secret = canary("redis_password")
+    canary_scan(request.config).secrets.append(secret)
+    return secret
 
 
 @pytest.fixture(scope="session")
@@ -372,8 +376,12 @@ def aisys_tls_stand(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         selection = parse_selection(os.environ.get(SELECTION_ENV, DEFAULT_SELECTION))
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+    from aisys_verify.security.session import canary_scan
+
     workdir = tmp_path_factory.mktemp("security")
     secret_file = write_secret_file(aisys_canary, workdir / "secrets" / "canary")
+    for sub in ("logs", "data", "plan.json"):  # its own secrets folder holds the value on purpose
+        canary_scan(request.config).add_place(workdir / sub)
     with tls_standins([str(p) for p in resolved.spec], workdir, selection, spec_vars=resolved.spec_vars,
                       environ={"REDIS_PASSWORD_FILE": str(secret_file)}) as stand:
         yield stand

@@ -93,8 +93,8 @@ def attempt(address: str, port: int, path: str, *, context: ssl.SSLContext | Non
     except OSError as exc:
         return Outcome(False, "connect", _reason(exc))
     stage = "handshake"
+    sock: socket.socket = raw
     try:
-        sock: socket.socket = raw
         if context is not None:
             # ragged EOFs raise: a server that drops the connection after the handshake (asyncio's TLS
             # transport aborts without sending its alert) shows as SSLEOFError, not as an empty reply
@@ -109,6 +109,7 @@ def attempt(address: str, port: int, path: str, *, context: ssl.SSLContext | Non
     except OSError as exc:  # ssl.SSLError is an OSError: the alert, a reset, an EOF in the middle
         return Outcome(False, stage, _reason(exc))
     finally:
+        sock.close()
         raw.close()
     head = data.split(b"\r\n", 1)[0].split(b" ")
     if len(head) >= 2 and head[0].startswith(b"HTTP/") and head[1].isdigit():

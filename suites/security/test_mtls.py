@@ -13,19 +13,19 @@ pytestmark = pytest.mark.security
 
 @pytest.mark.parametrize("case", CASE_NAMES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_mtls_matrix(aisys_tls_stand: TlsStand, kind: str, case: str, record_property: pytest.RecordProperty) -> None:
+def test_mtls_matrix(aisys_tls_stand: TlsStand, kind: str, case: str, request: pytest.FixtureRequest) -> None:
     endpoint = aisys_tls_stand.endpoints.get(kind)
     if endpoint is None:
         pytest.skip(f"no {kind} endpoint among the TLS-selected agents")
     outcome = run_case(case, aisys_tls_stand.pki, endpoint.address, endpoint.port, endpoint.path,
                        server_name=endpoint.address)
     observed = check_case(case, outcome, endpoint.where)
-    record_property("observed", observed)
+    request.node.user_properties.append(("observed", observed))  # JUnit XML property
     print(observed)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_sslyze_scan(aisys_tls_stand: TlsStand, kind: str, record_property: pytest.RecordProperty) -> None:
+def test_sslyze_scan(aisys_tls_stand: TlsStand, kind: str, request: pytest.FixtureRequest) -> None:
     """sslyze: only TLS 1.2/1.3 accepted, and a client certificate required."""
     endpoint = aisys_tls_stand.endpoints.get(kind)
     if endpoint is None:
@@ -33,5 +33,5 @@ def test_sslyze_scan(aisys_tls_stand: TlsStand, kind: str, record_property: pyte
     scan = scan_endpoint(endpoint.address, endpoint.port, endpoint.address, aisys_tls_stand.pki.client("aisys-verify"),
                          where=endpoint.where)
     observed = check_scan(scan)
-    record_property("observed", observed)
+    request.node.user_properties.append(("observed", observed))  # JUnit XML property
     print(observed)

@@ -190,3 +190,19 @@ def test_container_inspect_and_logs_leaks_are_found(secret: Secret) -> None:
     finally:
         for cid in ids:  # only the containers this test started, by id
             subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False, timeout=60)
+
+
+def test_session_end_scan_fails_a_run_that_leaks_into_junit_xml(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_uses_the_canary(aisys_canary):
+            assert aisys_canary == aisys_canary
+
+        def test_leaks_it(aisys_canary):
+            assert aisys_canary.reveal() == "x"  # the mutation: the value in an assertion message
+    """)
+    clean = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=clean.xml", "-k", "uses_the_canary")
+    assert clean.ret == 0
+    assert "secret leak" not in clean.stdout.str()
+    leaky = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=leaky.xml")
+    assert leaky.ret == pytest.ExitCode.TESTS_FAILED
+    leaky.stdout.fnmatch_lines(["*aisys-verify: secret leak*", "*leaky.xml: secret 'redis_password' (plain)*"])
