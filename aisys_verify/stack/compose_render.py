@@ -72,6 +72,12 @@ class ComposeRenderer:
         stack = self.stack
         for sub in ("logs", "secrets", "mps", "compose"):
             (stack.workdir / sub).mkdir(parents=True, exist_ok=True)
+        # the stand-in image runs as an unprivileged user (uid 10001): the folders it writes through bind
+        # mounts are made writable for it, per host, so whoever runs the stack can still remove them
+        for host in stack.topology.hosts:
+            (stack.workdir / "logs" / host.name).mkdir(exist_ok=True)
+            (stack.workdir / "logs" / host.name).chmod(0o777)
+        (stack.workdir / "logs").chmod(0o777)
         self.write_dummy_secrets()
         rendered = {h.name: self.render(h.name) for h in stack.topology.hosts}
         aliases: dict[str, str] = {}
@@ -148,6 +154,7 @@ class ComposeRenderer:
         if trace.startswith("file:"):
             self.trace_dir = Path(trace[5:]).resolve()
             self.trace_dir.mkdir(parents=True, exist_ok=True)
+            self.trace_dir.chmod(0o777)  # written by the stand-in image's unprivileged user
             return "file:/var/log/aisys-traces"
         return trace
 

@@ -209,6 +209,26 @@ def test_one_container_per_group_on_its_hosts_network_and_toxiproxy_between(stac
     assert all(str(path).startswith(str(stack.workdir)) for path in stack.files.values())
 
 
+def test_group_containers_are_hardened_as_docker_applied_them(stack: Any) -> None:
+    """docker inspect of the stand-in containers (aisys_verify.security.hardening): not root (the image's
+    USER 10001), not privileged, no added capability, no Docker socket; the MPS groups' ipc: host (accepted
+    in compose/mainpc.yml with its reason) is the one finding allowed. Redis and Toxiproxy are reported."""
+    from aisys_verify.security.hardening import check_reports, stack_reports
+
+    reports = stack_reports(stack.stack_id)
+    prefixes = {f"{stack.host_projects[host]}-{service}-": f"{host}/{service}"
+                for (host, _), service in stack.services.items()}
+    ours = {prefixes[p]: r for r in reports for p in prefixes if r.name.startswith(p)}
+    assert len(ours) == 18, [r.name for r in reports]
+    assert all(r.user == "10001:10001" for r in ours.values()), [(r.name, r.user) for r in ours.values()]
+    assert all(r.image_id.startswith("sha256:") for r in reports)
+    print(check_reports(reports, allowed={"HRD003", "HRD005", "HRD007"}))  # the report, Redis/Toxiproxy included
+    check_reports(ours.values(), allowed={"HRD003", "HRD007"})
+    host_ipc = sorted(name for name, r in ours.items() if any(i.rule == "HRD003" for i in r.issues))
+    assert host_ipc == [f"mainpc/{g}" for g in ("coordination", "learning_gpu", "reasoning_gpu", "speech_gpu",
+                                                "vision_gpu")]
+
+
 def test_a_dialogue_turn_through_the_gateway_crosses_both_hosts(stack: Any, healed: None) -> None:
     ep = stack.endpoint("UnifiedWebAgent", "pc2")
     session = f"compose-{uuid.uuid4().hex[:8]}"

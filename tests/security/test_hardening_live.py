@@ -79,11 +79,10 @@ def test_hardened_container_passes(containers: dict[str, str]) -> None:
     assert "hardened" in check_reports([report])
 
 
-@pytest.mark.xfail(reason="the project's Dockerfile still runs as root: a non-root USER needs the compose backend to "
-                          "give the container user its bind-mounted log and trace folders (docs/security.md)",
-                   strict=True)
 def test_project_dockerfile_runs_as_non_root() -> None:
     assert dockerfile_issue(REPO / "Dockerfile") is None, dockerfile_user(REPO / "Dockerfile")
+    found = dockerfile_user(REPO / "Dockerfile")
+    assert found is not None and found[0] == "10001:10001"
 
 
 def test_dockerfile_check_reports_root_and_passes_a_user(tmp_path: Path) -> None:
