@@ -88,8 +88,8 @@ def _send_handshake_alerts() -> None:
     client certificate is required: send what is pending first. Idempotent; stand-in processes only."""
     from asyncio import sslproto
 
-    original = sslproto.SSLProtocol._on_handshake_complete
-    if getattr(original, "_aisys_alerts", False):
+    original = getattr(sslproto.SSLProtocol, "_on_handshake_complete", None)
+    if original is None or getattr(original, "_aisys_alerts", False):  # another Python's internals: leave them
         return
 
     def on_handshake_complete(self: sslproto.SSLProtocol, handshake_exc: BaseException | None) -> None:
