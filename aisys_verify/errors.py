@@ -32,6 +32,10 @@
      ├── HttpBadRequest              a stand-in HTTP request that cannot be served; carries the HTTP status
      ├── RunRecordError              an SLO run record cannot be read
      ├── ScrapeError                 a /metrics endpoint could not be read or parsed
+     ├── NvmlError                   an NVML call failed; names the function, the GPU and what to do
+     │    └── NvmlUnavailable        (also CapabilityMissing) no NVML library or driver on this machine
+     ├── GpuPlanMismatch             (also AssertionError) the live GPUs disagree with the spec's GPU plan
+     ├── GpuCommandFailed            a command applying the GPU plan (nvidia-smi, MPS control) failed
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -163,6 +167,41 @@ class SloInconclusive(SloViolation):
 
     ``needed`` is the sample count that would decide it at the observed rate, where one can.
     """
+
+
+class NvmlError(VerifyError):
+    """An NVML call failed (aisys_verify.gpu): ``function`` is the NVML function, ``code`` NVML's return code,
+    ``where`` the GPU or host; the message says what to do."""
+
+    def __init__(self, message: str, *, function: str = "", code: int | None = None, where: str = "") -> None:
+        self.function, self.code, self.where = function, code, where
+        super().__init__(message)
+
+
+class NvmlUnavailable(NvmlError, CapabilityMissing):
+    """No NVML on this machine (no libnvidia-ml.so.1, or no driver loaded): a GPU test is skipped, or fails
+    under ``--aisys-strict-capabilities``."""
+
+    def __init__(self, message: str, *, function: str = "", code: int | None = None, where: str = "") -> None:
+        NvmlError.__init__(self, message, function=function, code=code, where=where)
+        self.capability = "nvml"
+
+
+class GpuPlanMismatch(VerifyError, AssertionError):
+    """The live GPUs (NVML facts) disagree with the spec's GPU plan at or above a severity; carries the
+    findings, each at the plan's file:line."""
+
+    def __init__(self, findings: tuple[Finding, ...], fail_on: str) -> None:
+        self.findings = findings
+        self.fail_on = fail_on
+        lines = [f"GPU plan against live facts: {len(findings)} finding(s) at or above '{fail_on}':"]
+        lines += [f"  {f.one_line()}" for f in findings]
+        super().__init__("\n".join(lines))
+
+
+class GpuCommandFailed(VerifyError):
+    """A command applying the GPU plan (nvidia-smi, nvidia-cuda-mps-control) exited non-zero; names the host
+    and the command, and says the plan is applied only up to the command before it."""
 
 
 class SelectorError(UsageError):

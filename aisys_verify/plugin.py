@@ -21,6 +21,8 @@ from aisys_verify.errors import CapabilityMissing, InventoryError, SpecError, Us
 
 if TYPE_CHECKING:
     from aisys_verify.faults.chaos import Chaos
+    from aisys_verify.gpu.facts import GpuHostFacts
+    from aisys_verify.gpu.session import GpuPlanSession
     from aisys_verify.lint.runner import LintReport
     from aisys_verify.load.session import LoadDriver
     from aisys_verify.slo.assertions import SloSession
@@ -47,6 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aisys-inventory", default=None, metavar="FILE",
                     help="The external backend's inventory: each host's address, variables, Redis, Docker "
                          "context and Toxiproxy ('aisys-verify inventory init FILE' writes a template)")
+    group.addoption("--aisys-gpu-host", default=None, metavar="HOST",
+                    help="The spec host whose GPU plan aisys_gpu_plan checks against this machine's NVML facts "
+                         "(default: $AISYS_GPU_HOST, else the hostname)")
+    group.addoption("--aisys-gpu-facts", default=None, metavar="FILE",
+                    help="aisys_gpu_facts from a file recorded by 'aisys-verify gpu facts --save' instead of NVML")
     group.addoption("--aisys-strict-capabilities", action="store_true", default=None,
                     help="A test needing what the stack cannot do (kill, network faults, ...) fails instead of "
                          "skipping (for CI)")
@@ -346,6 +353,23 @@ def aisys_slo(aisys_topology: Topology) -> SloSession:
     from aisys_verify.slo.assertions import SloSession
 
     return SloSession(aisys_topology)
+
+
+@pytest.fixture(scope="session")
+def aisys_gpu_facts(request: pytest.FixtureRequest) -> GpuHostFacts:
+    """This machine's GPUs through NVML (or ``--aisys-gpu-facts FILE``); no NVML is a missing capability."""
+    from aisys_verify.gpu.session import gpu_facts
+
+    return gpu_facts(request.config.getoption("aisys_gpu_facts"), request.config.getoption("aisys_gpu_host"))
+
+
+@pytest.fixture
+def aisys_gpu_plan(aisys_topology: Topology, aisys_gpu_facts: GpuHostFacts) -> GpuPlanSession:
+    """The spec's GPU plan for this host: ``.check`` (findings vs the facts, ``.check.assert_ok()``),
+    ``.commands`` (what applies it), ``.slices`` (group -> GpuSlice)."""
+    from aisys_verify.gpu.session import GpuPlanSession
+
+    return GpuPlanSession.build(aisys_topology, aisys_gpu_facts)
 
 
 @pytest.fixture
