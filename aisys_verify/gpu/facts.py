@@ -11,6 +11,7 @@ says what to do. Facts round-trip through JSON (``to_json`` / ``from_json``) for
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import NvmlError, NvmlUnavailable, UsageError
+from aisys_verify.gpu.fake import ENV_CONFIG, preload_if_configured
 
 MIB = 1024 * 1024
 COMPUTE_MODES = {0: "default", 1: "exclusive-thread", 2: "prohibited", 3: "exclusive-process"}
@@ -109,6 +111,11 @@ def _translate(exc: Exception, function: str, where: str) -> NvmlError:
     if code in (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, pynvml.NVML_ERROR_DRIVER_NOT_LOADED):
         what = ("the NVML library libnvidia-ml.so.1 was not found" if code == pynvml.NVML_ERROR_LIBRARY_NOT_FOUND
                 else "NVML found no loaded NVIDIA driver")
+        fake = os.environ.get(ENV_CONFIG)
+        if fake and code == pynvml.NVML_ERROR_DRIVER_NOT_LOADED:  # the fake's answer to a config it cannot read
+            return NvmlUnavailable(f"the fake NVML could not read {ENV_CONFIG}={fake} ({text}): point it at a JSON "
+                                   "device file such as native/fake-nvml/devices/rtx4090.json", function=function,
+                                   code=code, where=where)
         return NvmlUnavailable(f"{what} ({text}): install the NVIDIA driver on this host, or run where one is; "
                                + _FAKE_HINT, function=function, code=code, where=where)
     if code == pynvml.NVML_ERROR_FUNCTION_NOT_FOUND:
@@ -160,8 +167,6 @@ def nvml(where: str = "this host") -> Iterator[None]:
     except ImportError as exc:
         raise NvmlUnavailable("pynvml is not installed: pip install 'aisys-verify[gpu]' (nvidia-ml-py)",
                               function="import pynvml", where=where) from exc
-    from aisys_verify.gpu.fake import preload_if_configured
-
     preload_if_configured()
     call("nvmlInit", where=where)
     try:

@@ -102,6 +102,17 @@ static jnode *jvalue(void) {
     return n;
 }
 
+static void jfree(jnode *n) {
+    while (n) {
+        jnode *next = n->next;
+        jfree(n->child);
+        free(n->str);
+        free(n->key);
+        free(n);
+        n = next;
+    }
+}
+
 static jnode *jget(const jnode *obj, const char *key) {
     if (!obj || obj->type != J_OBJ) return NULL;
     for (jnode *m = obj->child; m; m = m->next) if (m->key && !strcmp(m->key, key)) return m;
@@ -190,14 +201,16 @@ static int load_config(void) {
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
-    char *text = calloc(1, (size_t)size + 1);
+    char *text = size < 0 ? NULL : calloc(1, (size_t)size + 1);
     if (!text || fread(text, 1, (size_t)size, f) != (size_t)size) { fclose(f); free(text); return 0; }
     fclose(f);
     jp = text; jfail = 0;
     jnode *root = jvalue();
+    free(text);
     if (jfail || !root || root->type != J_OBJ) {
         fprintf(stderr, "fake NVML: %s is not a JSON object\n", path);
-        return 0;  /* the tree leaks: it is read once per process */
+        jfree(root);
+        return 0;
     }
     copy(driver_version, sizeof driver_version, jstr(root, "driver_version", driver_version));
     cuda_version = (int)jnum(root, "cuda_version", cuda_version);
@@ -245,6 +258,7 @@ static int load_config(void) {
             d->mig[d->n_mig++] = md;
         }
     }
+    jfree(root);  /* everything was copied into the fixed-size device tables */
     return 1;
 }
 

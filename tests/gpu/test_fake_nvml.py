@@ -137,14 +137,31 @@ def test_mig_not_supported_says_which_gpus_have_mig(use_device: Callable[[str], 
         call("nvmlDeviceGetMigMode", call("nvmlDeviceGetHandleByIndex", 0), where="GPU 0")
 
 
-def test_no_driver_is_a_missing_capability(use_device: Callable[[str], Path], tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_fake_config_is_a_missing_capability(use_device: Callable[[str], Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     use_device("rtx4090")
-    monkeypatch.setenv("AISYS_FAKE_NVML_CONFIG", str(tmp_path / "absent.json"))  # the fake: driver not loaded
-    with pytest.raises(NvmlUnavailable, match=r"NVML found no loaded NVIDIA driver \(nvmlInit on mainpc: Driver Not "
-                                              r"Loaded\): install the NVIDIA driver") as caught:
-        read_facts("mainpc")
-    assert caught.value.capability == "nvml"
+    for config in (tmp_path / "absent.json", tmp_path / "broken.json"):
+        (tmp_path / "broken.json").write_text('{"devices": [')
+        monkeypatch.setenv("AISYS_FAKE_NVML_CONFIG", str(config))  # the fake answers Driver Not Loaded
+        with pytest.raises(NvmlUnavailable, match=rf"the fake NVML could not read AISYS_FAKE_NVML_CONFIG={config} "
+                                                  r"\(nvmlInit on mainpc: Driver Not Loaded\): point it at a JSON"
+                           ) as caught:
+            read_facts("mainpc")
+        assert caught.value.capability == "nvml"
+
+
+def test_no_driver_loaded_says_install_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a real libnvidia-ml.so.1 answers on a machine whose driver is not loaded (translated alone: the
+    fake gives this code only for its own config, which has its own message above)."""
+    import pynvml
+
+    from aisys_verify.gpu.facts import _translate
+
+    monkeypatch.delenv("AISYS_FAKE_NVML_CONFIG", raising=False)
+    error = _translate(pynvml.NVMLError(pynvml.NVML_ERROR_DRIVER_NOT_LOADED), "nvmlInit", "pc2")
+    assert isinstance(error, NvmlUnavailable)
+    assert str(error).startswith("NVML found no loaded NVIDIA driver (nvmlInit on pc2: Driver Not Loaded): install "
+                                 "the NVIDIA driver on this host")
 
 
 def test_library_missing_reads_clearly_from_the_cli(tmp_path: Path) -> None:

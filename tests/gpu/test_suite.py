@@ -46,3 +46,19 @@ def test_the_suite_fails_the_seeds_mig_claim_at_its_line(fake_nvml_dir: Path) ->
                            "vision_gpu").line
     assert f"vision_gpu is pinned to 0; its slice (system/reference-facts.yaml:{slice_line}:9) is on GPU 0 " \
            "(NVIDIA GeForce RTX 4090" in done.stdout
+
+
+def test_recorded_facts_work_as_the_fixture_without_nvml(tmp_path: Path, fake_nvml_dir: Path) -> None:
+    """Facts saved on a GPU machine ('gpu facts --save') drive the suite on a machine with no NVML at all."""
+    saved = tmp_path / "mainpc.json"
+    recorded = subprocess.run([sys.executable, "-m", "aisys_verify", "gpu", "facts", "--host", "mainpc", "--save",
+                               str(saved)], env={**os.environ, **fake_env(DEVICES["rtx4090"]), "PYTHONPATH": str(REPO)},
+                              cwd=REPO, capture_output=True, text=True, check=False)
+    assert recorded.returncode == 0, recorded.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AISYS_FAKE_NVML")}
+    env.update(PYTHONPATH=str(REPO), LD_LIBRARY_PATH=str(tmp_path))  # no libnvidia-ml.so.1 can be found
+    done = subprocess.run([sys.executable, "-m", "pytest", "suites/gpu", "-p", "no:cacheprovider", "-q",
+                           "--aisys-gpu-facts", str(saved)], env=env, cwd=REPO, capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
