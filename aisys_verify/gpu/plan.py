@@ -13,6 +13,7 @@ check it against what the GPU itself reports. Each finding's message quotes NVML
     GPU108 mps-not-active         the plan uses MPS; the GPU shows no MPS client and is not exclusive-process
     GPU109 device-missing         the plan's device index is not on the host
     GPU110 model-differs          the spec's host facts name another GPU than NVML reports
+    GPU111 mps-limits-differ      a group's MPS client limits (compose environment) are not its slice's
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ RULES: dict[str, tuple[str, Severity]] = {
     "GPU108": ("mps-not-active", Severity.WARNING),
     "GPU109": ("device-missing", Severity.ERROR),
     "GPU110": ("model-differs", Severity.WARNING),
+    "GPU111": ("mps-limits-differ", Severity.WARNING),
 }
 PIN_VARS = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
 _SHARED = (PartitionMode.MPS, PartitionMode.MIG)
@@ -107,6 +109,8 @@ def _host_findings(topology: Topology, host: str, facts: GpuHostFacts) -> Iterat
         yield from _mig(plan, device)
     else:
         yield from _budget(plan, device, device.memory_total_mib, f"{device.label}")
+    if plan.mode is PartitionMode.MPS:
+        yield from _mps_limits(topology, plan, device)
     if plan.mode is PartitionMode.MPS and not any(p.mps for p in device.processes) \
             and device.compute_mode != "exclusive-process":
         yield _finding("GPU108", f"the GPU plan of host {host} shares {device.label} through MPS; NVML shows no MPS "
@@ -148,6 +152,44 @@ def _mig(plan: GpuPlan, device: Device) -> Iterator[Finding]:
                            f"{device.label} has {have or 'none'}", plan.loc,
                            "groups are not pinned to the partitions the plan gives them",
                            "apply the plan ('aisys-verify gpu plan --host ...' prints the commands)")
+
+
+def _mem_limit_gb(value: str, device: int) -> float | None:
+    """This device's limit in CUDA_MPS_PINNED_DEVICE_MEM_LIMIT ('0=8G,1=512M'); None if it sets none."""
+    for part in value.split(","):
+        index, _, amount = part.strip().partition("=")
+        match = re.fullmatch(r"([0-9.]+)\s*([MG]?)B?", amount.strip().upper())
+        if index.strip() == str(device) and match:
+            return float(match.group(1)) / (1024 if match.group(2) == "M" else 1)
+    return None
+
+
+def _mps_limits(topology: Topology, plan: GpuPlan, device: Device) -> Iterator[Finding]:
+    """Each slice's share and VRAM budget are what its MPS clients are told (compose environment)."""
+    services = {s.name: s for p in topology.host_projects(plan.host) for s in p.services}
+    for s in plan.slices:
+        service = services.get(s.group)
+        env = {v.name: v for v in service.environment} if service else {}
+        threads, memory = env.get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), env.get("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT")
+        if s.share_pct is not None and threads is not None and threads.value is not None:
+            try:
+                same = float(threads.value) == s.share_pct
+            except ValueError:
+                same = False
+            if not same:
+                yield _finding("GPU111", f"{s.group}'s MPS clients get CUDA_MPS_ACTIVE_THREAD_PERCENTAGE="
+                               f"{threads.value}; its slice gives {s.share_pct:g} %", threads.loc,
+                               "the group runs with another share of the SMs than the plan", "make them agree")
+        limit = _mem_limit_gb(memory.value, plan.device) if memory is not None and memory.value else None
+        if memory is not None and limit is not None:
+            if s.vram_gb is not None and limit != s.vram_gb:
+                yield _finding("GPU111", f"{s.group}'s MPS clients get CUDA_MPS_PINNED_DEVICE_MEM_LIMIT="
+                               f"{memory.value}; its slice budgets {s.vram_gb:g} GB", memory.loc,
+                               "the group may hold more (or less) VRAM than the plan gives it", "make them agree")
+            if limit * 1024 > device.memory_total_mib:
+                yield _finding("GPU106", f"{s.group}'s MPS memory limit {limit:g} GB is more than the "
+                               f"{device.memory_total_mib} MiB NVML reports on {device.label}", memory.loc,
+                               "the limit does not bound anything", "lower it below the GPU's memory")
 
 
 def _budget(plan: GpuPlan, device: Device, total_mib: int, label: str) -> Iterator[Finding]:

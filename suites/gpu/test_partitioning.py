@@ -28,7 +28,7 @@ def test_nvml_reports_each_gpu_consistently(aisys_gpu_facts: GpuHostFacts) -> No
 
 
 def test_the_live_gpus_fit_the_plan(aisys_gpu_plan: GpuPlanSession) -> None:
-    """Every GPU101-GPU110 error (MIG where there is none, a profile the GPU cannot make, a pin to a UUID that
+    """Every GPU101-GPU111 error (MIG where there is none, a profile the GPU cannot make, a pin to a UUID that
     is not here, VRAM budgets over the partition, ...) fails, naming the plan's file:line."""
     aisys_gpu_plan.check.assert_ok("error")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aisys_verify.gpu import GpuHostFacts, device_files, read_facts
+from aisys_verify.gpu.fake import library_dir
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICES = device_files()
@@ -25,7 +26,7 @@ def fake_nvml_dir() -> Path:
     done = subprocess.run([str(REPO / "scripts" / "build-fake-nvml"), sys.prefix], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, f"building the fake NVML failed:\n{done.stdout}{done.stderr}"
-    return REPO / "build" / "fake-nvml"
+    return library_dir()  # where the script wrote it: build/fake-nvml, or $AISYS_FAKE_NVML_DIR
 
 
 @pytest.fixture

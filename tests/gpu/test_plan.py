@@ -162,3 +162,18 @@ def test_model_names_compare_by_their_words(declared: str, reported: str, same: 
     from aisys_verify.gpu.plan import same_model
 
     assert same_model(declared, reported) is same
+
+
+def test_mps_client_limits_that_are_not_the_slices(tmp_path: Path, facts_of: Facts) -> None:
+    spec = sf.baseline()  # core_group's slice: 60 % of the SMs, 12 GB
+    env = sf.service(spec, "core_group")["environment"]
+    env.update(CUDA_MPS_ACTIVE_THREAD_PERCENTAGE="60", CUDA_MPS_PINNED_DEVICE_MEM_LIMIT="0=12G")
+    facts = facts_of("rtx4090", "main")
+    assert check(tmp_path / "same", spec, facts).findings == ()
+    env.update(CUDA_MPS_ACTIVE_THREAD_PERCENTAGE="50", CUDA_MPS_PINNED_DEVICE_MEM_LIMIT="0=12288M")
+    result = check(tmp_path / "threads", spec, facts)
+    assert [(f.rule, f.loc) for f in result.findings] == [
+        ("GPU111", sf.loc_at(tmp_path / "threads" / "spec", sf.COMPOSE, "services", "core_group", "environment",
+                             "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"))]
+    env.update(CUDA_MPS_ACTIVE_THREAD_PERCENTAGE="60", CUDA_MPS_PINNED_DEVICE_MEM_LIMIT="0=30G")
+    assert [f.rule for f in check(tmp_path / "memory", spec, facts).findings] == ["GPU106", "GPU111"]
