@@ -203,7 +203,12 @@ def _mig(handle: Any, where: str) -> tuple[bool, bool | None, bool | None, tuple
         raise _translate(exc, "nvmlDeviceGetMigMode", where) from exc
     profiles = []
     for profile_id in range(pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT):
-        info = _optional("nvmlDeviceGetGpuInstanceProfileInfo", handle, profile_id, where=where)
+        try:
+            info = pynvml.nvmlDeviceGetGpuInstanceProfileInfo(handle, profile_id)
+        except (pynvml.NVMLError_NotSupported, pynvml.NVMLError_NotFound, pynvml.NVMLError_InvalidArgument):
+            continue  # a profile id this GPU does not have (drivers answer either way)
+        except pynvml.NVMLError as exc:
+            raise _translate(exc, "nvmlDeviceGetGpuInstanceProfileInfo", where) from exc
         if info is not None:
             profiles.append(MigProfile(profile_id, _text(info.name), int(info.sliceCount), int(info.instanceCount),
                                        int(info.memorySizeMB)))
