@@ -40,10 +40,17 @@ class Ack:
 
 
 class Writer:
-    """Writes ``{"seq": N}`` through the gateway at ``rate_hz`` on a thread until ``stop()``."""
+    """Writes ``{"seq": N}`` through the gateway at ``rate_hz`` on a thread until ``stop()``.
 
-    def __init__(self, gateway_url: str, rate_hz: float = 20.0, timeout: float = 5.0) -> None:
+    Sequence numbers start at the epoch milliseconds (unless ``first_seq`` is given), so they grow across
+    runs: a store still holding an earlier run's writes never lifts this run's watermark above its own
+    writes (which would count lost writes as survivors).
+    """
+
+    def __init__(self, gateway_url: str, rate_hz: float = 20.0, timeout: float = 5.0,
+                 first_seq: int | None = None) -> None:
         self.url = gateway_url.rstrip("/")
+        self.first_seq = first_seq if first_seq is not None else int(time.time() * 1000)
         self.period = 1.0 / rate_hz
         self.timeout = timeout
         self.acks: list[Ack] = []
@@ -62,7 +69,7 @@ class Writer:
     def _run(self) -> None:
         from aisys_verify.httpjson import http_json
 
-        seq = 0
+        seq = self.first_seq - 1
         next_at = time.monotonic()
         while not self._stop.is_set():
             seq += 1
