@@ -13,6 +13,8 @@ from aisys_verify.backup import BackupInvalid, FileEntry, Manifest, StoreEntry, 
 from aisys_verify.backup.manifest import MANIFEST, write_manifest
 from aisys_verify.cli import main
 
+pytestmark = pytest.mark.backup
+
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
 hexes = st.text("0123456789abcdef", min_size=64, max_size=64)
 stores = st.builds(StoreEntry, names, st.sampled_from(["redis", "sqlite", "files"]), names,

@@ -20,6 +20,8 @@ from aisys_verify.backup import (
 from aisys_verify.errors import SpecError
 from aisys_verify.spec.loader import load_spec
 
+pytestmark = pytest.mark.backup
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
