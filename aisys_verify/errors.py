@@ -36,6 +36,9 @@
      │    └── NvmlUnavailable        (also CapabilityMissing) no NVML library or driver on this machine
      ├── GpuPlanMismatch             (also AssertionError) the live GPUs disagree with the spec's GPU plan
      ├── GpuCommandFailed            a command applying the GPU plan (nvidia-smi, MPS control) failed
+     ├── BackupError                 a backup could not be taken or restored (names the host and store)
+     │    └── BackupInvalid          (also AssertionError) a backup does not verify; names every bad file
+     ├── RecoveryObjectiveMissed     (also AssertionError) a measured RPO or RTO exceeds the spec's objective
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -319,3 +322,28 @@ class RunRecordError(VerifyError):
 
 class ScrapeError(VerifyError):
     """A /metrics endpoint could not be read or parsed."""
+
+
+class BackupError(VerifyError):
+    """A backup could not be taken or restored: a store did not answer, BGSAVE failed, a file could not be
+    copied. The message names the host and the store."""
+
+
+class BackupInvalid(BackupError, AssertionError):
+    """A backup does not verify: a file flipped, truncated, missing or extra, a checksum or the manifest's
+    own hash differs. ``problems`` holds one (file, what) pair per finding; restore refuses such a backup."""
+
+    def __init__(self, message: str, *, backup: str, problems: list[tuple[str, str]]) -> None:
+        self.backup = backup
+        self.problems = problems
+        super().__init__(message)
+
+
+class RecoveryObjectiveMissed(VerifyError, AssertionError):
+    """A measured recovery figure (RPO or RTO) exceeds the objective the spec states."""
+
+    def __init__(self, message: str, *, objective: str, observed: float, limit: float) -> None:
+        self.objective = objective
+        self.observed = observed
+        self.limit = limit
+        super().__init__(message)

@@ -346,6 +346,19 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@pytest.fixture(scope="module")
+def aisys_dr_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A stack of its own (the configured spec and backend) for disaster drills, which destroy a host's data:
+    the session's aisys_stack stays whole. Torn down after the module."""
+    from aisys_verify.backup.take import own_stack
+
+    resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
+    if not resolved.spec:
+        pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec", pytrace=False)
+    with own_stack(resolved) as stack:
+        yield stack
+
+
 @pytest.fixture
 def aisys_slo(aisys_topology: Topology) -> SloSession:
     """The spec's SLOs: ``aisys_slo.evaluate(load=..., metrics=...)``, ``.scrape(stack)``, ``.burn(...)``,
