@@ -32,6 +32,7 @@
      ├── HttpBadRequest              a stand-in HTTP request that cannot be served; carries the HTTP status
      ├── RunRecordError              an SLO run record cannot be read
      ├── ScrapeError                 a /metrics endpoint could not be read or parsed
+     ├── HttpNoReply                 (also OSError) what answered on an HTTP port did not speak HTTP
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -280,3 +281,14 @@ class RunRecordError(VerifyError):
 
 class ScrapeError(VerifyError):
     """A /metrics endpoint could not be read or parsed."""
+
+
+class HttpNoReply(VerifyError, OSError):
+    """What answered on an HTTP port did not speak HTTP (http.client's errors, translated in httpjson): an
+    OSError like every other failure to get a reply. ``str`` is the original text; ``kind`` its class name."""
+
+    def __init__(self, url: str, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.url = url
+        self.kind = kind
+        self.detail = detail
