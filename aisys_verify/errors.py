@@ -33,6 +33,7 @@
      ├── RunRecordError              an SLO run record cannot be read
      ├── ScrapeError                 a /metrics endpoint could not be read or parsed
      ├── HttpNoReply                 (also OSError) what answered on an HTTP port did not speak HTTP
+     ├── WaitTimeout                 (also AssertionError) what a test waited for did not come in time; the last value
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -292,3 +293,14 @@ class HttpNoReply(VerifyError, OSError):
         self.url = url
         self.kind = kind
         self.detail = detail
+
+
+class WaitTimeout(VerifyError, AssertionError):
+    """What a test or suite waited for (``waiting.wait_for``) did not come within ``timeout`` s; ``last`` is
+    the probe's last value (the message shows its repr, cut at ``limit`` characters)."""
+
+    def __init__(self, what: str, timeout: float, last: object, limit: int = 3000) -> None:
+        super().__init__(f"{what}: not reached within {timeout:g} s (last: {last!r})"[:limit])
+        self.what = what
+        self.timeout = timeout
+        self.last = last

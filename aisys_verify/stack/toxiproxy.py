@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from aisys_verify.errors import ToxiproxyError as ToxiproxyError
 from aisys_verify.faults.toxics import Toxic  # the typed toxics: a model importing nothing but errors
 from aisys_verify.httpjson import JSON_HEADERS, http_raw
+from aisys_verify.waiting import poll
 
 TOXIPROXY_VERSION = "2.12.0"
 SEARCH_PATH = ("/usr/local/bin", str(Path.home() / "go" / "bin"))
@@ -130,17 +130,18 @@ class ToxiproxyServer:
                                           stderr=subprocess.STDOUT, start_new_session=True,
                                           env={**os.environ, "LOG_LEVEL": os.environ.get("AISYS_TOXIPROXY_LOG",
                                                                                        "warn")})
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.client.version()
-                return
-            except ToxiproxyError:
-                if self.popen.poll() is not None or time.monotonic() > deadline:
-                    tail = self.log.read_text(errors="replace")[-800:]
-                    self.stop()
-                    raise ToxiproxyError(f"toxiproxy-server did not start on {self.host}:{self.port}: {tail}") from None
-                time.sleep(0.05)
+        popen = self.popen
+        if not poll(self._answers, timeout, 0.05, give_up=lambda: popen.poll() is not None).met:
+            tail = self.log.read_text(errors="replace")[-800:]
+            self.stop()
+            raise ToxiproxyError(f"toxiproxy-server did not start on {self.host}:{self.port}: {tail}")
+
+    def _answers(self) -> bool:
+        try:
+            self.client.version()
+            return True
+        except ToxiproxyError:
+            return False
 
     def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:

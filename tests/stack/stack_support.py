@@ -15,8 +15,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,18 +29,6 @@ T = TypeVar("T")
 
 
 # --- waiting -------------------------------------------------------------------------------
-
-
-def wait_until(probe: Callable[[], T], timeout: float, interval: float = 0.1, what: str = "condition") -> T:
-    """Call ``probe`` until it returns something truthy; fail naming ``what`` and the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout:g} s (last: {last!r})"[:3000])
-        time.sleep(interval)
 
 
 # --- processes -----------------------------------------------------------------------------
