@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aisys_verify import health as _health
@@ -21,7 +24,8 @@ from aisys_verify.errors import UsageError
 from aisys_verify.health import DEGRADED, DOWN, UP
 from aisys_verify.httpjson import JSON_HEADERS, http_direct, http_raw
 
-__all__ = ["DEGRADED", "DOWN", "UP", "ProbeResult", "http_health", "parse_target", "probe", "push"]
+__all__ = ["DEGRADED", "DOWN", "UP", "ProbeResult", "all_healthy", "http_health", "parse_target", "probe", "push",
+           "still_answering"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,39 @@ def speaks_http(address: str, port: int, timeout: float = 0.5) -> bool:
         return True
     except OSError:
         return False
+
+
+class Reachable(Protocol):
+    """What the checks below need of an agent's endpoint (``stack.AgentEndpoint`` has it)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def http_port(self) -> int: ...
+    @property
+    def health_url(self) -> str: ...
+
+
+def all_healthy(endpoints: Sequence[Reachable]) -> bool:
+    """Every agent's HTTP /health reads up (by the body as well as the code: a 200 saying degraded is not)."""
+    return all(_health.http_health(ep.address, ep.http_port).up for ep in endpoints)
+
+
+def still_answering(endpoints: Sequence[Reachable], timeout: float = 0.3) -> list[str]:
+    """The agents (host/name) that still answer a health check; empty when every one is silent."""
+    from aisys_verify.standin.client import HEALTH_CHECK, request_once
+
+    def answers(ep: Reachable) -> bool:
+        try:
+            request_once(ep.health_url, HEALTH_CHECK, timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(endpoints)))) as pool:  # one timeout, not one per agent
+        replies = list(pool.map(answers, endpoints))
+    return [f"{ep.host}/{ep.agent}" for ep, up in zip(endpoints, replies) if up]

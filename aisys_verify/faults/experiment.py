@@ -34,7 +34,7 @@ from aisys_verify.errors import VerifyError
 from aisys_verify.faults.base import ChaosError
 from aisys_verify.faults.chaos import Chaos
 from aisys_verify.faults.hygiene import restore
-from aisys_verify.faults.probes import ProbeResult, run_probe
+from aisys_verify.faults.probes import ProbeOutcome, run_probe
 from aisys_verify.faults.scenario import Scenario, Step
 from aisys_verify.waiting import poll
 
@@ -51,7 +51,7 @@ def _iso(t: float) -> str:
 @dataclass
 class SteadyState:
     met: bool
-    probes: list[ProbeResult]
+    probes: list[ProbeOutcome]
 
     def to_json(self) -> dict[str, Any]:
         return {"steady_state_met": self.met, "probes": [p.to_json() for p in self.probes]}
