@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from aisys_verify.standin.client import request_once
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SYSTEM_SPEC = REPO / "system"
 TEST_SOURCE = "pytest-stack"
 
