@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aisys_verify.stack.state import cmdline  # the one reader of /proc/PID/cmdline
 from aisys_verify.standin.client import request_once
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,13 +33,6 @@ T = TypeVar("T")
 
 
 # --- processes -----------------------------------------------------------------------------
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def is_zombie(pid: int) -> bool:

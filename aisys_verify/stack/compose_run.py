@@ -204,32 +204,32 @@ class ComposeRunner:
         pending = {a.key: a for h, g in groups for a in agents_of_group(stack.topology, h, g) if gate.waits_for(a.key)}
         owner = {a.key: (h, g) for h, g in groups for a in agents_of_group(stack.topology, h, g)}
         last: dict[str, str] = {}
-        deadline = time.monotonic() + timeout
         next_state_check = time.monotonic() + 1.0
-        while pending:
+
+        def still_pending() -> dict[str, Agent]:  # one that passed stays done; a dead container ends the wait
+            nonlocal next_state_check
             for key, agent in list(pending.items()):
                 reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[key])
                 if gate.passes(key, reading):
                     del pending[key]
                 else:
                     last[key] = reading.shown()
-            if not pending:
-                return
             now = time.monotonic()
-            if now > next_state_check:
+            if pending and now > next_state_check:
                 next_state_check = now + 1.0
                 for host, group in {owner[k] for k in pending}:
                     running, detail = self.container_state(stack.group_container(host, group))
                     if not running:
                         raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}",
                                               host, group, log_tail=self.logs(stack.group_container(host, group)))
-            if now > deadline:
-                key = sorted(pending)[0]
-                host, group = owner[key]
-                raise StackStartError(f"stack failed to start: {host}/{group}/{pending[key].name}: not healthy after "
-                                      f"{timeout:g} s: {last.get(key)}", host, group, pending[key].name,
-                                      self.logs(stack.group_container(host, group)))
-            time.sleep(0.1)
+            return pending
+
+        if pending and not poll(still_pending, timeout, 0.1, until=lambda left: not left).met:
+            key = sorted(pending)[0]
+            host, group = owner[key]
+            raise StackStartError(f"stack failed to start: {host}/{group}/{pending[key].name}: not healthy after "
+                                  f"{timeout:g} s: {last.get(key)}", host, group, pending[key].name,
+                                  self.logs(stack.group_container(host, group)))
 
     def container_state(self, cid: str) -> tuple[bool, str]:
         proc = run_docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", cid,
