@@ -39,6 +39,8 @@
      ├── BackupError                 a backup could not be taken or restored (names the host and store)
      │    └── BackupInvalid          (also AssertionError) a backup does not verify; names every bad file
      ├── RecoveryObjectiveMissed     (also AssertionError) a measured RPO or RTO exceeds the spec's objective
+     ├── HttpNoReply                 (also OSError) what answered on an HTTP port did not speak HTTP
+     ├── WaitTimeout                 (also AssertionError) what a test waited for did not come in time; the last value
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -347,3 +349,23 @@ class RecoveryObjectiveMissed(VerifyError, AssertionError):
         self.observed = observed
         self.limit = limit
         super().__init__(message)
+class HttpNoReply(VerifyError, OSError):
+    """What answered on an HTTP port did not speak HTTP (http.client's errors, translated in httpjson): an
+    OSError like every other failure to get a reply. ``str`` is the original text; ``kind`` its class name."""
+
+    def __init__(self, url: str, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.url = url
+        self.kind = kind
+        self.detail = detail
+
+
+class WaitTimeout(VerifyError, AssertionError):
+    """What a test or suite waited for (``waiting.wait_for``) did not come within ``timeout`` s; ``last`` is
+    the probe's last value (the message shows its repr, cut at ``limit`` characters)."""
+
+    def __init__(self, what: str, timeout: float, last: object, limit: int = 3000) -> None:
+        super().__init__(f"{what}: not reached within {timeout:g} s (last: {last!r})"[:limit])
+        self.what = what
+        self.timeout = timeout
+        self.last = last

@@ -6,8 +6,8 @@ frozen VerifyConfig (precedence in aisys_verify.config).
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
@@ -217,35 +217,27 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     Teardown also runs on Ctrl-C and SIGTERM (turned into KeyboardInterrupt while the stack is up);
     after a SIGKILL the next run removes the leftovers.
     """
+    from aisys_verify.faults.hygiene import session_residue
     from aisys_verify.report.allure import StandUpSteps, attach_json, stack_summary
+    from aisys_verify.report.session import terminal_progress
+    from aisys_verify.signals import sigterm_interrupts
     from aisys_verify.stack.base import backend_class, stack_options
 
     resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
     if not resolved.spec:
         pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec", pytrace=False)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
     # in Allure: a "stand up" step (in each test's set-up) with a sub-step per start layer and the stack summary
     steps = StandUpSteps(f"stand up {', '.join(str(p) for p in resolved.spec)} on the {resolved.backend} backend",
                          layers=lambda: getattr(stack, "layers", ()))
-
-    def progress(line: str) -> None:
-        steps.line(line)
-        if reporter is None:
-            return
-        if capture is None:
-            reporter.write_line(line)
-            return
-        with capture.global_and_fixture_disabled():  # progress shows on passing runs too, not only in failures
-            reporter.write_line(line)
-
+    progress = terminal_progress(steps, request.config.pluginmanager.get_plugin("terminalreporter"),
+                                 request.config.pluginmanager.get_plugin("capturemanager"))
     try:
         stack = backend_class(resolved.backend)(resolved.spec, dict(resolved.spec_vars), stack_options(resolved),
                                                 progress=progress)
     except InventoryError as exc:  # the deployment the run points at cannot be used: nothing can run
         pytest.exit(f"aisys-verify: {exc}", returncode=2)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    with sigterm_interrupts(), contextlib.ExitStack() as teardown:  # the stack stops first, then SIGTERM is restored
+        teardown.callback(stack.stop)
         with steps:
             started_at = time.time()
             try:
@@ -258,23 +250,9 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
             attach_json("stack summary", summary)
         request.config.stash[_STACK_SUMMARY_KEY] = summary
         yield stack
-        residue = _fault_residue(stack)
-        if residue:
-            pytest.fail(f"faults left on the stack at the end of the session (now removed): {residue}", pytrace=False)
-    finally:
-        stack.stop()
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _fault_residue(stack: Stack) -> str:
-    """Toxics, disabled proxies, paused groups or pressure cgroups left behind: removed, and described."""
-    from aisys_verify.faults.hygiene import restore
-
-    try:
-        residue = restore(stack)
-    except VerifyError as exc:
-        return f"the hygiene check could not run: {exc}"
-    return "" if residue.clean else residue.describe()
+        failure = session_residue(stack)
+        if failure:
+            pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture
@@ -283,24 +261,16 @@ def aisys_chaos(aisys_stack: Stack) -> Iterator[Chaos]:
     Each is proved effective when applied; all are reverted at teardown, whatever the outcome, then the stack is
     checked: anything left (a toxic, a disabled proxy, a paused group) fails the test. The journal is attached."""
     from aisys_verify.faults.chaos import Chaos
-    from aisys_verify.report.allure import attach_json
+    from aisys_verify.faults.hygiene import chaos_teardown
 
     chaos = Chaos(aisys_stack)
+    failure = None
     try:
         yield chaos
     finally:
-        errors = chaos.reset()
-        if chaos.history:
-            from aisys_verify.faults.timeline import timeline_svg
-            from aisys_verify.report.allure import attach_svg
-
-            journal = chaos.journal()
-            attach_json("chaos journal", journal)
-            attach_svg("chaos timeline", timeline_svg(journal))
-    residue = _fault_residue(aisys_stack)
-    if errors or residue:
-        pytest.fail("chaos teardown: " + "; ".join([*errors, *([f"left behind: {residue}"] if residue else [])]),
-                    pytrace=False)
+        failure = chaos_teardown(chaos, aisys_stack)
+    if failure:
+        pytest.fail(failure, pytrace=False)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -340,10 +310,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except (VerifyError, IndexError) as exc:
         raise pytest.UsageError(f"aisys_fault_case in {metafunc.definition.nodeid}: {exc}") from None
     metafunc.parametrize("aisys_fault_case", cases, ids=[c.id for c in cases])
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="module")
@@ -452,26 +418,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "allure_pytest") else None
     if not results:
         return
-    import platform
-
-    from aisys_verify import __version__
     from aisys_verify.report.allure import write_run_files
+    from aisys_verify.report.session import environment_properties
 
-    resolved = session.config.stash.get(CONFIG_KEY, None)
-    env: dict[str, str] = {
-        "aisys-verify": __version__, "python": platform.python_version(), "pytest": pytest.__version__,
-        "platform": platform.platform(), "machine": f"{platform.node()}, {os.cpu_count()} CPUs",
-        "command": " ".join(["pytest", *session.config.invocation_params.args]),
-    }
-    if resolved is not None:
-        env |= {"spec": ", ".join(str(p) for p in resolved.spec), "backend": resolved.backend,
-                "toxiproxy": "on every edge" if resolved.interpose else "off"}
-        if resolved.spec_vars:
-            env["spec vars"] = ", ".join(f"{k}={v}" for k, v in sorted(resolved.spec_vars.items()))
-    summary = session.config.stash.get(_STACK_SUMMARY_KEY, None)
-    if summary is not None:
-        env["stack"] = (f"{summary['stack_id']} on {summary['network']}: {summary['agents']} agents, "
-                        f"{summary['groups']} groups, {summary['start_layers']} start layers, "
-                        f"{summary['proxies']} proxies")
-        env["stand-up"] = f"{summary['stand_up_s']} s at {summary['started_at']}"
-    write_run_files(Path(results), env)
+    write_run_files(Path(results), environment_properties(session.config.invocation_params.args,
+                                                          session.config.stash.get(CONFIG_KEY, None),
+                                                          session.config.stash.get(_STACK_SUMMARY_KEY, None)))

@@ -24,6 +24,7 @@ from typing import Any
 from aisys_verify.cli_support import EXIT_CLEAN as EXIT_OK
 from aisys_verify.cli_support import EXIT_FINDINGS as EXIT_FAILED
 from aisys_verify.cli_support import EXIT_INTERRUPTED
+from aisys_verify.signals import raise_interrupt
 
 
 def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -61,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     stack: Any
     try:
         if args.stack:
@@ -91,9 +92,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     return EXIT_OK
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:

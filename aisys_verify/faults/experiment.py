@@ -34,8 +34,9 @@ from aisys_verify.errors import VerifyError
 from aisys_verify.faults.base import ChaosError
 from aisys_verify.faults.chaos import Chaos
 from aisys_verify.faults.hygiene import restore
-from aisys_verify.faults.probes import ProbeResult, run_probe
+from aisys_verify.faults.probes import ProbeOutcome, run_probe
 from aisys_verify.faults.scenario import Scenario, Step
+from aisys_verify.waiting import poll
 
 if TYPE_CHECKING:
     from aisys_verify.stack.base import Stack
@@ -50,7 +51,7 @@ def _iso(t: float) -> str:
 @dataclass
 class SteadyState:
     met: bool
-    probes: list[ProbeResult]
+    probes: list[ProbeOutcome]
 
     def to_json(self) -> dict[str, Any]:
         return {"steady_state_met": self.met, "probes": [p.to_json() for p in self.probes]}
@@ -233,12 +234,8 @@ def _steady_state_after(stack: Stack, scenario: Scenario, journal: dict[str, Any
                         progress: Callable[[str], None]) -> None:
     progress(f"chaos: steady state after (up to {scenario.recovery_timeout_s:g} s)")
     began = time.monotonic()
-    deadline = began + scenario.recovery_timeout_s
-    while True:
-        after = check_steady_state(stack, scenario)
-        if after.met or time.monotonic() >= deadline:
-            break
-        time.sleep(0.25)
+    after = poll(lambda: check_steady_state(stack, scenario), scenario.recovery_timeout_s, 0.25,
+                 until=lambda state: state.met).last
     journal["steady_states"]["after"] = after.to_json()
     if after.met:
         journal["recovery_s"] = round(time.monotonic() - began, 3)

@@ -30,6 +30,7 @@ from aisys_verify.load.histogram import Latencies
 from aisys_verify.load.recorder import PART_PREFIX
 from aisys_verify.load.results import Cell, EndpointInfo, LoadResults, Phase, read_results, write_results
 from aisys_verify.load.scenario import GATEWAY_AGENT, WORKLOAD_ENDPOINTS, LoadScenario
+from aisys_verify.waiting import poll
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CPU_SATURATED = 90.0        # % of one core, Locust's own warning threshold
@@ -222,12 +223,8 @@ def _tail(log: Path, lines: int = 15) -> str:
 
 
 def _read_parts(folder: Path, expected: int, wait_s: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + wait_s
-    while True:
-        files = sorted(folder.glob(f"{PART_PREFIX}*.json"))
-        if len(files) >= expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    files = poll(lambda: sorted(folder.glob(f"{PART_PREFIX}*.json")), wait_s, 0.2,
+                 until=lambda found: len(found) >= expected).last
     parts = []
     for file in files:
         try:
