@@ -1,0 +1,138 @@
+"""Chaos Toolkit against real stacks (the default spec, stood up by 'aisys-verify up'): ``chaos run`` of an
+export completes with the steady state met; with the coordinator's degradation path removed (a copy of the
+spec where RequestCoordinator has ``standin: {degrade: false}``) the same run deviates; ``aisys-verify chaos
+run`` takes the exported experiment; and after a ``chaos run`` interrupted with SIGINT no toxic and no paused
+process is left."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ctk_support import REPO, chaos, chaos_cmd, chaos_env, export, need_chaostoolkit
+from mutation_support import insert_field, mutated_spec
+from stack_support import child_env, cli, kill_leftovers, read_records
+
+from aisys_verify.faults import hygiene
+from aisys_verify.stack.attached import attach
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = REPO / "scenarios" / "chaos" / "memory-partition.yaml"
+
+
+def _up(spec: Path, base: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    need_chaostoolkit()
+    state = base / "state"
+    env = child_env(state, base / "tmp")
+    up = cli(["up", str(spec)], env, base, timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    stack_id = re.search(r"stack (\w+) on", up.stdout + up.stderr).group(1)  # type: ignore[union-attr]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AISYS_STATE_DIR", str(state))
+        try:
+            yield stack_id, env
+        finally:
+            records = read_records(state)
+            cli(["down", stack_id], env, base)
+            for record in records:
+                kill_leftovers(str(record["stack_id"]), "", record["processes"])  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    yield from _up(REPO / "system", tmp_path_factory.mktemp("ctk-default"))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need_chaostoolkit()
+    return export(SCENARIO, tmp_path_factory.mktemp("ctk-export") / "memory-partition.json")
+
+
+def _chaos_run(experiment: Path, stack_id: str, env: dict[str, str], folder: Path) -> dict[str, Any]:
+    journal = folder / "journal.json"
+    run = chaos(["run", "--journal-path", str(journal), str(experiment)], folder, env | {"AISYS_STACK": stack_id},
+                timeout=180)
+    assert journal.is_file(), run.stdout + run.stderr
+    result: dict[str, Any] = json.loads(journal.read_text())
+    return result
+
+
+def test_chaos_run_of_an_export_completes_with_the_steady_state_met(
+        default_stack: tuple[str, dict[str, str]], exported: Path, tmp_path: Path) -> None:
+    stack_id, env = default_stack
+    journal = _chaos_run(exported, stack_id, env, tmp_path)
+    assert (journal["status"], journal["deviated"]) == ("completed", False), journal["steady_states"]["after"]
+    assert journal["steady_states"]["before"]["steady_state_met"] and journal["steady_states"]["after"][
+        "steady_state_met"]
+    fault = next(r for r in journal["run"] if r["activity"]["provider"]["func"] == "partition")
+    assert fault["status"] == "succeeded" and fault["output"]["efficacy"]["effective"] is True, fault
+    ours = journal["aisys_verify"]
+    assert [f["fault"].split("(")[0] for f in ours["faults"]] == ["partition"]
+    assert ours["steady_state_watch"]["checks"] >= 1 and not ours["steady_state_watch"]["broken"]
+    assert hygiene.inspect(attach(stack_id)).clean
+
+
+def test_aisys_verify_chaos_run_takes_the_chaos_toolkit_experiment(
+        default_stack: tuple[str, dict[str, str]], exported: Path, tmp_path: Path) -> None:
+    stack_id, env = default_stack
+    run = cli(["chaos", "run", str(exported), "--stack", stack_id, "--journal", str(tmp_path / "j.json")],
+              chaos_env(env), tmp_path, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    journal = json.loads((tmp_path / "j.json").read_text())
+    assert journal["chaoslib-version"] and journal["status"] == "completed" and not journal["deviated"]
+    assert journal["aisys_verify"]["faults"][0]["efficacy"]["effective"] is True
+
+
+def test_sigint_during_a_chaos_toolkit_run_leaves_no_toxic_and_no_paused_process(
+        default_stack: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    stack_id, env = default_stack
+    scenario = tmp_path / "held.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "title": "faults held until interrupted",
+        "steady-state-hypothesis": {"probes": [{"name": "memory up", "type": "health", "agents": "pc2/memory_stack",
+                                                "tolerance": {"status": ["ok", "degraded"]}}]},
+        "method": [{"fault": "latency", "edge": "RequestCoordinator->MemoryClient", "ms": 50},
+                   {"fault": "pause", "group": "pc2/memory_stack"}, {"pause_s": 120}]}))
+    experiment = export(scenario, tmp_path / "held.json", env)
+    log = (tmp_path / "chaos.log").open("w")
+    proc = subprocess.Popen(chaos_cmd("run", "--journal-path", "journal.json", "held.json"), cwd=tmp_path,
+                            env=chaos_env(env, AISYS_STACK=stack_id), stdout=log, stderr=subprocess.STDOUT)
+    stack = attach(stack_id)
+    deadline = time.monotonic() + 90
+    while "Action: pause 120 s" not in (tmp_path / "chaos.log").read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp_path / "chaos.log").read_text()
+        time.sleep(0.2)
+    during = hygiene.inspect(stack)
+    assert during.toxics and during.paused, f"the faults are not on before the interrupt: {during.describe()}"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(90)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "interrupted", (tmp_path / "chaos.log").read_text()
+    assert len(journal["aisys_verify"]["undone_at_end"][stack_id]["reverted"]) == 2
+    after = hygiene.inspect(stack)
+    assert after.clean, f"left after Ctrl-C: {after.describe()}"
+    assert experiment.is_file()
+
+
+def test_removing_the_coordinators_degradation_makes_the_run_deviate(exported: Path,
+                                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.mktemp("ctk-mutant")
+    spec = mutated_spec(base, "mainpc", "RequestCoordinator",
+                        insert_field("config: {standin: {degrade: false}}  # ctk mutation"),
+                        lambda agent: agent.config.get("standin") == {"degrade": False})
+    for stack_id, env in _up(spec, base / "run"):
+        journal = _chaos_run(exported, stack_id, env, base)
+        assert journal["deviated"] is True, journal["steady_states"]
+        broken = journal["aisys_verify"]["steady_state_watch"]["broken"]
+        assert broken and "status 503 not in [200]" in broken, journal["aisys_verify"]
+        assert hygiene.inspect(attach(stack_id)).clean
