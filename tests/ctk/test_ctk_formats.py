@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ctk_support import REPO, chaos, export, need_chaostoolkit
+from ctk_support import REPO, chaos, need_chaostoolkit
 
 from aisys_verify.ctk import JOURNAL_FORMAT_VERSION, export_experiment, is_ctk_experiment, to_ctk_journal
 from aisys_verify.faults import load_scenario
@@ -19,22 +19,33 @@ from aisys_verify.faults import load_scenario
 SHIPPED = sorted((REPO / "scenarios" / "chaos").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("scenario", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_chaos_validate_accepts_the_export_of_every_shipped_scenario(scenario: Path, tmp_path: Path) -> None:
+def _validate(path: Path) -> tuple[int, str]:
+    """``chaos validate PATH``, chaostoolkit's own command, run in this process (a child per file costs seconds)."""
     need_chaostoolkit()
-    out = export(scenario, tmp_path / f"{scenario.stem}.json")
-    run = chaos(["validate", out.name], tmp_path)
-    assert run.returncode == 0 and "Experiment looks valid" in run.stdout + run.stderr, run.stdout + run.stderr
+    from chaostoolkit.cli import cli as chaos_cli
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(chaos_cli, ["--no-log-file", "validate", str(path)])
+    return result.exit_code, result.output + repr(result.exception or "")
+
+
+@pytest.mark.parametrize("scenario", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_chaos_validate_accepts_the_export_of_every_shipped_scenario(scenario: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from aisys_verify.cli import main
+
+    assert main(["chaos", "export", str(scenario), "-o", str(tmp_path / "out.json")]) == 0
+    code, output = _validate(tmp_path / "out.json")
+    assert code == 0 and "Experiment looks valid" in output, output
 
 
 def test_chaos_validate_rejects_an_export_whose_provider_does_not_exist(tmp_path: Path) -> None:
     """The validation above can fail: a function the extension lacks is refused."""
-    need_chaostoolkit()
     experiment = export_experiment(load_scenario(SHIPPED[0]))
     experiment["method"][1]["provider"]["func"] = "no_such_fault"
     (tmp_path / "bad.json").write_text(json.dumps(experiment))
-    run = chaos(["validate", "bad.json"], tmp_path)
-    assert run.returncode != 0 and "no_such_fault" in run.stdout + run.stderr
+    code, output = _validate(tmp_path / "bad.json")
+    assert code != 0 and "no_such_fault" in output, output
 
 
 def test_every_step_becomes_a_python_provider_of_the_extension() -> None:
@@ -51,10 +62,15 @@ def test_every_step_becomes_a_python_provider_of_the_extension() -> None:
     assert experiment["extensions"][0]["scenario"]["title"] == scenario.title
 
 
-def test_chaos_discover_lists_the_extensions_activities(tmp_path: Path) -> None:
+def test_chaos_discover_lists_the_extensions_activities(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     need_chaostoolkit()
-    run = chaos(["discover", "--no-install", "--no-system-info", "aisys-verify"], tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
+    from chaostoolkit.cli import cli as chaos_cli
+    from click.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)  # chaos discover writes discovery.json here
+    run = CliRunner().invoke(chaos_cli, ["--no-log-file", "discover", "--no-install", "--no-system-info",
+                                         "aisys-verify"])
+    assert run.exit_code == 0, run.output + repr(run.exception)
     found = json.loads((tmp_path / "discovery.json").read_text())
     names = {(a["type"], a["mod"], a["name"]) for a in found["activities"]}
     for expected in [("action", "aisys_verify.ctk.actions", "latency"), ("action", "aisys_verify.ctk.actions", "pause"),

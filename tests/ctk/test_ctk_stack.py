@@ -136,3 +136,33 @@ def test_removing_the_coordinators_degradation_makes_the_run_deviate(exported: P
         broken = journal["aisys_verify"]["steady_state_watch"]["broken"]
         assert broken and "status 503 not in [200]" in broken, journal["aisys_verify"]
         assert hygiene.inspect(attach(stack_id)).clean
+
+
+def test_stand_up_kill_and_the_control_undo_everything_in_one_process(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The activities as chaoslib calls them (plain functions, one process): a stack stood up by the run, a group
+    killed and left down, and the end of the experiment (the control) restarts it and stops the stack."""
+    from aisys_verify.ctk import actions, control, probes
+    from aisys_verify.spec.synthetic import write_synthetic_spec
+
+    monkeypatch.setenv("AISYS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("AISYS_STACK", raising=False)
+    spec = write_synthetic_spec(tmp_path / "spec", agents=6)
+    up = actions.stand_up([str(spec)])
+    try:
+        from aisys_verify.faults import ctkstate
+
+        stack = ctkstate.stack_for(None)
+        host, group = next((g.host, g.name) for g in stack.topology.groups)
+        killed = actions.kill(f"{host}/{group}")
+        assert killed["efficacy"]["effective"] is True, killed
+        assert probes.health(f"{host}/{group}")["status"] == "failed"  # down, and the probe says so
+        journal: dict[str, Any] = {}
+        control.after_experiment_control({}, journal)
+        undone = journal["aisys_verify"]["undone_at_end"][up["stack_id"]]
+        assert undone["reverted"] == [killed["fault"]] and not undone["errors"], undone
+        from aisys_verify.stack.state import list_stacks
+
+        assert [r.stack_id for r, live in list_stacks() if live] == []  # the stack the run stood up is stopped
+    finally:
+        control.cleanup_control()
