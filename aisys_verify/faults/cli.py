@@ -105,9 +105,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(f"journal: {journal}")
-    if result["status"] != "completed" or result.get("deviated"):
+    if result["status"] != "completed" or result.get("deviated") or result.get("abort_reason"):
         title = result["experiment"].get("title", args.scenario)
-        reason = result.get("abort_reason") or ("deviated" if result.get("deviated") else "")
+        reason = result.get("abort_reason") or ""
         print(f"aisys-verify: chaos: {title}: {result['status']}: {reason}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -55,6 +55,13 @@ def run_ctk_experiment(path: Path, stack: Stack, *, journal_path: Path | None = 
                   "undone": state.revert_all_faults(stack.stack_id)}
         state.forget(stack.stack_id)
     journal["aisys_verify"] = {**journal.get("aisys_verify", {}), **extras}
+    before = journal.get("steady_states", {}).get("before")
+    if before is not None and not before.get("steady_state_met"):
+        # chaoslib leaves such a run "completed" with nothing injected; our runs call it failed, and so do we
+        missed = [p["activity"]["name"] for p in before.get("probes", []) if not p.get("tolerance_met")]
+        journal["abort_reason"] = f"steady state not met before the method: {', '.join(missed)}"
+    elif journal.get("deviated"):
+        journal["abort_reason"] = "steady state not met after the method"
     journal["chaos-engine"] = "chaostoolkit-lib (aisys-verify chaos run)"
     if journal_path is not None:
         journal_path.parent.mkdir(parents=True, exist_ok=True)

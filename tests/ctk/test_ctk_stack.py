@@ -166,3 +166,39 @@ def test_stand_up_kill_and_the_control_undo_everything_in_one_process(tmp_path: 
         assert [r.stack_id for r, live in list_stacks() if live] == []  # the stack the run stood up is stopped
     finally:
         control.cleanup_control()
+
+
+def test_aisys_verify_chaos_run_takes_plain_http_and_process_providers(
+        default_stack: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    """A Chaos Toolkit experiment written by hand: chaoslib's own ``http`` probe and ``process`` action beside one
+    of the extension's faults; the fault's evidence lands in the journal, and a failing http probe fails it."""
+    stack_id, env = default_stack
+    gateway = attach(stack_id).endpoint("UnifiedWebAgent").http_url
+
+    def experiment(path: str) -> dict[str, Any]:
+        return {
+            "title": "plain providers", "description": "chaoslib's http and process providers with ours",
+            "steady-state-hypothesis": {"title": "the gateway is healthy", "probes": [
+                {"type": "probe", "name": "gateway health", "tolerance": 200,
+                 "provider": {"type": "http", "url": f"{gateway}{path}", "timeout": 5}}]},
+            "method": [{"type": "action", "name": "a process", "provider": {"type": "process", "path": "true"}},
+                       {"type": "action", "name": "slow memory", "provider": {
+                           "type": "python", "module": "aisys_verify.ctk.actions", "func": "latency",
+                           "arguments": {"edge": "RequestCoordinator->MemoryClient", "ms": 20, "duration_s": 0.5}}}],
+            "controls": [{"name": "aisys-verify", "provider": {"type": "python",
+                                                               "module": "aisys_verify.ctk.control"}}]}
+
+    results = {}
+    for name, path in (("health", "/health"), ("nowhere", "/no-such-page")):
+        (tmp_path / f"{name}.json").write_text(json.dumps(experiment(path)))
+        run = cli(["chaos", "run", str(tmp_path / f"{name}.json"), "--stack", stack_id, "--journal",
+                   str(tmp_path / f"{name}-journal.json")], chaos_env(env), tmp_path, timeout=120)
+        results[name] = (run.returncode, json.loads((tmp_path / f"{name}-journal.json").read_text()), run.stderr)
+    code, journal, stderr = results["health"]
+    assert code == 0 and journal["status"] == "completed", stderr
+    assert [r["status"] for r in journal["run"]] == ["succeeded", "succeeded"]
+    assert journal["aisys_verify"]["faults"][0]["efficacy"]["effective"] is True
+    code, journal, stderr = results["nowhere"]
+    assert code == 1 and journal["run"] == [], stderr  # the gate held: nothing injected, and the run failed
+    assert journal["abort_reason"] == "steady state not met before the method: gateway health", stderr
+    assert hygiene.inspect(attach(stack_id)).clean
