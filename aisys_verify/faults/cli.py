@@ -66,7 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aisys_verify.faults.scenario import load_scenario
 
     ctk = _ctk_experiment(args.scenario)
-    scenario = None if ctk else load_scenario(args.scenario)  # bad input fails before anything starts
+    if ctk:
+        from aisys_verify.faults.ctkrun import load_ctk_experiment
+
+        load_ctk_experiment(args.scenario)  # bad input fails before anything starts
+    scenario = None if ctk else load_scenario(args.scenario)
     journal = args.journal or Path("reports") / "chaos" / f"{args.scenario.stem}-{time.strftime('%Y%m%dT%H%M%S')}.json"
 
     def progress(line: str) -> None:

@@ -31,18 +31,28 @@ def _chaoslib() -> Any:
     return chaoslib
 
 
+def load_ctk_experiment(path: Path) -> dict[str, Any]:
+    """The experiment at ``path``, validated as ``chaos validate`` does (its providers imported, their arguments
+    bound); CtkError says why it cannot run."""
+    _chaoslib()
+    from chaoslib.exceptions import ChaosException  # type: ignore[import-untyped]
+    from chaoslib.experiment import ensure_experiment_is_valid  # type: ignore[import-untyped]
+    from chaoslib.loader import load_experiment  # type: ignore[import-untyped]
+
+    try:
+        experiment: dict[str, Any] = load_experiment(str(path), settings={})
+        ensure_experiment_is_valid(experiment)
+    except ChaosException as exc:
+        raise CtkError(f"{path}: not a valid Chaos Toolkit experiment: {exc}") from None
+    return experiment
+
+
 def run_ctk_experiment(path: Path, stack: Stack, *, journal_path: Path | None = None) -> dict[str, Any]:
     """Validate and run the experiment at ``path`` against ``stack``; the journal (written to ``journal_path``)."""
     chaoslib = _chaoslib()
-    from chaoslib.exceptions import ChaosException  # type: ignore[import-untyped]
-    from chaoslib.loader import load_experiment  # type: ignore[import-untyped]
     from chaoslib.types import Schedule, Strategy  # type: ignore[import-untyped]
 
-    try:
-        experiment = load_experiment(str(path), settings={})
-        chaoslib.experiment.ensure_experiment_is_valid(experiment)
-    except ChaosException as exc:
-        raise CtkError(f"{path}: not a valid Chaos Toolkit experiment: {exc}") from None
+    experiment = load_ctk_experiment(path)
     state.use(stack)
     try:
         with chaoslib.run.Runner(Strategy.DEFAULT, Schedule()) as runner:

@@ -141,3 +141,18 @@ def test_chaos_report_fails_on_a_journal_without_chaoslibs_fields(tmp_path: Path
     del journal["chaoslib-version"]
     with pytest.raises(KeyError, match="chaoslib-version"):
         chaosreport.generate_report(journal, "markdown")
+
+
+def test_chaos_run_refuses_an_invalid_experiment_before_touching_a_stack(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    need_chaostoolkit()
+    from aisys_verify.cli import main
+
+    experiment = export_experiment(load_scenario(SHIPPED[0]))
+    del experiment["method"][1]["provider"]["arguments"]["edge"]  # a required argument of latency
+    (tmp_path / "bad.json").write_text(json.dumps(experiment))
+    assert main(["chaos", "run", str(tmp_path / "bad.json"), "--stack", "no-such-stack"]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid Chaos Toolkit experiment" in err and "no running stack" not in err, err
+    assert main(["chaos", "export", str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read the scenario" in capsys.readouterr().err
