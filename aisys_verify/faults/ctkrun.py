@@ -36,7 +36,7 @@ def load_ctk_experiment(path: Path) -> dict[str, Any]:
     bound); CtkError says why it cannot run."""
     _chaoslib()
     from chaoslib.exceptions import ChaosException  # type: ignore[import-untyped]
-    from chaoslib.experiment import ensure_experiment_is_valid  # type: ignore[import-untyped]
+    from chaoslib.experiment import ensure_experiment_is_valid
     from chaoslib.loader import load_experiment  # type: ignore[import-untyped]
 
     try:
