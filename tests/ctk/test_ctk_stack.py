@@ -93,35 +93,53 @@ def test_aisys_verify_chaos_run_takes_the_chaos_toolkit_experiment(
     assert journal["aisys_verify"]["faults"][0]["efficacy"]["effective"] is True
 
 
-def test_sigint_during_a_chaos_toolkit_run_leaves_no_toxic_and_no_paused_process(
-        default_stack: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    stack_id, env = default_stack
-    scenario = tmp_path / "held.yaml"
+def _held_run(stack_id: str, env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
+    """``chaos run`` of an export whose faults stay on (a latency, a paused group) while it holds for 120 s; returns
+    once both are on."""
+    scenario = folder / "held.yaml"
     scenario.write_text(yaml.safe_dump({
         "title": "faults held until interrupted",
         "steady-state-hypothesis": {"probes": [{"name": "memory up", "type": "health", "agents": "pc2/memory_stack",
                                                 "tolerance": {"status": ["ok", "degraded"]}}]},
         "method": [{"fault": "latency", "edge": "RequestCoordinator->MemoryClient", "ms": 50},
                    {"fault": "pause", "group": "pc2/memory_stack"}, {"pause_s": 120}]}))
-    experiment = export(scenario, tmp_path / "held.json", env)
-    log = (tmp_path / "chaos.log").open("w")
-    proc = subprocess.Popen(chaos_cmd("run", "--journal-path", "journal.json", "held.json"), cwd=tmp_path,
+    export(scenario, folder / "held.json", env)
+    log = (folder / "chaos.log").open("w")
+    proc = subprocess.Popen(chaos_cmd("run", "--journal-path", "journal.json", "held.json"), cwd=folder,
                             env=chaos_env(env, AISYS_STACK=stack_id), stdout=log, stderr=subprocess.STDOUT)
-    stack = attach(stack_id)
     deadline = time.monotonic() + 90
-    while "Action: pause 120 s" not in (tmp_path / "chaos.log").read_text() and time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp_path / "chaos.log").read_text()
+    while "Action: pause 120 s" not in (folder / "chaos.log").read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, (folder / "chaos.log").read_text()
         time.sleep(0.2)
-    during = hygiene.inspect(stack)
-    assert during.toxics and during.paused, f"the faults are not on before the interrupt: {during.describe()}"
+    during = hygiene.inspect(attach(stack_id))
+    assert during.toxics and during.paused, f"the faults are not on: {during.describe()}"
+    return proc
+
+
+def test_sigint_during_a_chaos_toolkit_run_leaves_no_toxic_and_no_paused_process(
+        default_stack: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    stack_id, env = default_stack
+    proc = _held_run(stack_id, env, tmp_path)
     proc.send_signal(signal.SIGINT)
     proc.wait(90)
     journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["status"] == "interrupted", (tmp_path / "chaos.log").read_text()
     assert len(journal["aisys_verify"]["undone_at_end"][stack_id]["reverted"]) == 2
-    after = hygiene.inspect(stack)
+    after = hygiene.inspect(attach(stack_id))
     assert after.clean, f"left after Ctrl-C: {after.describe()}"
-    assert experiment.is_file()
+
+
+def test_emergency_stop_undoes_a_killed_chaos_toolkit_run(default_stack: tuple[str, dict[str, str]],
+                                                         tmp_path: Path) -> None:
+    stack_id, env = default_stack
+    proc = _held_run(stack_id, env, tmp_path)
+    proc.kill()  # SIGKILL: no control, no rollback can run
+    proc.wait(30)
+    assert not hygiene.inspect(attach(stack_id)).clean  # the faults outlived the run...
+    stop = cli(["chaos", "emergency-stop"], env, tmp_path)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    after = hygiene.inspect(attach(stack_id))
+    assert after.clean, f"left after emergency-stop: {after.describe()}\n{stop.stdout}"  # ... not the stop
 
 
 def test_removing_the_coordinators_degradation_makes_the_run_deviate(exported: Path,
