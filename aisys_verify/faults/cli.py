@@ -32,9 +32,11 @@ from aisys_verify.cli_support import EXIT_INTERRUPTED
 def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
     chaos = sub.add_parser("chaos", help="chaos scenarios, the fault matrix, emergency stop")
     chaos_sub = chaos.add_subparsers(dest="chaos_command", required=True, parser_class=type(chaos))
-    run = chaos_sub.add_parser("run", help="run a chaos scenario (YAML) and write its journal", description=(
-        "Run SCENARIO against the spec (stood up for the run) or against a running stack (--stack ID). "
-        "Exit 0 completed, 1 deviated/aborted/failed, 2 bad input, 130 interrupted (rolled back first)."))
+    run = chaos_sub.add_parser("run", help="run a chaos scenario or a Chaos Toolkit experiment; write its journal",
+                              description=(
+        "Run SCENARIO (ours, or a Chaos Toolkit experiment, run by chaoslib: docs/ctk.md) against the spec "
+        "(stood up for the run) or against a running stack (--stack ID). Exit 0 completed, 1 deviated/aborted/"
+        "failed, 2 bad input, 130 interrupted (rolled back first)."))
     run.add_argument("scenario", type=Path, metavar="SCENARIO")
     spec_args(run)
     run.add_argument("--stack", metavar="ID", help="attach to a stack started by 'aisys-verify up' (see 'status')")
