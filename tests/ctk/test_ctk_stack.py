@@ -220,3 +220,25 @@ def test_aisys_verify_chaos_run_takes_plain_http_and_process_providers(
     assert code == 1 and journal["run"] == [], stderr  # the gate held: nothing injected, and the run failed
     assert journal["abort_reason"] == "steady state not met before the method: gateway health", stderr
     assert hygiene.inspect(attach(stack_id)).clean
+
+
+def test_slo_verdict_probe_judges_a_load_run_with_the_specs_slos(default_stack: tuple[str, dict[str, str]],
+                                                                 tmp_path: Path) -> None:
+    """``probes.slo_verdict`` on a load results folder: the coordination latency SLO (p99 < 500 ms) passes on
+    2,000 requests of 10 ms, and fails on the same run at 900 ms."""
+    from aisys_verify.ctk import probes
+    from aisys_verify.faults import ctkstate
+    from aisys_verify.load import Cell, EndpointInfo, Latencies, Phase, write_results
+
+    stack_id, _ = default_stack
+    endpoint = EndpointInfo("zmq:mainpc/RequestCoordinator:process_dialogue", "mainpc", "RequestCoordinator", "zmq")
+    verdicts = {}
+    for name, seconds in (("fast", 0.01), ("slow", 0.9)):
+        write_results(tmp_path / name, scenario=name, shape="constant", model="open", started_at=100.0,
+                      ended_at=120.0, phases=[Phase("constant", 100.0, 120.0)], endpoints=[endpoint],
+                      cells=[Cell("constant", endpoint.name, 2000, 0, Latencies.of([seconds] * 2000))], timeseries=[])
+        verdicts[name] = probes.slo_verdict(str(tmp_path / name), ["coordination_latency"],
+                                            configuration={"aisys_stack": stack_id})
+    ctkstate.forget(stack_id)
+    assert verdicts["fast"]["status"] == "succeeded", verdicts["fast"]
+    assert verdicts["slow"]["status"] == "failed" and verdicts["slow"]["verdicts"][0]["status"] == "fail", verdicts

@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aisys_verify.errors import LoadError
-from aisys_verify.load import RunOptions, load_scenario, run_load
+from aisys_verify.load import RunOptions, load_scenario, parse_scenario, run_load
 from aisys_verify.slo import SketchLatencies, SliKind, SloSpec, Status, judge_latency
-
-pytestmark = pytest.mark.integration
 
 SLOW_S = 0.03
 LOCUSTFILE = '''
@@ -127,6 +127,7 @@ def _check_exact(results: Any, run_dir: Path, seen: Counter[str]) -> None:
     assert "/error" not in seen  # user_classes chose QuickstartUser only
 
 
+@pytest.mark.integration
 def test_a_plain_locust_file_runs_under_the_spike_shape(tmp_path: Path, server: tuple[str, Counter[str]]) -> None:
     url, seen = server
     scenario = load_scenario(_scenario(tmp_path, name="their-spike", user_classes=["QuickstartUser"], model="closed",
@@ -144,6 +145,7 @@ def test_a_plain_locust_file_runs_under_the_spike_shape(tmp_path: Path, server: 
     assert judge_latency(out_of_reach, SketchLatencies(results.latencies(endpoint="view_items"))).status is Status.FAIL
 
 
+@pytest.mark.integration
 def test_a_plain_locust_file_runs_under_the_arrival_rate_shape(tmp_path: Path,
                                                                server: tuple[str, Counter[str]]) -> None:
     url, seen = server
@@ -159,6 +161,7 @@ def test_a_plain_locust_file_runs_under_the_arrival_rate_shape(tmp_path: Path,
     assert verdict.status is not Status.FAIL, verdict.reason
 
 
+@pytest.mark.integration
 def test_a_failing_request_fails_its_task(tmp_path: Path, server: tuple[str, Counter[str]]) -> None:
     url, seen = server
     scenario = load_scenario(_scenario(tmp_path, name="broken", user_classes=["BrokenUser"], model="open", users=2,
@@ -177,3 +180,30 @@ def test_bad_locustfile_keys_name_the_file(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump({"locustfile": "nope.py", "shape": {"kind": "constant", "level": 1, "duration": 1}}))
     with pytest.raises(LoadError, match=r"bad.yaml: locustfile: no such file"):
         load_scenario(bad)
+
+
+_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 5) | st.text(max_size=8),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=3), max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(locustfile=_values | st.just("locustfile.py"), user_classes=_values)
+def test_any_locustfile_keys_parse_or_raise_a_load_error(tmp_path_factory: pytest.TempPathFactory,
+                                                         locustfile: Any, user_classes: Any) -> None:
+    folder = tmp_path_factory.getbasetemp() / "parse"
+    folder.mkdir(exist_ok=True)
+    (folder / "locustfile.py").write_text(LOCUSTFILE)
+    data = {"shape": {"kind": "constant", "level": 1, "duration": 1}, "locustfile": locustfile,
+            "user_classes": user_classes}
+    try:
+        scenario = parse_scenario(data, str(folder / "s.yaml"))
+    except LoadError as exc:  # any other exception fails the test
+        refused = str(exc)
+        assert refused.startswith(str(folder / "s.yaml")), refused  # noqa: PT017 (the message names the file)
+        return
+    if locustfile is None:  # as if absent: the built-in workloads
+        assert scenario.locustfile == "" and scenario.workloads
+        return
+    assert scenario.locustfile == str((folder / "locustfile.py").resolve()) and not scenario.workloads
+    assert all(name.isidentifier() and weight >= 0 for name, weight in scenario.user_classes)
