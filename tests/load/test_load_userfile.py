@@ -200,7 +200,7 @@ def test_any_locustfile_keys_parse_or_raise_a_load_error(tmp_path_factory: pytes
         scenario = parse_scenario(data, str(folder / "s.yaml"))
     except LoadError as exc:  # any other exception fails the test
         refused = str(exc)
-        assert refused.startswith(str(folder / "s.yaml")), refused  # noqa: PT017 (the message names the file)
+        assert refused.startswith(str(folder / "s.yaml")), refused  # the message names the file
         return
     if locustfile is None:  # as if absent: the built-in workloads
         assert scenario.locustfile == "" and scenario.workloads
