@@ -101,18 +101,24 @@ def _held_run(stack_id: str, env: dict[str, str], folder: Path) -> subprocess.Po
         "title": "faults held until interrupted",
         "steady-state-hypothesis": {"probes": [{"name": "memory up", "type": "health", "agents": "pc2/memory_stack",
                                                 "tolerance": {"status": ["ok", "degraded"]}}]},
-        "method": [{"fault": "latency", "edge": "RequestCoordinator->MemoryClient", "ms": 50},
+        # a bandwidth toxic is proved by reading it back (a latency's round-trip proof can flake on a busy machine)
+        "method": [{"fault": "bandwidth", "edge": "RequestCoordinator->MemoryClient", "kb_per_s": 1000},
                    {"fault": "pause", "group": "pc2/memory_stack"}, {"pause_s": 120}]}))
     export(scenario, folder / "held.json", env)
     log = (folder / "chaos.log").open("w")
     proc = subprocess.Popen(chaos_cmd("run", "--journal-path", "journal.json", "held.json"), cwd=folder,
                             env=chaos_env(env, AISYS_STACK=stack_id), stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
-    while "Action: pause 120 s" not in (folder / "chaos.log").read_text() and time.monotonic() < deadline:
-        assert proc.poll() is None, (folder / "chaos.log").read_text()
-        time.sleep(0.2)
-    during = hygiene.inspect(attach(stack_id))
-    assert during.toxics and during.paused, f"the faults are not on: {during.describe()}"
+    try:
+        while "Action: pause 120 s" not in (folder / "chaos.log").read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, (folder / "chaos.log").read_text()
+            time.sleep(0.2)
+        during = hygiene.inspect(attach(stack_id))
+        assert during.toxics and during.paused, f"the faults are not on: {during.describe()}"
+    except BaseException:
+        proc.send_signal(signal.SIGINT)  # undone by the control, so that the next tests find the stack whole
+        proc.wait(90)
+        raise
     return proc
 
 
