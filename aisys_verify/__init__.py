@@ -30,6 +30,14 @@ globals().pop("lint", None)
 import_module("aisys_verify.probe")
 from aisys_verify.probe import probe  # noqa: E402
 
+
+def discover(discover_system: bool = True) -> dict[str, object]:
+    """Chaos Toolkit's discovery hook (``chaos discover aisys-verify`` looks for ``discover`` in the top-level
+    package): the extension's activities (aisys_verify.ctk). Needs the ``ctk`` extra."""
+    from aisys_verify.ctk.discovery import discover as discover_ctk
+
+    return discover_ctk(discover_system)
+
 if TYPE_CHECKING:
     from aisys_verify.config import VerifyConfig
     from aisys_verify.errors import (

@@ -4,7 +4,8 @@
      ├── UsageError                  bad options or arguments (CLI exit 2, pytest UsageError)
      │    ├── InventoryError         an inventory file cannot be used; names the file, the key, what was tried
      │    ├── SelectorError          an edge, agent or host selector names nothing in the spec
-     │    └── ScenarioError          a chaos scenario cannot be run; names the file and the key
+     │    ├── ScenarioError          a chaos scenario cannot be run; names the file and the key
+     │    └── CtkError               a Chaos Toolkit experiment cannot be run here, or chaostoolkit is missing
      ├── InvalidValue                (also ValueError) an argument or value outside what a function accepts
      ├── CapabilityMissing           the stack cannot do what a test needs (a skip; a failure when strict)
      ├── SpecError                   a spec file cannot be used; carries file:line and a hint
@@ -223,6 +224,10 @@ class ExprError(VerifyError, ValueError):
 
 class TraceAssertionError(VerifyError, AssertionError):
     """A trace lacks a hop, has a broken parent link or an unexpected error; the message shows the tree."""
+
+
+class CtkError(UsageError):
+    """A Chaos Toolkit experiment that cannot be run here (invalid, or no stack named), or chaostoolkit missing."""
 
 
 class ChaosError(VerifyError):

@@ -78,6 +78,8 @@ def build_plan(scenario: LoadScenario, target: Any, folder: Path) -> tuple[dict[
                             "agents": {}, "host": None}
     endpoints: list[EndpointInfo] = []
     names = [w.name for w in scenario.workloads]
+    if scenario.locustfile:
+        return _user_file_plan(scenario, target, plan)
     if isinstance(target, str):
         if any(n != "http-get" for n in names):
             raise LoadError(f"{scenario.source}: workloads {', '.join(n for n in names if n != 'http-get')} need a "
@@ -111,6 +113,26 @@ def build_plan(scenario: LoadScenario, target: Any, folder: Path) -> tuple[dict[
                 name = f"zmq:{hosts[0]}/{agent}:{action}"
             endpoints.append(EndpointInfo(name, hosts[0], agent, kind))
     return plan, endpoints
+
+
+def _user_file_plan(scenario: LoadScenario, target: Any,
+                    plan: dict[str, Any]) -> tuple[dict[str, Any], list[EndpointInfo]]:
+    """A team's own Locust users: their HttpUsers' host is the URL, or the stack's gateway; the endpoints are their
+    task names, known once they run (the merge adds each name it sees)."""
+    if isinstance(target, str):
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LoadError(f"target {target!r} is not an http(s):// URL")
+        plan["host"] = target.rstrip("/")
+    elif callable(getattr(target, "endpoint", None)) and getattr(target, "topology", None) is not None:
+        hosts = [a.host for a in target.topology.agents if a.name == GATEWAY_AGENT]
+        if not hosts:
+            raise LoadError(f"{scenario.source}: a locustfile's HttpUsers go to the gateway ({GATEWAY_AGENT}), which "
+                            "the spec does not declare; give a URL target instead")
+        plan["host"] = target.endpoint(GATEWAY_AGENT, hosts[0]).http_url
+    else:
+        raise LoadError(f"load target {target!r} is neither a stack nor an http(s) URL")
+    return plan, []
 
 
 def _free_port() -> int:
