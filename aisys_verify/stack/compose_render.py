@@ -271,8 +271,7 @@ class ComposeRenderer:
 
     def host_file(self, host: str, rendered: dict[str, Any]) -> dict[str, Any]:
         stack = self.stack
-        project = stack.host_projects[host]
-        net_key = next(iter(rendered.get("networks") or {}), "agent_net")
+        net_key = self.network_key(rendered)
         services: dict[str, Any] = {}
         by_service = {svc: group for (h, group), svc in stack.services.items() if h == host}
         command_tail = ["--plan", PLAN_PATH, *(f"--var={k}={v}" for k, v in stack.spec_vars.items())]
@@ -308,12 +307,27 @@ class ComposeRenderer:
             "networks": {net_key: {"aliases": [self.alias(host, REDIS_SERVICE), self.alias(host, "redis")]}},
             "ports": [f"{stack.host_addresses[host]}:{redis_port}:{redis_port}"],
         }
+        return self.project_file(host, rendered, services, {"aisys_data": {}})
+
+    @staticmethod
+    def network_key(rendered: dict[str, Any]) -> str:
+        """The key of the spec's own network in a host's rendered compose file (its agents' aliases go there)."""
+        return next(iter(rendered.get("networks") or {}), "agent_net")
+
+    def project_file(self, host: str, rendered: dict[str, Any], services: dict[str, Any],
+                     volumes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The envelope of one host's generated project, in either mode: ``services`` on the host's network
+        (named for the project, so that stacks never share one), ``volumes`` (none: no key), the spec's
+        secrets, and the project's name where compose v2 reads it from the file; all labelled as ours."""
+        stack = self.stack
+        project = stack.host_projects[host]
         labels = self.labels(**{LABEL_HOST: host})
         result: dict[str, Any] = {
             "services": services,
-            "networks": {net_key: {"name": project, "driver": "bridge", "labels": labels}},
-            "volumes": {"aisys_data": {"labels": labels}},
+            "networks": {self.network_key(rendered): {"name": project, "driver": "bridge", "labels": labels}},
         }
+        if volumes:
+            result["volumes"] = {name: {**options, "labels": labels} for name, options in volumes.items()}
         if stack.cli is not None and stack.cli.major >= 2:
             result = {"name": project, **result}
         if rendered.get("secrets"):
