@@ -34,9 +34,19 @@ RUN --mount=type=secret,id=ca_bundle,required=false \
     /opt/aisys/bin/pip install --quiet -c /tmp/aisys-req/lock.txt -r /tmp/aisys-req/runtime.txt; \
     rm -rf /tmp/aisys-req
 
+# Not root (aisys-verify lint HRD005, security/hardening.dockerfile_issue): uid/gid 10001, which owns only
+# the folders a stand-in writes (its logs, data and traces; the compose backend makes the bind-mounted
+# log and trace folders writable for it).
+RUN set -eu; \
+    groupadd --system --gid 10001 aisys; \
+    useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin aisys; \
+    mkdir -p /var/log/aisys /var/lib/aisys /var/log/aisys-traces; \
+    chown aisys:aisys /var/log/aisys /var/lib/aisys /var/log/aisys-traces
+
 COPY aisys_verify /app/aisys_verify
 ENV PATH=/opt/aisys/bin:$PATH \
     PYTHONPATH=/app
 WORKDIR /app
 RUN python3 -c "import aisys_verify.standin.group, zmq, redis, yaml, opentelemetry.sdk"
+USER 10001:10001
 CMD ["python3", "-m", "aisys_verify.standin", "--help"]

@@ -30,6 +30,14 @@ globals().pop("lint", None)
 import_module("aisys_verify.probe")
 from aisys_verify.probe import probe  # noqa: E402
 
+
+def discover(discover_system: bool = True) -> dict[str, object]:
+    """Chaos Toolkit's discovery hook (``chaos discover aisys-verify`` looks for ``discover`` in the top-level
+    package): the extension's activities (aisys_verify.ctk). Needs the ``ctk`` extra."""
+    from aisys_verify.ctk.discovery import discover as discover_ctk
+
+    return discover_ctk(discover_system)
+
 if TYPE_CHECKING:
     from aisys_verify.config import VerifyConfig
     from aisys_verify.errors import (
@@ -47,7 +55,7 @@ if TYPE_CHECKING:
         UsageError,
         VerifyError,
     )
-    from aisys_verify.faults.base import ChaosError, ChaosUnsupported, FaultNotEffective, wait_until
+    from aisys_verify.faults.base import ChaosError, ChaosUnsupported, FaultNotEffective
     from aisys_verify.faults.chaos import Chaos
     from aisys_verify.faults.edges import SelectorError
     from aisys_verify.faults.scenario import ScenarioError
@@ -87,6 +95,7 @@ if TYPE_CHECKING:
     from aisys_verify.stack.docker import ComposeError
     from aisys_verify.stack.toxiproxy import ToxiproxyError
     from aisys_verify.trace import Span, Trace, TraceAssertionError
+    from aisys_verify.waiting import WaitTimeout, poll, wait_for, wait_until
 
 # Public name -> the module (below ``aisys_verify``) it lives in; docs/api.md lists the same names by job.
 _EXPORTS: dict[str, str] = {
@@ -104,8 +113,8 @@ _EXPORTS: dict[str, str] = {
     "client_error": "replies", "AgentRecord": "replies", "agent_record": "replies", "listed_names": "replies",
     "listed_count": "replies",
     "Span": "trace",
-    # faults
-    "wait_until": "faults.base",
+    # waiting
+    "wait_until": "waiting", "wait_for": "waiting", "poll": "waiting", "WaitTimeout": "waiting",
     # load
     "LoadResults": "load.results", "read_results": "load.results",
     # report
@@ -130,10 +139,11 @@ __all__ = [
     "LoadResultsError", "ProbeResult", "RunRecordError", "ScenarioError", "SelectorError", "Severity",
     "SloInconclusive", "SloSession", "SloSpecError", "SloViolation", "Span", "SpecError", "SpecNotFound", "Stack",
     "StackOptions", "StackStartError", "Topology", "ToxicError", "ToxiproxyError", "Trace", "TraceAssertionError",
-    "UsageError", "VerifyConfig", "VerifyError", "__version__", "agent_record", "attach_json", "attach_svg",
-    "attach_text", "client_error", "error_text", "failed", "http_health", "http_json", "labels", "lint", "lint_spec",
-    "listed_count", "listed_names", "load_spec", "mentions", "probe", "probe_health", "read_reply", "read_results",
-    "require", "serving_loop_s", "speaks_http", "step", "succeeded", "wait_until",
+    "UsageError", "VerifyConfig", "VerifyError", "WaitTimeout", "__version__", "agent_record", "attach_json",
+    "attach_svg", "attach_text", "client_error", "error_text", "failed", "http_health", "http_json", "labels", "lint",
+    "lint_spec", "listed_count", "listed_names", "load_spec", "mentions", "poll", "probe", "probe_health",
+    "read_reply", "read_results", "require", "serving_loop_s", "speaks_http", "step", "succeeded", "wait_for",
+    "wait_until",
 ]
 
 

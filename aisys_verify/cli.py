@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from aisys_verify.cli_support import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, EXIT
 from aisys_verify.cli_support import config_from_args as _config
 from aisys_verify.cli_support import spec_args as _spec_args
 from aisys_verify.errors import SpecError, UsageError, VerifyError
+from aisys_verify.waiting import wait_until
 
 # EXIT_* stay importable from here (callers use aisys_verify.cli.EXIT_*); the families take them, the spec
 # arguments and the config from cli_support, never from this module that loads them
@@ -238,7 +240,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     import signal
-    import time
 
     from aisys_verify.stack import state
 
@@ -260,9 +261,7 @@ def cmd_down(args: argparse.Namespace) -> int:
                 os.kill(record.owner_pid, signal.SIGTERM)
             # the owner removes the record while stopping, then still has to exit: wait for both, so that
             # 'down' returning means nothing of the stack runs any more
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and (record.path.exists() or state.owner_running(record)):
-                time.sleep(0.05)
+            wait_until(functools.partial(state.owner_gone, record), 10, 0.05)
         killed = state.kill_recorded(record)
         if record.backend == "compose":
             from aisys_verify.stack.docker import reap_compose
@@ -283,7 +282,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 # Modules with ``add_commands(sub, spec_args)``: they add sub-parsers whose defaults set ``handler`` (a function
 # of the parsed args returning an exit code). Imported only when the parser is built.
 COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.slo.cli", "aisys_verify.load.cli",
-                                      "aisys_verify.conformance.cli", "aisys_verify.stack.inventory_cli")
+                                      "aisys_verify.conformance.cli", "aisys_verify.stack.inventory_cli",
+                                      "aisys_verify.gpu.cli",
+                                      "aisys_verify.backup.cli")
 
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
             "probe": cmd_probe, "down": cmd_down}

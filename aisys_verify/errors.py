@@ -4,7 +4,8 @@
      ├── UsageError                  bad options or arguments (CLI exit 2, pytest UsageError)
      │    ├── InventoryError         an inventory file cannot be used; names the file, the key, what was tried
      │    ├── SelectorError          an edge, agent or host selector names nothing in the spec
-     │    └── ScenarioError          a chaos scenario cannot be run; names the file and the key
+     │    ├── ScenarioError          a chaos scenario cannot be run; names the file and the key
+     │    └── CtkError               a Chaos Toolkit experiment cannot be run here, or chaostoolkit is missing
      ├── InvalidValue                (also ValueError) an argument or value outside what a function accepts
      ├── CapabilityMissing           the stack cannot do what a test needs (a skip; a failure when strict)
      ├── SpecError                   a spec file cannot be used; carries file:line and a hint
@@ -14,6 +15,8 @@
      ├── LintFailure                 (also AssertionError) lint findings at or above a threshold
      ├── ConformanceFailure          (also AssertionError) an agent broke the PROTOCOL.md contract; names the defect
      ├── TraceAssertionError         (also AssertionError) a trace lacks a hop, a parent link, or has an error
+     ├── SecurityFailure             (also AssertionError) a security check failed; names the endpoint and case
+     │    └── SecretLeak             a run's canary secret found somewhere it must not be; names the file
      ├── ChaosError                  a fault could not be applied or reverted
      │    ├── ChaosUnsupported       (also CapabilityMissing) the stack cannot apply this fault
      │    └── FaultNotEffective      (also AssertionError) a fault was applied but did not take effect
@@ -32,6 +35,15 @@
      ├── HttpBadRequest              a stand-in HTTP request that cannot be served; carries the HTTP status
      ├── RunRecordError              an SLO run record cannot be read
      ├── ScrapeError                 a /metrics endpoint could not be read or parsed
+     ├── NvmlError                   an NVML call failed; names the function, the GPU and what to do
+     │    └── NvmlUnavailable        (also CapabilityMissing) no NVML library or driver on this machine
+     ├── GpuPlanMismatch             (also AssertionError) the live GPUs disagree with the spec's GPU plan
+     ├── GpuCommandFailed            a command applying the GPU plan (nvidia-smi, MPS control) failed
+     ├── BackupError                 a backup could not be taken or restored (names the host and store)
+     │    └── BackupInvalid          (also AssertionError) a backup does not verify; names every bad file
+     ├── RecoveryObjectiveMissed     (also AssertionError) a measured RPO or RTO exceeds the spec's objective
+     ├── HttpNoReply                 (also OSError) what answered on an HTTP port did not speak HTTP
+     ├── WaitTimeout                 (also AssertionError) what a test waited for did not come in time; the last value
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -165,6 +177,59 @@ class SloInconclusive(SloViolation):
     """
 
 
+class SecurityFailure(VerifyError, AssertionError):
+    """A security check failed: an endpoint accepted what it must refuse (or refused the valid case), a scan
+    found a weaker protocol or optional client authentication. ``where`` names the endpoint, ``case`` the
+    matrix case, ``observed`` what was seen (the TLS alert, the HTTP status)."""
+
+    def __init__(self, message: str, *, where: str, case: str, observed: str) -> None:
+        self.where, self.case, self.observed = where, case, observed
+        super().__init__(message)
+
+
+class SecretLeak(SecurityFailure):
+    """A run's canary secret was found where it must never be; ``files`` names each place (never the value)."""
+
+    def __init__(self, message: str, *, files: tuple[str, ...]) -> None:
+        self.files = files
+        super().__init__(message, where=", ".join(files), case="secret-leak", observed=f"{len(files)} place(s)")
+
+
+class NvmlError(VerifyError):
+    """An NVML call failed (aisys_verify.gpu): ``function`` is the NVML function, ``code`` NVML's return code,
+    ``where`` the GPU or host; the message says what to do."""
+
+    def __init__(self, message: str, *, function: str = "", code: int | None = None, where: str = "") -> None:
+        self.function, self.code, self.where = function, code, where
+        super().__init__(message)
+
+
+class NvmlUnavailable(NvmlError, CapabilityMissing):
+    """No NVML on this machine (no libnvidia-ml.so.1, or no driver loaded): a GPU test is skipped, or fails
+    under ``--aisys-strict-capabilities``."""
+
+    def __init__(self, message: str, *, function: str = "", code: int | None = None, where: str = "") -> None:
+        NvmlError.__init__(self, message, function=function, code=code, where=where)
+        self.capability = "nvml"
+
+
+class GpuPlanMismatch(VerifyError, AssertionError):
+    """The live GPUs (NVML facts) disagree with the spec's GPU plan at or above a severity; carries the
+    findings, each at the plan's file:line."""
+
+    def __init__(self, findings: tuple[Finding, ...], fail_on: str) -> None:
+        self.findings = findings
+        self.fail_on = fail_on
+        lines = [f"GPU plan against live facts: {len(findings)} finding(s) at or above '{fail_on}':"]
+        lines += [f"  {f.one_line()}" for f in findings]
+        super().__init__("\n".join(lines))
+
+
+class GpuCommandFailed(VerifyError):
+    """A command applying the GPU plan (nvidia-smi, nvidia-cuda-mps-control) exited non-zero; names the host
+    and the command, and says the plan is applied only up to the command before it."""
+
+
 class SelectorError(UsageError):
     """An edge, agent or host selector that names nothing in the spec (the message suggests names)."""
 
@@ -179,6 +244,10 @@ class ExprError(VerifyError, ValueError):
 
 class TraceAssertionError(VerifyError, AssertionError):
     """A trace lacks a hop, has a broken parent link or an unexpected error; the message shows the tree."""
+
+
+class CtkError(UsageError):
+    """A Chaos Toolkit experiment that cannot be run here (invalid, or no stack named), or chaostoolkit missing."""
 
 
 class ChaosError(VerifyError):
@@ -280,3 +349,48 @@ class RunRecordError(VerifyError):
 
 class ScrapeError(VerifyError):
     """A /metrics endpoint could not be read or parsed."""
+
+
+class BackupError(VerifyError):
+    """A backup could not be taken or restored: a store did not answer, BGSAVE failed, a file could not be
+    copied. The message names the host and the store."""
+
+
+class BackupInvalid(BackupError, AssertionError):
+    """A backup does not verify: a file flipped, truncated, missing or extra, a checksum or the manifest's
+    own hash differs. ``problems`` holds one (file, what) pair per finding; restore refuses such a backup."""
+
+    def __init__(self, message: str, *, backup: str, problems: list[tuple[str, str]]) -> None:
+        self.backup = backup
+        self.problems = problems
+        super().__init__(message)
+
+
+class RecoveryObjectiveMissed(VerifyError, AssertionError):
+    """A measured recovery figure (RPO or RTO) exceeds the objective the spec states."""
+
+    def __init__(self, message: str, *, objective: str, observed: float, limit: float) -> None:
+        self.objective = objective
+        self.observed = observed
+        self.limit = limit
+        super().__init__(message)
+class HttpNoReply(VerifyError, OSError):
+    """What answered on an HTTP port did not speak HTTP (http.client's errors, translated in httpjson): an
+    OSError like every other failure to get a reply. ``str`` is the original text; ``kind`` its class name."""
+
+    def __init__(self, url: str, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.url = url
+        self.kind = kind
+        self.detail = detail
+
+
+class WaitTimeout(VerifyError, AssertionError):
+    """What a test or suite waited for (``waiting.wait_for``) did not come within ``timeout`` s; ``last`` is
+    the probe's last value (the message shows its repr, cut at ``limit`` characters)."""
+
+    def __init__(self, what: str, timeout: float, last: object, limit: int = 3000) -> None:
+        super().__init__(f"{what}: not reached within {timeout:g} s (last: {last!r})"[:limit])
+        self.what = what
+        self.timeout = timeout
+        self.last = last

@@ -6,8 +6,8 @@ frozen VerifyConfig (precedence in aisys_verify.config).
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
@@ -23,8 +23,12 @@ from aisys_verify.shard import Shard
 
 if TYPE_CHECKING:
     from aisys_verify.faults.chaos import Chaos
+    from aisys_verify.gpu.facts import GpuHostFacts
+    from aisys_verify.gpu.session import GpuPlanSession
     from aisys_verify.lint.runner import LintReport
     from aisys_verify.load.session import LoadDriver
+    from aisys_verify.security.secrets import Secret
+    from aisys_verify.security.stand import TlsStand
     from aisys_verify.slo.assertions import SloSession
     from aisys_verify.spec.model import Topology
     from aisys_verify.stack.base import Stack
@@ -49,6 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aisys-inventory", default=None, metavar="FILE",
                     help="The external backend's inventory: each host's address, variables, Redis, Docker "
                          "context and Toxiproxy ('aisys-verify inventory init FILE' writes a template)")
+    group.addoption("--aisys-gpu-host", default=None, metavar="HOST",
+                    help="The spec host whose GPU plan aisys_gpu_plan checks against this machine's NVML facts "
+                         "(default: $AISYS_GPU_HOST, else the hostname)")
+    group.addoption("--aisys-gpu-facts", default=None, metavar="FILE",
+                    help="aisys_gpu_facts from a file recorded by 'aisys-verify gpu facts --save' instead of NVML")
     group.addoption("--aisys-strict-capabilities", action="store_true", default=None,
                     help="A test needing what the stack cannot do (kill, network faults, ...) fails instead of "
                          "skipping (for CI)")
@@ -238,35 +247,27 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     Teardown also runs on Ctrl-C and SIGTERM (turned into KeyboardInterrupt while the stack is up);
     after a SIGKILL the next run removes the leftovers.
     """
+    from aisys_verify.faults.hygiene import session_residue
     from aisys_verify.report.allure import StandUpSteps, attach_json, stack_summary
+    from aisys_verify.report.session import terminal_progress
+    from aisys_verify.signals import sigterm_interrupts
     from aisys_verify.stack.base import backend_class, stack_options
 
     resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
     if not resolved.spec:
         pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec", pytrace=False)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
     # in Allure: a "stand up" step (in each test's set-up) with a sub-step per start layer and the stack summary
     steps = StandUpSteps(f"stand up {', '.join(str(p) for p in resolved.spec)} on the {resolved.backend} backend",
                          layers=lambda: getattr(stack, "layers", ()))
-
-    def progress(line: str) -> None:
-        steps.line(line)
-        if reporter is None:
-            return
-        if capture is None:
-            reporter.write_line(line)
-            return
-        with capture.global_and_fixture_disabled():  # progress shows on passing runs too, not only in failures
-            reporter.write_line(line)
-
+    progress = terminal_progress(steps, request.config.pluginmanager.get_plugin("terminalreporter"),
+                                 request.config.pluginmanager.get_plugin("capturemanager"))
     try:
         stack = backend_class(resolved.backend)(resolved.spec, dict(resolved.spec_vars), stack_options(resolved),
                                                 progress=progress)
     except InventoryError as exc:  # the deployment the run points at cannot be used: nothing can run
         pytest.exit(f"aisys-verify: {exc}", returncode=2)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    with sigterm_interrupts(), contextlib.ExitStack() as teardown:  # the stack stops first, then SIGTERM is restored
+        teardown.callback(stack.stop)
         with steps:
             started_at = time.time()
             try:
@@ -279,23 +280,9 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
             attach_json("stack summary", summary)
         request.config.stash[_STACK_SUMMARY_KEY] = summary
         yield stack
-        residue = _fault_residue(stack)
-        if residue:
-            pytest.fail(f"faults left on the stack at the end of the session (now removed): {residue}", pytrace=False)
-    finally:
-        stack.stop()
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _fault_residue(stack: Stack) -> str:
-    """Toxics, disabled proxies, paused groups or pressure cgroups left behind: removed, and described."""
-    from aisys_verify.faults.hygiene import restore
-
-    try:
-        residue = restore(stack)
-    except VerifyError as exc:
-        return f"the hygiene check could not run: {exc}"
-    return "" if residue.clean else residue.describe()
+        failure = session_residue(stack)
+        if failure:
+            pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture
@@ -304,24 +291,16 @@ def aisys_chaos(aisys_stack: Stack) -> Iterator[Chaos]:
     Each is proved effective when applied; all are reverted at teardown, whatever the outcome, then the stack is
     checked: anything left (a toxic, a disabled proxy, a paused group) fails the test. The journal is attached."""
     from aisys_verify.faults.chaos import Chaos
-    from aisys_verify.report.allure import attach_json
+    from aisys_verify.faults.hygiene import chaos_teardown
 
     chaos = Chaos(aisys_stack)
+    failure = None
     try:
         yield chaos
     finally:
-        errors = chaos.reset()
-        if chaos.history:
-            from aisys_verify.faults.timeline import timeline_svg
-            from aisys_verify.report.allure import attach_svg
-
-            journal = chaos.journal()
-            attach_json("chaos journal", journal)
-            attach_svg("chaos timeline", timeline_svg(journal))
-    residue = _fault_residue(aisys_stack)
-    if errors or residue:
-        pytest.fail("chaos teardown: " + "; ".join([*errors, *([f"left behind: {residue}"] if residue else [])]),
-                    pytrace=False)
+        failure = chaos_teardown(chaos, aisys_stack)
+    if failure:
+        pytest.fail(failure, pytrace=False)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -363,8 +342,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("aisys_fault_case", cases, ids=[c.id for c in cases])
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+@pytest.fixture(scope="module")
+def aisys_dr_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A stack of its own (the configured spec and backend) for disaster drills, which destroy a host's data:
+    the session's aisys_stack stays whole. Torn down after the module."""
+    from aisys_verify.backup.take import own_stack
+
+    resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
+    if not resolved.spec:
+        pytest.fail(f"no spec configured: set the aisys_spec ini key, ${ENV_SPEC} or --aisys-spec", pytrace=False)
+    with own_stack(resolved) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -374,6 +362,60 @@ def aisys_slo(aisys_topology: Topology) -> SloSession:
     from aisys_verify.slo.assertions import SloSession
 
     return SloSession(aisys_topology)
+
+
+@pytest.fixture(scope="session")
+def aisys_canary(request: pytest.FixtureRequest) -> Secret:
+    """This run's canary secret (aisys_verify.security.secrets): random, so finding it anywhere is a leak; the
+    session's JUnit XML and Allure results are scanned for it at the end (a hit fails the session)."""
+    from aisys_verify.security.secrets import canary
+    from aisys_verify.security.session import canary_scan
+
+    secret = canary("redis_password")
+    canary_scan(request.config).secrets.append(secret)
+    return secret
+
+
+@pytest.fixture(scope="session")
+def aisys_tls_stand(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    aisys_canary: Secret) -> Iterator[TlsStand]:
+    """The configured spec's hosts selected by AISYS_TLS_CLIENT_AUTH (default pc2=required) as stand-ins with
+    HTTPS on their HTTP side, the run's PKI minted in pytest's temporary folder, and the canary given to them
+    as a *_FILE path (aisys_verify.security.stand)."""
+    from aisys_verify.security.secrets import write_secret_file
+    from aisys_verify.security.stand import DEFAULT_SELECTION, SELECTION_ENV, parse_selection, tls_standins
+
+    resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
+    try:
+        selection = parse_selection(os.environ.get(SELECTION_ENV, DEFAULT_SELECTION))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    from aisys_verify.security.session import canary_scan
+
+    workdir = tmp_path_factory.mktemp("security")
+    secret_file = write_secret_file(aisys_canary, workdir / "secrets" / "canary")
+    for sub in ("logs", "data", "plan.json"):  # its own secrets folder holds the value on purpose
+        canary_scan(request.config).add_place(workdir / sub)
+    with tls_standins([str(p) for p in resolved.spec], workdir, selection, spec_vars=resolved.spec_vars,
+                      environ={"REDIS_PASSWORD_FILE": str(secret_file)}) as stand:
+        yield stand
+
+
+@pytest.fixture(scope="session")
+def aisys_gpu_facts(request: pytest.FixtureRequest) -> GpuHostFacts:
+    """This machine's GPUs through NVML (or ``--aisys-gpu-facts FILE``); no NVML is a missing capability."""
+    from aisys_verify.gpu.session import gpu_facts
+
+    return gpu_facts(request.config.getoption("aisys_gpu_facts"), request.config.getoption("aisys_gpu_host"))
+
+
+@pytest.fixture
+def aisys_gpu_plan(aisys_topology: Topology, aisys_gpu_facts: GpuHostFacts) -> GpuPlanSession:
+    """The spec's GPU plan for this host: ``.check`` (findings vs the facts, ``.check.assert_ok()``),
+    ``.commands`` (what applies it), ``.slices`` (group -> GpuSlice)."""
+    from aisys_verify.gpu.session import GpuPlanSession
+
+    return GpuPlanSession.build(aisys_topology, aisys_gpu_facts)
 
 
 @pytest.fixture
@@ -443,26 +485,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "allure_pytest") else None
     if not results:
         return
-    import platform
-
-    from aisys_verify import __version__
     from aisys_verify.report.allure import write_run_files
+    from aisys_verify.report.session import environment_properties
 
-    resolved = session.config.stash.get(CONFIG_KEY, None)
-    env: dict[str, str] = {
-        "aisys-verify": __version__, "python": platform.python_version(), "pytest": pytest.__version__,
-        "platform": platform.platform(), "machine": f"{platform.node()}, {os.cpu_count()} CPUs",
-        "command": " ".join(["pytest", *session.config.invocation_params.args]),
-    }
-    if resolved is not None:
-        env |= {"spec": ", ".join(str(p) for p in resolved.spec), "backend": resolved.backend,
-                "toxiproxy": "on every edge" if resolved.interpose else "off"}
-        if resolved.spec_vars:
-            env["spec vars"] = ", ".join(f"{k}={v}" for k, v in sorted(resolved.spec_vars.items()))
-    summary = session.config.stash.get(_STACK_SUMMARY_KEY, None)
-    if summary is not None:
-        env["stack"] = (f"{summary['stack_id']} on {summary['network']}: {summary['agents']} agents, "
-                        f"{summary['groups']} groups, {summary['start_layers']} start layers, "
-                        f"{summary['proxies']} proxies")
-        env["stand-up"] = f"{summary['stand_up_s']} s at {summary['started_at']}"
-    write_run_files(Path(results), env)
+    write_run_files(Path(results), environment_properties(session.config.invocation_params.args,
+                                                          session.config.stash.get(CONFIG_KEY, None),
+                                                          session.config.stash.get(_STACK_SUMMARY_KEY, None)))

@@ -11,19 +11,21 @@ result to the observability hub's ``/ingest``.
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aisys_verify import health as _health
 from aisys_verify.errors import UsageError
 from aisys_verify.health import DEGRADED, DOWN, UP
+from aisys_verify.httpjson import JSON_HEADERS, http_direct, http_raw
 
-__all__ = ["DEGRADED", "DOWN", "UP", "ProbeResult", "http_health", "parse_target", "probe", "push"]
+__all__ = ["DEGRADED", "DOWN", "UP", "ProbeResult", "all_healthy", "http_health", "parse_target", "probe", "push",
+           "still_answering"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def probe(target: str, timeout: float = 5.0) -> ProbeResult:
                                _why(reading))
         reading = _zmq(host, port, timeout)
         return ProbeResult(target, kind, reading.state, _ms(started), stamp, reading.word, None, _why(reading))
-    except (OSError, TimeoutError, ValueError, http.client.HTTPException) as exc:  # e.g. a non-HTTP listener
+    except (OSError, ValueError) as exc:  # e.g. a non-HTTP listener (httpjson.HttpNoReply, an OSError)
         return ProbeResult(target, kind, DOWN, _ms(started), stamp, error=(str(exc) or type(exc).__name__)[:256])
 
 
@@ -83,11 +85,8 @@ def _ms(started: float) -> float:
 
 
 def _http(url: str, timeout: float) -> _health.HealthReading:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return _health.read_http(resp.status, resp.read())
-    except urllib.error.HTTPError as exc:  # 503 from a degraded agent still carries its health reply
-        return _health.read_http(exc.code, exc.read())
+    reply = http_raw("GET", url, timeout=timeout)  # 503 from a degraded agent still carries its health reply
+    return _health.read_http(reply.status, reply.body)
 
 
 def _zmq(host: str, port: int, timeout: float) -> _health.HealthReading:
@@ -98,12 +97,9 @@ def _zmq(host: str, port: int, timeout: float) -> _health.HealthReading:
 
 def push(result: ProbeResult, url: str, timeout: float = 2.0) -> str | None:
     """Best effort: POST the result to the hub; returns an error text instead of raising."""
-    req = urllib.request.Request(url, data=result.line().encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout):
-            return None
-    except (OSError, urllib.error.URLError) as exc:
+        return http_raw("POST", url, result.line().encode(), timeout=timeout, headers=JSON_HEADERS).status_error()
+    except OSError as exc:
         return str(exc)
 
 
@@ -118,12 +114,44 @@ def speaks_http(address: str, port: int, timeout: float = 0.5) -> bool:
     """Whether an HTTP server answers on address:port (any status): the real ObservabilityHub serves HTTP on
     its configured port where other agents have a ZeroMQ main socket (PROTOCOL.md §5), so a client must not
     send it ZeroMQ requests. A ZeroMQ socket drops the connection at the first bytes: False."""
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
-        conn.request("GET", "/health")
-        conn.getresponse().read()
+        http_direct(address, port, "/health", timeout=timeout)
         return True
-    except (OSError, http.client.HTTPException):
+    except OSError:
         return False
-    finally:
-        conn.close()
+
+
+class Reachable(Protocol):
+    """What the checks below need of an agent's endpoint (``stack.AgentEndpoint`` has it)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def http_port(self) -> int: ...
+    @property
+    def health_url(self) -> str: ...
+
+
+def all_healthy(endpoints: Sequence[Reachable]) -> bool:
+    """Every agent's HTTP /health reads up (by the body as well as the code: a 200 saying degraded is not)."""
+    return all(_health.http_health(ep.address, ep.http_port).up for ep in endpoints)
+
+
+def still_answering(endpoints: Sequence[Reachable], timeout: float = 0.3) -> list[str]:
+    """The agents (host/name) that still answer a health check; empty when every one is silent."""
+    from aisys_verify.standin.client import HEALTH_CHECK, request_once
+
+    def answers(ep: Reachable) -> bool:
+        try:
+            request_once(ep.health_url, HEALTH_CHECK, timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(endpoints)))) as pool:  # one timeout, not one per agent
+        replies = list(pool.map(answers, endpoints))
+    return [f"{ep.host}/{ep.agent}" for ep, up in zip(endpoints, replies) if up]

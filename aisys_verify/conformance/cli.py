@@ -23,6 +23,7 @@ from typing import Any
 from aisys_verify.cli_support import EXIT_CLEAN as EXIT_OK
 from aisys_verify.cli_support import EXIT_FINDINGS as EXIT_FAILED
 from aisys_verify.cli_support import EXIT_INTERRUPTED
+from aisys_verify.signals import raise_interrupt
 
 
 def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -62,7 +63,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     if args.stack and (args.paths or args.standin_profile or args.standin_defects):
         raise UsageError("--stack attaches to a running stack: PATH, --standin-profile and --standin-defects "
                          "belong to the command that started it ('aisys-verify up')")
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     stack: Any = None
     try:
         stack = _stack(args)
@@ -129,6 +130,3 @@ def _stack(args: argparse.Namespace) -> Any:
     stack.start()
     return stack
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")

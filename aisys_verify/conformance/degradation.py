@@ -22,6 +22,7 @@ from aisys_verify.conformance.model import CheckResult, ConformanceOptions, fail
 from aisys_verify.conformance.ports import running
 from aisys_verify.errors import VerifyError
 from aisys_verify.health import DOWN, UP, HealthReading, http_policy_violation, read_http, read_reply
+from aisys_verify.waiting import poll
 
 if TYPE_CHECKING:
     from aisys_verify.stack.base import Stack
@@ -96,12 +97,14 @@ def cut_redis_and_observe(stack: Stack, targets: Iterable[wire.Target],
 
 def _wait_recovered(members: list[wire.Target], timeout: float) -> str | None:
     """Until every agent that answers is up again (one that never was, a defect's, is not waited for long)."""
-    deadline = time.monotonic() + timeout
     pending = [m for m in members if _zmq(m).state != DOWN]
-    while pending and time.monotonic() < deadline:
-        pending = [m for m in pending if not _zmq(m).up]
-        if pending:
-            time.sleep(0.25)
+
+    def still_pending() -> list[wire.Target]:  # one that came up stays done
+        pending[:] = [m for m in pending if not _zmq(m).up]
+        return pending
+
+    if pending:
+        poll(still_pending, timeout, 0.25, until=lambda left: not left)
     return None if not pending else f"not ok {timeout:g} s after Redis was restored: " + ", ".join(
         m.key for m in pending[:8])
 

@@ -20,6 +20,7 @@ from aisys_verify.conformance import wire
 from aisys_verify.conformance.model import CheckResult, ConformanceOptions, failed, passed, skipped
 from aisys_verify.conformance.ports import running
 from aisys_verify.errors import VerifyError
+from aisys_verify.waiting import poll
 
 REFRESHED = "ready_refreshed"
 AFTER_CRASH = "ready_after_crash"
@@ -148,9 +149,9 @@ def kill_and_read(stack: object, group: tuple[str, str], members: Iterable[wire.
 def _wait_answering(members: list[wire.Target], timeout: float) -> None:
     from aisys_verify.health import read_reply
 
-    deadline = time.monotonic() + timeout
     pending = list(members)
-    while pending and time.monotonic() < deadline:
+
+    def still_pending() -> list[wire.Target]:  # one that answered stays done
         for m in list(pending):
             reply = wire.parse(wire.exchange(m.endpoint.health_url, b'{"action": "health_check"}', 0.5))
             # answering is enough: restart_group has already run the stack's health gate, and an agent whose
@@ -158,8 +159,10 @@ def _wait_answering(members: list[wire.Target], timeout: float) -> None:
             if (reply is not None and read_reply(reply).answering) or not wire.listening(
                     m.endpoint.address, m.endpoint.health_port, 0.2):
                 pending.remove(m)
-        if pending:
-            time.sleep(0.2)
+        return pending
+
+    if pending:
+        poll(still_pending, timeout, 0.2, until=lambda left: not left)
 
 
 def check_after_crash(target: wire.Target, reading: CrashReading, was_running: bool,

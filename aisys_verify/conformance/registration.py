@@ -8,13 +8,13 @@ is the ``binds_wrong_port`` defect seen from the registry.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from aisys_verify.conformance import wire
 from aisys_verify.conformance.model import CheckResult, ConformanceOptions, failed, passed, skipped
 from aisys_verify.conformance.ports import running
+from aisys_verify.waiting import poll
 
 CHECK = "registered"
 CONTRACT = ("get_agent_endpoint on the registry returns the agent with the spec's port and health_check_port "
@@ -37,6 +37,10 @@ def endpoint_fields(reply: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def _record_of(reply: Any) -> Mapping[str, Any] | None:
+    return endpoint_fields(reply) if isinstance(reply, Mapping) else None
+
+
 def check_registered(target: wire.Target, all_targets: Mapping[str, wire.Target],
                      options: ConformanceOptions) -> CheckResult:
     asked = [r for r in registries(all_targets, target.agent.host) if r.key != target.key]
@@ -46,18 +50,14 @@ def check_registered(target: wire.Target, all_targets: Mapping[str, wire.Target]
     if not running(registry):  # asked before any request: a dead registry would cost a deadline per agent
         return skipped(CHECK, target.key, f"the registry {registry.key} is not running (see its 'listens' check)")
     ep = target.endpoint
-    deadline = time.monotonic() + FOUND_WAIT_S
-    while True:
-        reply, raw = wire.request(registry.endpoint.main_url,
-                                  wire.envelope("get_agent_endpoint", agent_name=target.name, host=target.agent.host),
-                                  options.registry_deadline_s)
-        if raw is None:
-            return failed(CHECK, target.key, f"the registry {registry.name} sent no reply to get_agent_endpoint "
-                          f"for {target.name} within {options.registry_deadline_s:g} s", CONTRACT)
-        record = endpoint_fields(reply) if isinstance(reply, Mapping) else None
-        if record is not None or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    # asked again while the agent may still be registering; no reply at all ends the wait
+    reply, raw = poll(lambda: wire.request(registry.endpoint.main_url, wire.envelope(
+        "get_agent_endpoint", agent_name=target.name, host=target.agent.host), options.registry_deadline_s),
+        FOUND_WAIT_S, 0.5, until=lambda got: got[1] is None or _record_of(got[0]) is not None).last
+    if raw is None:
+        return failed(CHECK, target.key, f"the registry {registry.name} sent no reply to get_agent_endpoint "
+                      f"for {target.name} within {options.registry_deadline_s:g} s", CONTRACT)
+    record = _record_of(reply)
     if record is None:
         said = reply.get("error") or reply.get("message") if isinstance(reply, Mapping) else raw[:120]
         if "unknown action" in str(said).lower():  # the real twin keeps no endpoints (PROTOCOL.md §3)

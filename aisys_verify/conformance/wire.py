@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.httpjson import http_direct
 
 if TYPE_CHECKING:
     from aisys_verify.spec.model import Agent
@@ -148,17 +149,11 @@ def listening(address: str, port: int, timeout: float = 0.5) -> bool:
 
 def http_get(address: str, port: int, path: str = "/health", timeout: float = 2.0) -> tuple[int, bytes] | None:
     """(status code, body) of a GET, or None when no HTTP answer came."""
-    import http.client
-
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    except (OSError, http.client.HTTPException):
+        reply = http_direct(address, port, path, timeout=timeout)
+    except OSError:
         return None
-    finally:
-        conn.close()
+    return reply.status, reply.body
 
 
 # --- readiness in Redis ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from aisys_verify.errors import ChaosError as ChaosError
 from aisys_verify.errors import ChaosUnsupported as ChaosUnsupported
 from aisys_verify.errors import FaultNotEffective as FaultNotEffective
+from aisys_verify.waiting import wait_until as wait_until  # its home is aisys_verify.waiting; kept here for callers
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,3 @@ class Fault:
                      "attributes": self.attributes, **{k: v for k, v in fields.items() if v is not None}})
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> float | None:
-    """Seconds until ``predicate()`` held, or None if it did not within ``timeout``."""
-    started = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            return None
-        time.sleep(interval)

@@ -20,10 +20,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aisys_verify.faults import edges
-from aisys_verify.faults.base import ChaosError, ChaosUnsupported, Fault, wait_until
+from aisys_verify.faults.base import ChaosError, ChaosUnsupported, Fault
 from aisys_verify.faults.network import PartitionFault, ToxicFault, parse_stream
-from aisys_verify.faults.process import KillFault, PauseFault, all_healthy, resolve_group
+from aisys_verify.faults.process import KillFault, PauseFault, resolve_group
 from aisys_verify.faults.toxics import TOXIC_TYPES, Stream, Toxic
+from aisys_verify.probe import all_healthy
+from aisys_verify.waiting import wait_until
 
 if TYPE_CHECKING:
     from aisys_verify.stack.base import AgentEndpoint, Stack

@@ -4,6 +4,9 @@
         Stand the spec up (or attach to a stack from 'aisys-verify up'), run the scenario, roll it
         back, write the journal. Exit 0 completed; 1 deviated, aborted or failed; 2 bad input;
         130 interrupted (rolled back first).
+        SCENARIO may also be a Chaos Toolkit experiment (JSON or YAML; run by chaoslib, extra 'ctk').
+    aisys-verify chaos export SCENARIO [-o FILE] [--format json|yaml]
+        The scenario as a Chaos Toolkit experiment ('chaos validate' / 'chaos run' it; docs/ctk.md).
     aisys-verify chaos matrix [PATH...] [--select EXPR] [--format text|json]
     aisys-verify chaos emergency-stop
         From any shell: every running stack's toxics removed, proxies enabled, paused groups
@@ -24,20 +27,30 @@ from typing import Any
 from aisys_verify.cli_support import EXIT_CLEAN as EXIT_OK
 from aisys_verify.cli_support import EXIT_FINDINGS as EXIT_FAILED
 from aisys_verify.cli_support import EXIT_INTERRUPTED
+from aisys_verify.signals import raise_interrupt
 
 
 def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
     chaos = sub.add_parser("chaos", help="chaos scenarios, the fault matrix, emergency stop")
     chaos_sub = chaos.add_subparsers(dest="chaos_command", required=True, parser_class=type(chaos))
-    run = chaos_sub.add_parser("run", help="run a chaos scenario (YAML) and write its journal", description=(
-        "Run SCENARIO against the spec (stood up for the run) or against a running stack (--stack ID). "
-        "Exit 0 completed, 1 deviated/aborted/failed, 2 bad input, 130 interrupted (rolled back first)."))
+    run = chaos_sub.add_parser("run", help="run a chaos scenario or a Chaos Toolkit experiment; write its journal",
+                              description=(
+        "Run SCENARIO (ours, or a Chaos Toolkit experiment, run by chaoslib: docs/ctk.md) against the spec "
+        "(stood up for the run) or against a running stack (--stack ID). Exit 0 completed, 1 deviated/aborted/"
+        "failed, 2 bad input, 130 interrupted (rolled back first)."))
     run.add_argument("scenario", type=Path, metavar="SCENARIO")
     spec_args(run)
     run.add_argument("--stack", metavar="ID", help="attach to a stack started by 'aisys-verify up' (see 'status')")
     run.add_argument("--journal", type=Path, metavar="FILE",
                      help="where to write the journal (default: reports/chaos/<scenario>-<time>.json)")
     run.set_defaults(handler=cmd_run)
+    export = chaos_sub.add_parser("export", help="write a scenario as a Chaos Toolkit experiment", description=(
+        "Write SCENARIO as a Chaos Toolkit experiment whose python providers point at aisys_verify.ctk; run it "
+        "with 'AISYS_STACK=<id> chaos run FILE' against a stack from 'aisys-verify up'."))
+    export.add_argument("scenario", type=Path, metavar="SCENARIO")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: standard output")
+    export.add_argument("--format", choices=("json", "yaml"), default="json")
+    export.set_defaults(handler=cmd_export)
     matrix = chaos_sub.add_parser("matrix", help="list the fault matrix of a spec (stable ids)")
     spec_args(matrix)
     matrix.add_argument("--select", default="", metavar="EXPR",
@@ -55,13 +68,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aisys_verify.faults.experiment import run_experiment
     from aisys_verify.faults.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)  # bad input fails before anything starts
+    ctk = _ctk_experiment(args.scenario)
+    if ctk:
+        from aisys_verify.faults.ctkrun import load_ctk_experiment
+
+        load_ctk_experiment(args.scenario)  # bad input fails before anything starts
+    scenario = None if ctk else load_scenario(args.scenario)
     journal = args.journal or Path("reports") / "chaos" / f"{args.scenario.stem}-{time.strftime('%Y%m%dT%H%M%S')}.json"
 
     def progress(line: str) -> None:
         print(line, flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     stack: Any
     try:
         if args.stack:
@@ -76,7 +94,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                   progress=progress)
             stack.start()
         try:
-            result = run_experiment(stack, scenario, journal_path=journal, progress=progress)
+            if ctk:
+                from aisys_verify.faults.ctkrun import run_ctk_experiment
+
+                result = run_ctk_experiment(args.scenario, stack, journal_path=journal)
+                if result["status"] == "interrupted":
+                    raise KeyboardInterrupt
+            else:
+                assert scenario is not None
+                result = run_experiment(stack, scenario, journal_path=journal, progress=progress)
         except KeyboardInterrupt:
             print(f"aisys-verify: chaos: interrupted; rolled back; journal: {journal}", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -86,14 +112,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(f"journal: {journal}")
-    if result["status"] != "completed":
-        print(f"aisys-verify: chaos: {scenario.title}: {result['status']}: {result['abort_reason']}", file=sys.stderr)
+    if result["status"] != "completed" or result.get("deviated") or result.get("abort_reason"):
+        title = result["experiment"].get("title", args.scenario)
+        reason = result.get("abort_reason") or ""
+        print(f"aisys-verify: chaos: {title}: {result['status']}: {reason}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _ctk_experiment(path: Path) -> bool:
+    """Whether ``path`` holds a Chaos Toolkit experiment rather than one of our scenarios."""
+    import yaml
+
+    from aisys_verify.errors import ScenarioError
+    from aisys_verify.faults.ctkrun import is_ctk_experiment
+
+    try:
+        return is_ctk_experiment(yaml.safe_load(path.read_text(encoding="utf-8")))  # JSON is YAML too
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: cannot read the experiment: {exc}") from None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from aisys_verify.faults.journal import export_experiment
+    from aisys_verify.faults.scenario import load_scenario
+
+    experiment = export_experiment(load_scenario(args.scenario))
+    if args.format == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(experiment, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(experiment, indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"aisys-verify: wrote {args.output} (Chaos Toolkit experiment; AISYS_STACK=<id> chaos run {args.output})")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:

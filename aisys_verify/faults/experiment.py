@@ -11,9 +11,11 @@ that report "completed" over an action that never happened. Ctrl-C (or SIGTERM, 
 one) stops the method and still rolls back (status ``interrupted``); a second Ctrl-C during
 the rollback is ignored, so the rollback finishes.
 
-The journal (JSON) follows Chaos Toolkit's: experiment, status, deviated, start, end, duration,
-steady_states {before, during, after}, run, rollbacks, plus abort_reason, recovery_s and the
-faults with their efficacy evidence.
+The journal (JSON) is a Chaos Toolkit journal (``chaos report`` renders it): chaoslib-version,
+experiment (the scenario exported as a Chaos Toolkit experiment, aisys_verify.faults.journal), status,
+deviated, start, end, duration, steady_states {before, during, after}, run and rollbacks (each with
+its activity, status, ISO start/end, duration, output); plus ours: scenario, abort_reason,
+recovery_s, the faults with their efficacy evidence, fault_events, notes.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from aisys_verify.errors import VerifyError
 from aisys_verify.faults.base import ChaosError
 from aisys_verify.faults.chaos import Chaos
 from aisys_verify.faults.hygiene import restore
-from aisys_verify.faults.probes import ProbeResult, run_probe
+from aisys_verify.faults.probes import ProbeOutcome, run_probe
 from aisys_verify.faults.scenario import Scenario, Step
+from aisys_verify.waiting import poll
 
 if TYPE_CHECKING:
     from aisys_verify.stack.base import Stack
@@ -43,14 +46,14 @@ if TYPE_CHECKING:
 STATUSES = ("completed", "deviated", "aborted", "failed", "interrupted")
 
 
-def _iso(t: float) -> str:
+def iso_time(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
 class SteadyState:
     met: bool
-    probes: list[ProbeResult]
+    probes: list[ProbeOutcome]
 
     def to_json(self) -> dict[str, Any]:
         return {"steady_state_met": self.met, "probes": [p.to_json() for p in self.probes]}
@@ -107,7 +110,7 @@ def run_experiment(stack: Stack, scenario: Scenario, *, journal_path: Path | Non
     started = time.time()
     journal: dict[str, Any] = {
         "chaos-engine": "aisys-verify", "experiment": dict(scenario.raw), "path": str(scenario.path or ""),
-        "status": "completed", "deviated": False, "start": _iso(started), "platform": platform.platform(),
+        "status": "completed", "deviated": False, "start": iso_time(started), "platform": platform.platform(),
         "node": platform.node(), "steady_states": {"before": None, "during": [], "after": None}, "run": [],
         "rollbacks": [], "abort_reason": None, "recovery_s": None, "notes": []}
     abort = threading.Event()
@@ -116,8 +119,11 @@ def run_experiment(stack: Stack, scenario: Scenario, *, journal_path: Path | Non
 
     def finish() -> dict[str, Any]:
         ended = time.time()
-        journal.update(end=_iso(ended), duration=round(ended - started, 3), faults=chaos.journal()["faults"],
+        journal.update(end=iso_time(ended), duration=round(ended - started, 3), faults=chaos.journal()["faults"],
                        fault_events=chaos.events)
+        from aisys_verify.faults.journal import to_ctk_journal
+
+        to_ctk_journal(journal, scenario, iso_time)  # chaos report reads these fields; ours are kept
         if journal_path is not None:
             journal_path.parent.mkdir(parents=True, exist_ok=True)
             journal_path.write_text(json.dumps(journal, indent=1, default=str), encoding="utf-8")
@@ -233,12 +239,8 @@ def _steady_state_after(stack: Stack, scenario: Scenario, journal: dict[str, Any
                         progress: Callable[[str], None]) -> None:
     progress(f"chaos: steady state after (up to {scenario.recovery_timeout_s:g} s)")
     began = time.monotonic()
-    deadline = began + scenario.recovery_timeout_s
-    while True:
-        after = check_steady_state(stack, scenario)
-        if after.met or time.monotonic() >= deadline:
-            break
-        time.sleep(0.25)
+    after = poll(lambda: check_steady_state(stack, scenario), scenario.recovery_timeout_s, 0.25,
+                 until=lambda state: state.met).last
     journal["steady_states"]["after"] = after.to_json()
     if after.met:
         journal["recovery_s"] = round(time.monotonic() - began, 3)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from aisys_verify.faults import pressure
 
 if TYPE_CHECKING:
+    from aisys_verify.faults.chaos import Chaos
     from aisys_verify.stack.base import Stack
 
 
@@ -123,3 +124,41 @@ def _unpause_containers(stack_id: str) -> list[str]:
     for cid in found:
         run_docker("unpause", cid, check=False, timeout=30)
     return [f"stack {stack_id}: unpaused {len(found)} container(s)"] if found else []
+
+
+# --- the plugin's policy: what a fixture does with residue ---------------------------------------------
+
+
+def fault_residue(stack: Stack) -> str:
+    """Toxics, disabled proxies, paused groups or pressure cgroups left behind: removed, and described
+    ("" when clean)."""
+    from aisys_verify.errors import VerifyError
+
+    try:
+        residue = restore(stack)
+    except VerifyError as exc:
+        return f"the hygiene check could not run: {exc}"
+    return "" if residue.clean else residue.describe()
+
+
+def session_residue(stack: Stack) -> str | None:
+    """At the end of a session: why it fails when faults were left on the stack (they are removed), or None."""
+    residue = fault_residue(stack)
+    return f"faults left on the stack at the end of the session (now removed): {residue}" if residue else None
+
+
+def chaos_teardown(chaos: Chaos, stack: Stack) -> str | None:
+    """After a test's chaos: every fault reverted, the journal and its timeline attached (when any fault ran),
+    the stack checked; why the test fails (a revert error, residue), or None."""
+    errors = chaos.reset()
+    if chaos.history:
+        from aisys_verify.faults.timeline import timeline_svg
+        from aisys_verify.report.allure import attach_json, attach_svg
+
+        journal = chaos.journal()
+        attach_json("chaos journal", journal)
+        attach_svg("chaos timeline", timeline_svg(journal))
+    residue = fault_residue(stack)
+    if errors or residue:
+        return "chaos teardown: " + "; ".join([*errors, *([f"left behind: {residue}"] if residue else [])])
+    return None

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aisys_verify.faults.base import ChaosError, ChaosUnsupported, Efficacy, Fault, Recorder
 from aisys_verify.stack.state import cmdline
+from aisys_verify.waiting import wait_until
 
 if TYPE_CHECKING:
     from aisys_verify.stack.base import Stack
@@ -221,9 +222,7 @@ class MemoryPressure(PressureFault):
         self._start_stress(["--vm", "1", "--vm-bytes", f"{self.megabytes}M", "--vm-keep"])
 
     def _verify(self) -> Efficacy:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and self._usage() < self.baseline + 0.8 * self.megabytes * 2**20:
-            time.sleep(0.05)
+        wait_until(lambda: self._usage() >= self.baseline + 0.8 * self.megabytes * 2**20, 5, 0.05)
         grown = (self._usage() - self.baseline) / 2**20
         alive = self.stress is not None and self.stress.poll() is None
         ok = alive and grown >= 0.8 * self.megabytes

@@ -3,6 +3,10 @@
 ``http``: a request to an agent's HTTP port (status code, latency, JSON fields); ``request``:
 a ZeroMQ request to an agent's main (or health) socket (reply status, latency, fields);
 ``health``: the HTTP /health status of every agent a selector names.
+
+One home per job: probing an agent's health is ``aisys_verify.probe`` (its ``ProbeResult``; the ``health``
+probe here calls it); what a fault does to a connection through a proxy is ``faults.observe``; this
+module runs a scenario's probes and judges them (``ProbeOutcome``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ProbeResult:
+class ProbeOutcome:
+    """One steady-state probe of a scenario, run and judged against its tolerance (a journal entry)."""
+
     probe: Probe
     tolerance_met: bool
     start: float
@@ -36,7 +42,7 @@ class ProbeResult:
                 "output": self.output, **({"problems": self.problems} if self.problems else {})}
 
 
-def run_probe(stack: Stack, probe: Probe) -> ProbeResult:
+def run_probe(stack: Stack, probe: Probe) -> ProbeOutcome:
     started, clock = time.time(), time.perf_counter()
     try:
         output = _RUNNERS[probe.type](stack, probe)
@@ -44,7 +50,7 @@ def run_probe(stack: Stack, probe: Probe) -> ProbeResult:
         output = {"error": f"{type(exc).__name__}: {exc}"}
     duration = time.perf_counter() - clock
     problems = judge(probe.tolerance, output, duration)
-    return ProbeResult(probe, not problems, started, duration, output, problems)
+    return ProbeOutcome(probe, not problems, started, duration, output, problems)
 
 
 def judge(tolerance: dict[str, Any] | Any, output: dict[str, Any], duration: float) -> list[str]:

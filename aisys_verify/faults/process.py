@@ -13,9 +13,11 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
-from aisys_verify.faults.base import ChaosError, Efficacy, Fault, Recorder, wait_until
+from aisys_verify.faults.base import ChaosError, Efficacy, Fault, Recorder
 from aisys_verify.faults.edges import SelectorError
 from aisys_verify.plan.groups import UNGROUPED, agents_of_group
+from aisys_verify.probe import all_healthy, still_answering
+from aisys_verify.waiting import wait_until
 
 if TYPE_CHECKING:
     from aisys_verify.spec.model import Topology
@@ -47,31 +49,6 @@ def group_endpoints(stack: Stack, host: str, group: str) -> list[AgentEndpoint]:
     return [stack.endpoint(a.name, host) for a in agents_of_group(stack.topology, host, group)]
 
 
-def all_silent(endpoints: list[AgentEndpoint], timeout: float = 0.3) -> list[str]:
-    """The agents (host/name) that still answer a health check; empty when every one is silent."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from aisys_verify.standin.client import HEALTH_CHECK, request_once
-
-    def answers(ep: AgentEndpoint) -> bool:
-        try:
-            request_once(ep.health_url, HEALTH_CHECK, timeout)
-            return True
-        except TimeoutError:
-            return False
-
-    with ThreadPoolExecutor(max_workers=min(16, max(1, len(endpoints)))) as pool:  # one timeout, not one per agent
-        replies = list(pool.map(answers, endpoints))
-    return [f"{ep.host}/{ep.agent}" for ep, up in zip(endpoints, replies) if up]
-
-
-def all_healthy(endpoints: list[AgentEndpoint]) -> bool:
-    """Every agent's HTTP /health reads up (by the body as well as the code: a 200 saying degraded is not)."""
-    from aisys_verify.health import http_health
-
-    return all(http_health(ep.address, ep.http_port).up for ep in endpoints)
-
-
 class GroupFault(Fault):
     def __init__(self, stack: Stack, host: str, group: str, attributes: dict[str, Any] | None = None,
                  record: Recorder | None = None, recovery_timeout: float = RECOVERY_TIMEOUT_S,
@@ -82,7 +59,7 @@ class GroupFault(Fault):
         self.recovery_timeout = recovery_timeout
 
     def _verify(self) -> Efficacy:
-        answering = all_silent(self.endpoints)
+        answering = still_answering(self.endpoints)
         evidence = (f"{len(self.endpoints)} agent(s) of {self.target} silent on their health sockets"
                     if not answering else f"still answering: {', '.join(answering[:5])}")
         return Efficacy(not answering, evidence, {"agents": len(self.endpoints)})
@@ -111,7 +88,7 @@ class KillFault(GroupFault):
 
     def _verify(self) -> Efficacy:
         # a graceful stop may take a moment: wait for silence before judging
-        wait_until(lambda: not all_silent(self.endpoints, 0.2), 10.0, 0.1)
+        wait_until(lambda: not still_answering(self.endpoints, 0.2), 10.0, 0.1)
         return super()._verify()
 
     def _revert(self) -> None:

@@ -162,6 +162,11 @@ def parse_scenario(data: Any, where: str = "<scenario>", path: Path | None = Non
         str(top.get("description", "") or ""), tuple(str(t) for t in tags))
 
 
+def parse_probe(item: Any, where: str = "<probe>") -> Probe:
+    """One steady-state probe (the mapping a scenario lists); ScenarioError names ``where``."""
+    return _probe(item, where, "probe")
+
+
 def _step(item: Any, where: str, key: str) -> Step:
     step = _mapping(item, where, key)
     kinds = [k for k in ("fault", "probe", "pause_s") if k in step]

@@ -7,6 +7,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from aisys_verify.svg import Scale, document
+from aisys_verify.svg import bars_svg as bars_svg  # the generic chart lives in aisys_verify.svg
+
 WIDTH, LANE, LEFT, TOP = 900, 26, 260, 30
 
 
@@ -24,9 +27,7 @@ def timeline_svg(journal: dict[str, Any]) -> str:
         return _svg(60, ['<text x="10" y="30">no faults and no steady-state checks recorded</text>'])
     start, end = min(times), max(times)
     span = max(end - start, 1e-3)
-
-    def x(t: float) -> float:
-        return LEFT + (t - start) / span * (WIDTH - LEFT - 20)
+    x = Scale(start, start + span, LEFT, WIDTH - 20)
 
     parts = [f'<text x="10" y="18" font-weight="bold">{escape(str(journal.get("experiment", {}).get("title", "")))}'
              f' - {escape(str(journal.get("status", "")))}</text>']
@@ -51,21 +52,5 @@ def timeline_svg(journal: dict[str, Any]) -> str:
     return _svg(axis + 30, parts)
 
 
-def bars_svg(title: str, rows: list[tuple[str, float]], unit: str = "s") -> str:
-    """Horizontal bars, one per (label, value): e.g. each group's recovery time."""
-    if not rows:
-        return _svg(40, [f'<text x="10" y="25">{escape(title)}: no data</text>'])
-    top = max(v for _, v in rows) or 1.0
-    parts = [f'<text x="10" y="18" font-weight="bold">{escape(title)}</text>']
-    for i, (label, value) in enumerate(rows):
-        y = TOP + i * 20
-        width = value / top * (WIDTH - LEFT - 80)
-        parts.append(f'<text x="10" y="{y + 13}" font-size="12">{escape(label[:40])}</text>')
-        parts.append(f'<rect x="{LEFT}" y="{y + 2}" width="{max(width, 1):.1f}" height="14" fill="#4a78c2"/>')
-        parts.append(f'<text x="{LEFT + width + 6:.1f}" y="{y + 13}" font-size="12">{value:.3f} {unit}</text>')
-    return _svg(TOP + len(rows) * 20 + 10, parts)
-
-
 def _svg(height: float, parts: list[str]) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
-            f'font-family="sans-serif" font-size="13">' + "".join(parts) + "</svg>")
+    return document(WIDTH, height, parts, font_size=13)

@@ -35,6 +35,12 @@ RECORDER = Recorder(SHAPE, f"{ROLE}-{os.environ.get('AISYS_LOAD_WORKER', '0')}",
 PACER = Pacer(SHAPE, float(os.environ.get("AISYS_LOAD_SHARE", "1")), RECORDER) if OPEN and ROLE != "master" else None
 users.Context.install(PLAN, RECORDER, PACER)
 
+if SCENARIO.get("locustfile"):  # a team's own users, wrapped so that our pacing and recording apply
+    from aisys_verify.load.userfile import user_classes
+
+    for _cls in user_classes(SCENARIO, PLAN.get("host"), OPEN, __name__):
+        globals()[_cls.__name__] = _cls
+    del _cls
 for _name, _options in SCENARIO["workloads"].items():
     _base = users.WORKLOAD_CLASSES[_name]
     _cls = type(_base.__name__, (_base,), {"abstract": False, "weight": int(_options["weight"]),
@@ -43,7 +49,7 @@ for _name, _options in SCENARIO["workloads"].items():
                                           "connection_timeout": float(SCENARIO["timeout"]),
                                           "wait_time": constant(0 if OPEN else float(SCENARIO.get("think_time") or 0))})
     globals()[_base.__name__] = _cls  # Locust runs the User classes it finds in this module's namespace
-del _name, _options, _base, _cls  # ... so no second name may point at one
+    del _name, _options, _base, _cls  # ... so no second name may point at one
 
 
 class AisysShape(LoadTestShape):

@@ -7,6 +7,7 @@ import math
 from html import escape
 
 from aisys_verify.load.results import LoadResults
+from aisys_verify.svg import Scale, document, no_data
 
 _W, _H, _PAD = 720, 260, 44
 
@@ -22,8 +23,7 @@ def render_svg(results: LoadResults) -> str:
         cell["requests"] += float(row["requests"])
         cell["failures"] += float(row["failures"])
     if not per_second:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="40">'
-                '<text x="8" y="24">no data</text></svg>')
+        return no_data(_W, "no data")
     seconds = sorted(per_second)
     t0, t1 = results.started_at, max(results.ended_at, seconds[-1] + 1)
     open_model = results.model == "open"
@@ -33,21 +33,19 @@ def render_svg(results: LoadResults) -> str:
     users_top = max([c["users"] for c in per_second.values()] + [c["target_users"] for c in per_second.values()]
                     + [1.0]) * 1.1
 
-    def x(t: float) -> float:
-        return _PAD + (t - t0) / (t1 - t0) * (_W - 2 * _PAD)
+    x = Scale(t0, t1, _PAD, _W - _PAD)
 
     def y(v: float, scale: float) -> float:
-        return _H - _PAD + -v / scale * (_H - 2 * _PAD)
+        return Scale(0.0, scale, _H - _PAD, _PAD)(v)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" font-family="sans-serif" '
-             f'font-size="11"><rect width="{_W}" height="{_H}" fill="white"/>']
+    parts = [f'<rect width="{_W}" height="{_H}" fill="white"/>']
     for i, phase in enumerate(results.phases):
         lat = results.latencies(phase=phase.name)
         label = escape(phase.name) + (f" p99 {lat.quantile(0.99) * 1e3:.0f} ms" if lat.count else "")
         parts.append(f'<rect x="{x(phase.start):.1f}" y="{_PAD}" width="{x(phase.end) - x(phase.start):.1f}" '
                      f'height="{_H - 2 * _PAD}" fill="{"#f2f5fa" if i % 2 else "#e6ecf5"}"/>'
                      f'<text x="{x(phase.start) + 3:.1f}" y="{_PAD - 4}">{label}</text>')
-    width = max(1.0, (_W - 2 * _PAD) / (t1 - t0) * 0.8)
+    width = max(1.0, (x(t0 + 1) - x(t0)) * 0.8)  # 80% of a second
     for t in seconds:
         c = per_second[t]
         parts.append(f'<rect x="{x(t):.1f}" y="{y(c["requests"], top):.1f}" width="{width:.1f}" '
@@ -71,5 +69,5 @@ def render_svg(results: LoadResults) -> str:
     parts.append(f'<text x="{_PAD}" y="16" font-size="13" font-weight="bold">{title}</text>'
                  f'<text x="{_PAD}" y="{_H - 12}">{legend}; requests/s axis max {top:.0f}, users axis max '
                  f'{users_top:.0f}</text><line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" '
-                 'stroke="#999"/></svg>')
-    return "".join(parts)
+                 'stroke="#999"/>')
+    return document(_W, _H, parts)

@@ -30,6 +30,7 @@ from aisys_verify.load.histogram import Latencies
 from aisys_verify.load.recorder import PART_PREFIX
 from aisys_verify.load.results import Cell, EndpointInfo, LoadResults, Phase, read_results, write_results
 from aisys_verify.load.scenario import GATEWAY_AGENT, WORKLOAD_ENDPOINTS, LoadScenario
+from aisys_verify.waiting import poll
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CPU_SATURATED = 90.0        # % of one core, Locust's own warning threshold
@@ -79,6 +80,8 @@ def build_plan(scenario: LoadScenario, target: Any, folder: Path) -> tuple[dict[
                             "agents": {}, "host": None}
     endpoints: list[EndpointInfo] = []
     names = [w.name for w in scenario.workloads]
+    if scenario.locustfile:
+        return _user_file_plan(scenario, target, plan)
     if isinstance(target, str):
         if any(n != "http-get" for n in names):
             raise LoadError(f"{scenario.source}: workloads {', '.join(n for n in names if n != 'http-get')} need a "
@@ -112,6 +115,26 @@ def build_plan(scenario: LoadScenario, target: Any, folder: Path) -> tuple[dict[
                 name = f"zmq:{hosts[0]}/{agent}:{action}"
             endpoints.append(EndpointInfo(name, hosts[0], agent, kind))
     return plan, endpoints
+
+
+def _user_file_plan(scenario: LoadScenario, target: Any,
+                    plan: dict[str, Any]) -> tuple[dict[str, Any], list[EndpointInfo]]:
+    """A team's own Locust users: their HttpUsers' host is the URL, or the stack's gateway; the endpoints are their
+    task names, known once they run (the merge adds each name it sees)."""
+    if isinstance(target, str):
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LoadError(f"target {target!r} is not an http(s):// URL")
+        plan["host"] = target.rstrip("/")
+    elif callable(getattr(target, "endpoint", None)) and getattr(target, "topology", None) is not None:
+        hosts = [a.host for a in target.topology.agents if a.name == GATEWAY_AGENT]
+        if not hosts:
+            raise LoadError(f"{scenario.source}: a locustfile's HttpUsers go to the gateway ({GATEWAY_AGENT}), which "
+                            "the spec does not declare; give a URL target instead")
+        plan["host"] = target.endpoint(GATEWAY_AGENT, hosts[0]).http_url
+    else:
+        raise LoadError(f"load target {target!r} is neither a stack nor an http(s) URL")
+    return plan, []
 
 
 def _free_port() -> int:
@@ -224,12 +247,8 @@ def _tail(log: Path, lines: int = 15) -> str:
 
 
 def _read_parts(folder: Path, expected: int, wait_s: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + wait_s
-    while True:
-        files = sorted(folder.glob(f"{PART_PREFIX}*.json"))
-        if len(files) >= expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    files = poll(lambda: sorted(folder.glob(f"{PART_PREFIX}*.json")), wait_s, 0.2,
+                 until=lambda found: len(found) >= expected).last
     parts = []
     for file in files:
         try:

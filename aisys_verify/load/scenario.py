@@ -9,6 +9,12 @@
     timeout: 10              # seconds per request; a request that takes longer failed
     workers: 0               # 0: one Locust process; N: a master and N local worker processes
 
+Instead of ``workloads``, a team's own Locust file (relative to the scenario file), run under the same shapes,
+pacing, recording and verdicts; each ``@task`` function's name becomes an endpoint name:
+
+    locustfile: ../../loadtests/locustfile.py
+    user_classes: {WebsiteUser: 3, ApiUser: 1}   # or a list of names; absent: every User class the file defines
+
 Workloads against a stack: conversation (gateway HTTP), memory (ZeroMQ store then retrieve),
 vision, speech, reasoning (ZeroMQ to their agents). Against a plain URL: ``http-get``
 (``{http-get: {weight: 1, path: /}}``), for benchmarks and tests.
@@ -39,7 +45,7 @@ WORKLOAD_ENDPOINTS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "reasoning": (("zmq", "ChainOfThoughtAgent", "reason"),),
 }
 _KEYS = ("name", "description", "shape", "model", "users", "spawn_rate", "think_time", "workloads", "timeout",
-         "workers")
+         "workers", "locustfile", "user_classes")
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class LoadScenario:
     workers: int = 0
     description: str = ""
     source: str = "<inline>"
+    locustfile: str = ""                          # a user's own Locust file (absolute path); replaces workloads
+    user_classes: tuple[tuple[str, int], ...] = ()  # (class name, weight; 0: the class's own), () = all of them
 
     @property
     def pool(self) -> int:
@@ -80,7 +88,9 @@ class LoadScenario:
                 "model": self.model, "users": self.pool if self.model == "open" else self.users,
                 "spawn_rate": self.spawn_rate, "think_time": self.think_time, "timeout": self.timeout,
                 "workers": self.workers,
-                "workloads": {w.name: {"weight": w.weight, **dict(w.options)} for w in self.workloads}}
+                "workloads": {w.name: {"weight": w.weight, **dict(w.options)} for w in self.workloads},
+                **({"locustfile": self.locustfile, "user_classes": dict(self.user_classes)} if self.locustfile
+                   else {})}
 
 
 def parse_scenario(data: Mapping[str, Any], source: str = "<inline>") -> LoadScenario:
@@ -101,14 +111,44 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<inline>") -> LoadSce
     model = data.get("model", "closed")
     if model not in ("open", "closed"):
         raise LoadError(f"{source}: model must be 'open' or 'closed', got {model!r}")
-    workloads = _workloads(data.get("workloads", {"conversation": 1}), source)
+    locustfile, user_classes = _locustfile(data, source)
+    if locustfile and "workloads" in data:
+        raise LoadError(f"{source}: give either 'workloads' or 'locustfile' (a team's own Locust users), not both")
+    workloads = () if locustfile else _workloads(data.get("workloads", {"conversation": 1}), source)
     return LoadScenario(
         name=str(data.get("name") or Path(source).stem), shape=shape, model=model,
         users=_number(data, "users", 0, source, whole=True), spawn_rate=_number(data, "spawn_rate", 0, source),
         think_time=_number(data, "think_time", 0, source),
         workloads=workloads, timeout=_number(data, "timeout", 10.0, source, positive=True),
         workers=_number(data, "workers", 0, source, whole=True), description=str(data.get("description") or ""),
-        source=source)
+        source=source, locustfile=locustfile, user_classes=user_classes)
+
+
+def _locustfile(data: Mapping[str, Any], source: str) -> tuple[str, tuple[tuple[str, int], ...]]:
+    raw, classes = data.get("locustfile"), data.get("user_classes")
+    if raw is None:
+        if classes is not None:
+            raise LoadError(f"{source}: 'user_classes' needs 'locustfile' (the file that defines them)")
+        return "", ()
+    if not isinstance(raw, str) or not raw.endswith(".py"):
+        raise LoadError(f"{source}: 'locustfile' must be the path of a .py file, got {raw!r}")
+    path = Path(raw) if Path(raw).is_absolute() or source.startswith("<") else Path(source).parent / raw
+    if not path.is_file():
+        raise LoadError(f"{source}: locustfile: no such file {path} (a path relative to the scenario file)")
+    if classes is None:
+        chosen: dict[str, Any] = {}
+    elif isinstance(classes, list) and all(isinstance(c, str) for c in classes):
+        chosen = dict.fromkeys(classes, 0)
+    elif isinstance(classes, Mapping):
+        chosen = dict(classes)
+    else:
+        raise LoadError(f"{source}: 'user_classes' must list User class names or map them to weights")
+    for name, weight in chosen.items():
+        if not str(name).isidentifier():
+            raise LoadError(f"{source}: user_classes: {name!r} is not a class name")
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            raise LoadError(f"{source}: user_classes.{name}: the weight must be a whole number >= 1, got {weight!r}")
+    return str(path.resolve()), tuple((str(k), int(v)) for k, v in chosen.items())
 
 
 def _number(data: Mapping[str, Any], key: str, default: float, source: str, *, whole: bool = False,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aisys_verify.errors import LoadTargetError
+from aisys_verify.waiting import poll
 
 _REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
@@ -127,11 +128,8 @@ def running_target(folder: Path, stall_after: float = 0.0, stall_for: float = 0.
         command = ["taskset", "-c", str(cpu), *command]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise LoadTargetError(f"the load target did not start (exit {proc.poll()})")
-            time.sleep(0.05)
+        if not poll(ready.exists, 15, 0.05, give_up=lambda: proc.poll() is not None).met:
+            raise LoadTargetError(f"the load target did not start (exit {proc.poll()})")
         port = json.loads(ready.read_text(encoding="utf-8"))["port"]
         yield RunningTarget(f"http://127.0.0.1:{port}", ready, proc)
     finally:

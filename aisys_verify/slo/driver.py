@@ -13,20 +13,19 @@ exact latencies, and saves to / loads from one JSON file.
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import os
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.errors import InvalidValue
+from aisys_verify.errors import HttpNoReply, InvalidValue
 from aisys_verify.errors import RunRecordError as RunRecordError
+from aisys_verify.httpjson import JSON_HEADERS, KeepAlive
 from aisys_verify.load.results import EndpointInfo
 from aisys_verify.load.results import Phase as LoadPhase
 from aisys_verify.replies import client_error, error_text, failed
@@ -201,13 +200,12 @@ class _Worker:
         self.zmq = zmq
         self.context: Any = zmq.Context.instance()
         self.sockets: dict[str, Any] = {}
-        self.http: dict[str, http.client.HTTPConnection] = {}
+        self.http = KeepAlive()
 
     def close(self) -> None:
         for sock in self.sockets.values():
             sock.close(0)
-        for conn in self.http.values():
-            conn.close()
+        self.http.close()
 
     def send(self, target: Target, i: int) -> tuple[bool, str]:
         return self._http(target, i) if target.kind == "http" else self._zmq(target, i)
@@ -235,29 +233,15 @@ class _Worker:
         return True, ""
 
     def _http(self, target: Target, i: int) -> tuple[bool, str]:
-        parsed = urllib.parse.urlsplit(target.url)
         method, _, path = target.action.partition(" ")
         body = json.dumps(dict(target.fields(i))).encode() if method in ("POST", "PUT") else None
-        for attempt in (1, 2):  # a kept-alive connection the server closed is not a failure of the request
-            conn = self.http.get(target.url)
-            if conn is None:
-                conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=target.timeout_s)
-                self.http[target.url] = conn
-            try:
-                conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-                break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                conn.close()
-                del self.http[target.url]
-                if attempt == 2:
-                    return False, f"{type(exc).__name__}"
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                del self.http[target.url]
-                return False, f"{type(exc).__name__}: {exc}"
+        try:  # a kept-alive connection the server closed is sent again once, by KeepAlive
+            status = self.http.request(method, target.url, path, body, timeout=target.timeout_s,
+                                       headers=JSON_HEADERS)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            return False, f"{type(exc).__name__}"
+        except OSError as exc:
+            return False, f"{exc.kind if isinstance(exc, HttpNoReply) else type(exc).__name__}: {exc}"
         return (status < 500), ("" if status < 500 else f"HTTP {status}")
 
 

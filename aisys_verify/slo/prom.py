@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aisys_verify.errors import ScrapeError as ScrapeError
+from aisys_verify.httpjson import http_raw
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -84,9 +83,11 @@ def scrape(urls: Mapping[str, str], timeout: float = 2.0, workers: int = 16) -> 
     def one(item: tuple[str, str]) -> tuple[str, dict[tuple[str, Labels], float] | str]:
         name, url = item
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                return name, parse_text(response.read().decode("utf-8", "replace"), url)
-        except (OSError, urllib.error.URLError, ScrapeError) as exc:
+            reply = http_raw("GET", url, timeout=timeout)
+            if (error := reply.status_error()) is not None:
+                return name, f"HTTPError: {error}"  # the text urllib's HTTPError gave
+            return name, parse_text(reply.body.decode("utf-8", "replace"), url)
+        except (OSError, ScrapeError) as exc:
             return name, f"{type(exc).__name__}: {exc}"
 
     taken = time.time()

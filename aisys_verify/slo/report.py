@@ -6,12 +6,14 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
 from aisys_verify.slo.budget import PhaseBurn
 from aisys_verify.slo.evaluate import Evaluation
 from aisys_verify.slo.model import SliKind
 from aisys_verify.slo.verdict import Status, Verdict
+from aisys_verify.svg import Scale, document, no_data
 
 MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "INCONCL"}
 
@@ -72,26 +74,15 @@ def timeline_svg(samples: Sequence[tuple[str, float, float, bool]], phases: Sequ
 
     ``samples``: (phase, started epoch s, latency s, ok); ``phases``: (name, start, end).
     """
-    from html import escape
-
     if not samples or not phases:
-        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40"><text x="8" y="24">' \
-               f'{escape(title)}: no samples</text></svg>'
+        return no_data(width, f"{title}: no samples")
     t0 = min(p[1] for p in phases)
     t1 = max(p[2] for p in phases)
     top = max([s[2] for s in samples] + [bound_s or 0.0]) * 1.1 or 1.0
     left, right, upper, lower = 56, width - 10, 28, height - 30
-    sx = (right - left) / max(t1 - t0, 1e-9)
-    sy = (lower - upper) / top
-
-    def x(t: float) -> float:
-        return left + (t - t0) * sx
-
-    def y(v: float) -> float:
-        return lower - v * sy
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-           f'font-size="11"><text x="{left}" y="16" font-size="13">{escape(title)}</text>',
+    x = Scale(t0, t0 + max(t1 - t0, 1e-9), left, right)
+    y = Scale(0.0, top, lower, upper)
+    out = [f'<text x="{left}" y="16" font-size="13">{escape(title)}</text>',
            f'<line x1="{left}" y1="{lower}" x2="{right}" y2="{lower}" stroke="#333"/>',
            f'<line x1="{left}" y1="{upper}" x2="{left}" y2="{lower}" stroke="#333"/>']
     colour = {name: PHASE_COLOURS[i % len(PHASE_COLOURS)] for i, (name, _, _) in enumerate(phases)}
@@ -112,18 +103,8 @@ def timeline_svg(samples: Sequence[tuple[str, float, float, bool]], phases: Sequ
         out.append(f'<line x1="{left}" y1="{y(bound_s):.1f}" x2="{right}" y2="{y(bound_s):.1f}" stroke="#d62728" '
                    f'stroke-dasharray="5,3"/><text x="{right}" y="{y(bound_s) - 4:.1f}" text-anchor="end" '
                    f'fill="#d62728">SLO bound {bound_s * 1000:g} ms</text>')
-    out.append(f'<text x="{right}" y="{height - 8}" text-anchor="end">{t1 - t0:.1f} s</text></svg>')
-    return "\n".join(out)
-
-
-def attach_svg(name: str, svg: str) -> None:
-    """Into the Allure report, when one is being recorded (nothing is imported otherwise)."""
-    from aisys_verify.report.allure import active
-
-    if active():
-        import allure
-
-        allure.attach(svg, name=name, attachment_type=allure.attachment_type.SVG)
+    out.append(f'<text x="{right}" y="{height - 8}" text-anchor="end">{t1 - t0:.1f} s</text>')
+    return document(width, height, out, sep="\n")
 
 
 def _normalised(v: Verdict) -> tuple[float, float, float] | None:
@@ -146,20 +127,18 @@ def _normalised(v: Verdict) -> tuple[float, float, float] | None:
 def verdicts_svg(evaluation: Evaluation, width: int = 760) -> str:
     """One row per SLO: its interval as a multiple of what the objective allows (log scale, 1 = the
     objective), coloured by verdict; SLOs with no data are listed without a bar."""
-    from html import escape
-
     rows = evaluation.verdicts
     row_h, left, right, top = 16, 250, width - 20, 30
     height = top + row_h * len(rows) + 30
     lo_exp, hi_exp = -3, 2  # 0.001x .. 100x
 
+    decades = Scale(lo_exp, hi_exp, left, right)
+
     def x(value: float) -> float:
-        value = min(max(value, 10.0 ** lo_exp), 10.0 ** hi_exp)
-        return left + (math.log10(value) - lo_exp) / (hi_exp - lo_exp) * (right - left)
+        return decades(math.log10(min(max(value, 10.0 ** lo_exp), 10.0 ** hi_exp)))
 
     colours = {Status.PASS: "#54a24b", Status.FAIL: "#e45756", Status.INCONCLUSIVE: "#f58518"}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-           'font-size="11"><text x="8" y="16" font-size="13">SLO verdicts: interval as a multiple of what the '
+    out = ['<text x="8" y="16" font-size="13">SLO verdicts: interval as a multiple of what the '
            'objective allows (1 = the objective; log scale)</text>']
     for exp in range(lo_exp, hi_exp + 1):
         out.append(f'<line x1="{x(10.0 ** exp):.1f}" y1="{top - 4}" x2="{x(10.0 ** exp):.1f}" '
@@ -177,5 +156,4 @@ def verdicts_svg(evaluation: Evaluation, width: int = 760) -> str:
         out.append(f'<line x1="{x(low):.1f}" y1="{y:.1f}" x2="{x(high):.1f}" y2="{y:.1f}" '
                    f'stroke="{colours[v.status]}" stroke-width="5" stroke-opacity="0.6"/>'
                    f'<circle cx="{x(point):.1f}" cy="{y:.1f}" r="3" fill="#333"/>')
-    out.append("</svg>")
-    return "\n".join(out)
+    return document(width, height, out, sep="\n")

@@ -33,18 +33,20 @@ from aisys_verify.spec.model import (
     GpuPlan,
     Host,
     HostFacts,
+    RecoveryObjectives,
     SloConfig,
     Store,
     Topology,
 )
 from aisys_verify.spec.reader import Notes, expect_list, expect_map, expect_str
+from aisys_verify.spec.recovery import read_recovery_objectives
 from aisys_verify.spec.slo import is_slo_config, read_slo_config
 from aisys_verify.spec.source import Location, YamlDocument, YMap, display_path, load_yaml
 from aisys_verify.spec.startup import StartupConfig, is_startup_config, read_startup_config
 
 MANIFEST = "aisys-spec.yaml"
 MANIFEST_KIND = "aisys-verify/spec"
-MANIFEST_KEYS = ("kind", "name", "hosts", "slo_config", "projects", "description")
+MANIFEST_KEYS = ("kind", "name", "hosts", "slo_config", "projects", "description", "recovery_objectives")
 HOST_KEYS = ("startup_config", "compose", "redis_port", *FACT_KEYS)
 DEFAULT_REDIS_PORT = 6379
 _GENERIC_DIRS = {"config", "configs", "conf", "etc"}
@@ -71,6 +73,7 @@ class _Draft:
     projects: dict[str, list[YamlDocument]] = field(default_factory=dict)
     facts_docs: list[YamlDocument] = field(default_factory=list)
     slo: SloConfig | None = None
+    recovery: RecoveryObjectives | None = None
     files: list[str] = field(default_factory=list)
     empty_startups: list[tuple[str, Location]] = field(default_factory=list)  # (why it has no agents, where)
 
@@ -251,6 +254,9 @@ def _read_manifest(doc: YamlDocument, base: Path, draft: _Draft) -> None:
         sdoc = load_rel(root["slo_config"], root.loc_of("slo_config"), "slo_config")
         draft.files.append(sdoc.path)
         draft.slo = read_slo_config(sdoc, draft.notes)
+    if "recovery_objectives" in root:
+        draft.recovery = read_recovery_objectives(root["recovery_objectives"], root.loc_of("recovery_objectives"),
+                                                  draft.notes)
     projects = expect_map(root.get("projects"), root.loc_of("projects"), "projects", allow_none=True)
     for pname, body in projects.items():
         files = expect_list(body, projects.loc_of(pname), f"project {pname}")
@@ -323,7 +329,8 @@ def _assemble(draft: _Draft) -> Topology:
     notes = list(draft.notes.items)
     return Topology(tuple(hosts), tuple(projects), tuple(edges), tuple(stores),
                     tuple(h.plan for h in draft.hosts.values() if h.plan), draft.slo, dict(draft.env),
-                    tuple(dict.fromkeys([*draft.files, *(f for p in projects for f in p.read)])), tuple(notes))
+                    tuple(dict.fromkeys([*draft.files, *(f for p in projects for f in p.read)])), tuple(notes),
+                    draft.recovery)
 
 
 def _edges(hosts: list[Host], projects: list[ComposeProject], draft: _Draft) -> tuple[list[Edge], list[Store]]:

@@ -341,6 +341,16 @@ class Store:
         return f"{self.host}/{self.kind}:{self.port}"
 
 
+@dataclass(frozen=True)
+class RecoveryObjectives:
+    """How much a disaster may lose and how long it may last (the spec's ``recovery_objectives``): RPO, the
+    seconds of acknowledged writes a host's loss may cost; RTO, the seconds until the system serves again."""
+
+    rpo_s: float
+    rto_s: float
+    loc: Location
+
+
 class SloType(enum.Enum):
     AVAILABILITY = "availability"
     LATENCY = "latency"
@@ -423,6 +433,7 @@ class Topology:
     env: Mapping[str, str]
     files: tuple[str, ...]
     notes: tuple[Any, ...] = field(default=(), compare=False)  # loader diagnostics (lint findings)
+    recovery: RecoveryObjectives | None = None  # the manifest's recovery_objectives (suites/dr judges them)
 
     @cached_property
     def agents(self) -> tuple[Agent, ...]:

@@ -94,6 +94,7 @@ from aisys_verify.stack.docker import (  # noqa: F401  (re-exported: the reaper'
 from aisys_verify.stack.images import ImageError, ImageSet, build_all, docker_usable, missing_or_stale
 from aisys_verify.stack.interpose import ProxiedEdge
 from aisys_verify.stack.toxiproxy import ToxiproxyClient
+from aisys_verify.waiting import wait_until
 
 if TYPE_CHECKING:
     from aisys_verify.stack.spec_images import Interposition
@@ -348,9 +349,7 @@ class ComposeStack:
         else:
             run_docker("kill", "--signal", signal.Signals(sig).name, cid, check=False)
             if sig in (signal.SIGKILL, signal.SIGTERM):
-                deadline = time.monotonic() + 15
-                while self.runner.container_state(cid)[0] and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                wait_until(lambda: not self.runner.container_state(cid)[0], 15, 0.05)
 
     def pause_group(self, host: str, group: str) -> None:
         run_docker("pause", self.group_container(host, group))

@@ -72,6 +72,12 @@ class ComposeRenderer:
         stack = self.stack
         for sub in ("logs", "secrets", "mps", "compose"):
             (stack.workdir / sub).mkdir(parents=True, exist_ok=True)
+        # the stand-in image runs as an unprivileged user (uid 10001): the folders it writes through bind
+        # mounts are made writable for it, per host, so whoever runs the stack can still remove them
+        for host in stack.topology.hosts:
+            (stack.workdir / "logs" / host.name).mkdir(exist_ok=True)
+            (stack.workdir / "logs" / host.name).chmod(0o777)
+        (stack.workdir / "logs").chmod(0o777)
         self.write_dummy_secrets()
         rendered = {h.name: self.render(h.name) for h in stack.topology.hosts}
         aliases: dict[str, str] = {}
@@ -148,6 +154,7 @@ class ComposeRenderer:
         if trace.startswith("file:"):
             self.trace_dir = Path(trace[5:]).resolve()
             self.trace_dir.mkdir(parents=True, exist_ok=True)
+            self.trace_dir.chmod(0o777)  # written by the stand-in image's unprivileged user
             return "file:/var/log/aisys-traces"
         return trace
 
@@ -264,8 +271,7 @@ class ComposeRenderer:
 
     def host_file(self, host: str, rendered: dict[str, Any]) -> dict[str, Any]:
         stack = self.stack
-        project = stack.host_projects[host]
-        net_key = next(iter(rendered.get("networks") or {}), "agent_net")
+        net_key = self.network_key(rendered)
         services: dict[str, Any] = {}
         by_service = {svc: group for (h, group), svc in stack.services.items() if h == host}
         command_tail = ["--plan", PLAN_PATH, *(f"--var={k}={v}" for k, v in stack.spec_vars.items())]
@@ -301,12 +307,27 @@ class ComposeRenderer:
             "networks": {net_key: {"aliases": [self.alias(host, REDIS_SERVICE), self.alias(host, "redis")]}},
             "ports": [f"{stack.host_addresses[host]}:{redis_port}:{redis_port}"],
         }
+        return self.project_file(host, rendered, services, {"aisys_data": {}})
+
+    @staticmethod
+    def network_key(rendered: dict[str, Any]) -> str:
+        """The key of the spec's own network in a host's rendered compose file (its agents' aliases go there)."""
+        return next(iter(rendered.get("networks") or {}), "agent_net")
+
+    def project_file(self, host: str, rendered: dict[str, Any], services: dict[str, Any],
+                     volumes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The envelope of one host's generated project, in either mode: ``services`` on the host's network
+        (named for the project, so that stacks never share one), ``volumes`` (none: no key), the spec's
+        secrets, and the project's name where compose v2 reads it from the file; all labelled as ours."""
+        stack = self.stack
+        project = stack.host_projects[host]
         labels = self.labels(**{LABEL_HOST: host})
         result: dict[str, Any] = {
             "services": services,
-            "networks": {net_key: {"name": project, "driver": "bridge", "labels": labels}},
-            "volumes": {"aisys_data": {"labels": labels}},
+            "networks": {self.network_key(rendered): {"name": project, "driver": "bridge", "labels": labels}},
         }
+        if volumes:
+            result["volumes"] = {name: {**options, "labels": labels} for name, options in volumes.items()}
         if stack.cli is not None and stack.cli.major >= 2:
             result = {"name": project, **result}
         if rendered.get("secrets"):

@@ -10,6 +10,7 @@ the container's log tail.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import subprocess
 import time
@@ -24,6 +25,7 @@ from aisys_verify.stack.base import StackStartError, health_gate
 from aisys_verify.stack.compose_names import COMPOSE_PROJECT, COMPOSE_SERVICE, REDIS_SERVICE, TOXIPROXY_SERVICE
 from aisys_verify.stack.docker import LABEL_STACK, ComposeError, run_docker
 from aisys_verify.stack.toxiproxy import ToxiproxyError
+from aisys_verify.waiting import poll, wait_until
 
 if TYPE_CHECKING:
     from aisys_verify.stack.compose import ComposeStack
@@ -77,25 +79,25 @@ class ComposeRunner:
     def wait_fabric(self, timeout: float) -> None:
         stack = self.stack
         client = stack.toxiproxy_client
-        deadline = time.monotonic() + timeout
-        while True:
+        deadline = time.monotonic() + timeout  # one budget for Toxiproxy and every Redis
+
+        def toxiproxy_error() -> str | None:
             try:
                 client.version()
-                break
+                return None
             except ToxiproxyError as exc:
-                if time.monotonic() > deadline:
-                    raise StackStartError(f"Toxiproxy did not answer on {client.base}: {exc}",
-                                          log_tail=self.logs(self.cid(stack.fabric_project, TOXIPROXY_SERVICE))
-                                          ) from None
-                time.sleep(0.1)
+                return str(exc)
+
+        answer = poll(toxiproxy_error, timeout, 0.1, until=lambda error: error is None)
+        if not answer.met:
+            raise StackStartError(f"Toxiproxy did not answer on {client.base}: {answer.last}",
+                                  log_tail=self.logs(self.cid(stack.fabric_project, TOXIPROXY_SERVICE)))
         client.populate(list({p.proxy.name: p.proxy for p in stack.proxies}.values()))  # spec images: shared ones
         for host, address in stack.host_addresses.items():
             port = stack.plan.redis[host][1]
-            while not _tcp_open(address, port):
-                if time.monotonic() > deadline:
-                    raise StackStartError(f"Redis of host {host} did not listen on {address}:{port}", host,
-                                          log_tail=self.logs(self.cid(stack.host_projects[host], REDIS_SERVICE)))
-                time.sleep(0.1)
+            if wait_until(functools.partial(_tcp_open, address, port), deadline - time.monotonic(), 0.1) is None:
+                raise StackStartError(f"Redis of host {host} did not listen on {address}:{port}", host,
+                                      log_tail=self.logs(self.cid(stack.host_projects[host], REDIS_SERVICE)))
 
     def start_layers(self) -> None:
         stack = self.stack
@@ -168,9 +170,9 @@ class ComposeRunner:
         (a dependency probe missing its 0.5 s deadline on a busy machine), so check them all together."""
         stack = self.stack
         t0 = time.perf_counter()
-        deadline = time.monotonic() + timeout
         gate = health_gate(stack.topology, stack.plan)
-        while True:
+
+        def not_ok() -> dict[str, str]:  # one sweep: every waited-for agent that is not ok now
             bad = {}
             for agent in stack.topology.agents:
                 if not gate.waits_for(agent.key):
@@ -178,19 +180,21 @@ class ComposeRunner:
                 reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[agent.key])
                 if not gate.passes(agent.key, reading):
                     bad[agent.key] = reading.shown()
-            if not bad:
-                stack.progress(f"  all {len(stack.topology.agents) - len(gate.skipped)} agents ok together after "
-                               f"{time.perf_counter() - t0:.2f} s")
-                return
-            if time.monotonic() > deadline:
-                key = sorted(bad)[0]
-                agent = stack.topology.agents_by_key[key]
-                group = next(g for (h, g) in stack.services if h == agent.host and any(
-                    a.key == key for a in agents_of_group(stack.topology, h, g)))
-                raise StackStartError(f"stack failed to settle: {len(bad)} agent(s) not ok together within "
-                                      f"{timeout:g} s, e.g. {key}: {bad[key]}", agent.host, group, agent.name,
-                                      self.logs(stack.group_container(agent.host, group)))
-            time.sleep(0.2)
+            return bad
+
+        sweep = poll(not_ok, timeout, 0.2, until=lambda bad: not bad)
+        if sweep.met:
+            stack.progress(f"  all {len(stack.topology.agents) - len(gate.skipped)} agents ok together after "
+                           f"{time.perf_counter() - t0:.2f} s")
+            return
+        bad = sweep.last
+        key = sorted(bad)[0]
+        agent = stack.topology.agents_by_key[key]
+        group = next(g for (h, g) in stack.services if h == agent.host and any(
+            a.key == key for a in agents_of_group(stack.topology, h, g)))
+        raise StackStartError(f"stack failed to settle: {len(bad)} agent(s) not ok together within "
+                              f"{timeout:g} s, e.g. {key}: {bad[key]}", agent.host, group, agent.name,
+                              self.logs(stack.group_container(agent.host, group)))
 
     def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
         """Until every agent of ``groups`` passes the health gate on HTTP /health (published port; agents with
@@ -200,32 +204,32 @@ class ComposeRunner:
         pending = {a.key: a for h, g in groups for a in agents_of_group(stack.topology, h, g) if gate.waits_for(a.key)}
         owner = {a.key: (h, g) for h, g in groups for a in agents_of_group(stack.topology, h, g)}
         last: dict[str, str] = {}
-        deadline = time.monotonic() + timeout
         next_state_check = time.monotonic() + 1.0
-        while pending:
+
+        def still_pending() -> dict[str, Agent]:  # one that passed stays done; a dead container ends the wait
+            nonlocal next_state_check
             for key, agent in list(pending.items()):
                 reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[key])
                 if gate.passes(key, reading):
                     del pending[key]
                 else:
                     last[key] = reading.shown()
-            if not pending:
-                return
             now = time.monotonic()
-            if now > next_state_check:
+            if pending and now > next_state_check:
                 next_state_check = now + 1.0
                 for host, group in {owner[k] for k in pending}:
                     running, detail = self.container_state(stack.group_container(host, group))
                     if not running:
                         raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}",
                                               host, group, log_tail=self.logs(stack.group_container(host, group)))
-            if now > deadline:
-                key = sorted(pending)[0]
-                host, group = owner[key]
-                raise StackStartError(f"stack failed to start: {host}/{group}/{pending[key].name}: not healthy after "
-                                      f"{timeout:g} s: {last.get(key)}", host, group, pending[key].name,
-                                      self.logs(stack.group_container(host, group)))
-            time.sleep(0.1)
+            return pending
+
+        if pending and not poll(still_pending, timeout, 0.1, until=lambda left: not left).met:
+            key = sorted(pending)[0]
+            host, group = owner[key]
+            raise StackStartError(f"stack failed to start: {host}/{group}/{pending[key].name}: not healthy after "
+                                  f"{timeout:g} s: {last.get(key)}", host, group, pending[key].name,
+                                  self.logs(stack.group_container(host, group)))
 
     def container_state(self, cid: str) -> tuple[bool, str]:
         proc = run_docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", cid,

@@ -32,6 +32,7 @@ from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError
 from aisys_verify.stack.interpose import ProxiedEdge
 from aisys_verify.stack.inventory import HostEntry, Inventory, ProxyEntry, load_inventory, proxy_entries_from_names
 from aisys_verify.stack.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
+from aisys_verify.waiting import poll, wait_until
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
@@ -260,21 +261,23 @@ class ExternalStack:
         gate = health_gate(self.topology, self.plan)
         pending = [e for e in (agents if agents is not None else self.endpoints())
                    if gate.waits_for(f"{e.host}/{e.agent}")]
-        deadline = time.monotonic() + timeout
         last: dict[str, str] = {}
+        if not pending:
+            return
         with ThreadPoolExecutor(max_workers=16) as pool:
-            while pending:
+
+            def still_pending() -> list[AgentEndpoint]:  # one that passed the gate stays done
                 readings = list(pool.map(lambda e: http_health(e.address, e.http_port), pending))
                 for ep, reading in zip(list(pending), readings):
                     if gate.passes(f"{ep.host}/{ep.agent}", reading):
                         pending.remove(ep)
                     else:
                         last[f"{ep.host}/{ep.agent}"] = reading.shown()
-                if pending and time.monotonic() > deadline:
-                    shown = "; ".join(f"{e.host}/{e.agent}: {last.get(f'{e.host}/{e.agent}')}" for e in pending[:5])
-                    raise StackStartError(f"{len(pending)} agent(s) not healthy after {timeout:g} s: {shown}")
-                if pending:
-                    time.sleep(0.2)
+                return pending
+
+            if not poll(still_pending, timeout, 0.2, until=lambda left: not left).met:
+                shown = "; ".join(f"{e.host}/{e.agent}: {last.get(f'{e.host}/{e.agent}')}" for e in pending[:5])
+                raise StackStartError(f"{len(pending)} agent(s) not healthy after {timeout:g} s: {shown}")
 
     # --- what tests use ----------------------------------------------------------------------------------
 
@@ -350,9 +353,7 @@ class ExternalStack:
                 os.kill(int(target), sig)
             return
         self._docker(host, "kill", "--signal", signal.Signals(sig).name, target, check=False)
-        deadline = time.monotonic() + 15
-        while self._container_state(host, target) in ("running", "paused") and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: self._container_state(host, target) not in ("running", "paused"), 15, 0.1)
 
     def restart_group(self, host: str, group: str, timeout: float = 20.0) -> None:
         _, cid = self._target(host, group, "restart")

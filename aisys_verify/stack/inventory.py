@@ -18,10 +18,10 @@ naming the file:line, the key (``hosts.pc2.address``) and a fix. Nothing here to
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from aisys_verify.errors import InventoryError, SpecError
@@ -102,6 +102,8 @@ class Inventory:
         return self.hosts[host].line if host in self.hosts else None
 
 
+T = TypeVar("T")
+
 # --- reading -----------------------------------------------------------------------------------------
 
 
@@ -127,6 +129,15 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
             raise self.fail(key, f"expected a non-empty text value, got {_kind(value)}", parent, sub)
         return str(value).strip()
+
+    def entries(self, data: Mapping[Any, Any], name: str, key: str,
+                read: Callable[[Any, str, Mapping[Any, Any], Any], T]) -> dict[str, T]:
+        """``data[name]``, a mapping (absent or null: empty), as {entry: read(value, its key path, the mapping,
+        entry)}: the one reader of vars:, processes: and containers:."""
+        if data.get(name) is None:
+            return {}
+        found = self.mapping(data[name], f"{key}.{name}", data, name)
+        return {str(entry): read(value, f"{key}.{name}.{entry}", found, entry) for entry, value in found.items()}
 
     def known(self, data: Mapping[Any, Any], allowed: Sequence[str], key: str) -> None:
         for name in data:
@@ -213,13 +224,13 @@ def _host(reader: _Reader, name: str, entry: Any, parent: Any) -> HostEntry:
     if any(c in address for c in "/ ") or (":" in address.strip("[]") and address.count(":") == 1):
         raise reader.fail(f"{key}.address", f"{address!r}: give a host name or IP only (ports come from the spec)",
                           data, "address")
-    variables: dict[str, str] = {}
-    if data.get("vars") is not None:
-        vmap = reader.mapping(data["vars"], f"{key}.vars", data, "vars")
-        for var, value in vmap.items():
-            if not str(var).isidentifier():
-                raise reader.fail(f"{key}.vars.{var}", "not a variable name", vmap, var)
-            variables[str(var)] = reader.text(value, f"{key}.vars.{var}", vmap, var)
+
+    def variable(value: Any, where: str, vmap: Mapping[Any, Any], var: Any) -> str:
+        if not str(var).isidentifier():
+            raise reader.fail(where, "not a variable name", vmap, var)
+        return reader.text(value, where, vmap, var)
+
+    variables = reader.entries(data, "vars", key, variable)
     redis = None
     if data.get("redis") is not None:
         url = reader.text(data["redis"], f"{key}.redis", data, "redis")
@@ -229,13 +240,13 @@ def _host(reader: _Reader, name: str, entry: Any, parent: Any) -> HostEntry:
     docker = None
     if data.get("docker") is not None:
         docker = _docker(reader, f"{key}.docker", data["docker"], data)
-    processes: dict[str, int] = {}
-    if data.get("processes") is not None:
-        pmap = reader.mapping(data["processes"], f"{key}.processes", data, "processes")
-        for group, pid in pmap.items():
-            if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
-                raise reader.fail(f"{key}.processes.{group}", f"expected a process id, got {_kind(pid)}", pmap, group)
-            processes[str(group)] = pid
+
+    def process_id(pid: Any, where: str, pmap: Mapping[Any, Any], group: Any) -> int:
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
+            raise reader.fail(where, f"expected a process id, got {_kind(pid)}", pmap, group)
+        return pid
+
+    processes = reader.entries(data, "processes", key, process_id)
     return HostEntry(name, address, variables, redis, docker, processes, line)
 
 
@@ -249,11 +260,7 @@ def _docker(reader: _Reader, key: str, value: Any, parent: Any) -> DockerAccess:
     if host and not host.startswith(DOCKER_SCHEMES):
         raise reader.fail(f"{key}.host", f"{host!r}: expected a DOCKER_HOST url ({', '.join(DOCKER_SCHEMES)}...)",
                           data, "host")
-    containers: dict[str, str] = {}
-    if data.get("containers") is not None:
-        cmap = reader.mapping(data["containers"], f"{key}.containers", data, "containers")
-        for group, name in cmap.items():
-            containers[str(group)] = reader.text(name, f"{key}.containers.{group}", cmap, group)
+    containers = reader.entries(data, "containers", key, reader.text)
     project = reader.text(data["project"], f"{key}.project", data, "project") if data.get("project") else None
     if not containers and not project:
         raise reader.fail(key, "say which container is which group: containers: {GROUP: CONTAINER} or "

@@ -223,8 +223,7 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
     from aisys_verify.stack.compose_names import LABEL_GROUP, LABEL_HOST, LABEL_ROLE, REDIS_SERVICE
     from aisys_verify.stack.compose_names import as_dict as _as_dict
 
-    project = stack.host_projects[host]
-    net_key = next(iter(rendered.get("networks") or {}), "agent_net")
+    net_key = stack.renderer.network_key(rendered)
     by_service = {svc: group for (h, group), svc in stack.services.items() if h == host}
     as_standins = {g for h, g in stack.standin_groups if h == host}
     anchor = {"network_mode": f"service:{ANCHOR_SERVICE}"}
@@ -260,18 +259,9 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
         "extra_hosts": [f"{host_name(host)}:127.0.0.1"],
         "ports": [*dict.fromkeys(published), f"{address}:{redis_port}:{redis_port}"],
     }
-    labels = stack.renderer.labels(**{LABEL_HOST: host})
-    result: dict[str, Any] = {"services": services,
-                              "networks": {net_key: {"name": project, "driver": "bridge", "labels": labels}}}
-    if rendered.get("volumes"):
-        result["volumes"] = {k: {kk: vv for kk, vv in (v or {}).items() if kk != "name"} | {"labels": labels}
-                             for k, v in rendered["volumes"].items()}
-    if stack.cli is not None and stack.cli.major >= 2:
-        result = {"name": project, **result}
-    if rendered.get("secrets"):
-        result["secrets"] = {k: {kk: vv for kk, vv in v.items() if kk != "name"}
-                             for k, v in rendered["secrets"].items()}
-    return result
+    volumes = {k: {kk: vv for kk, vv in (v or {}).items() if kk != "name"}
+               for k, v in (rendered.get("volumes") or {}).items()}
+    return stack.renderer.project_file(host, rendered, services, volumes)
 
 
 def _as_standin(stack: ComposeStack, host: str, group: str, service: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from aisys_verify.waiting import wait_until
+
 # stacks started by this very process and not yet stopped: never leftovers, whatever their record says
 LIVE_IN_THIS_PROCESS: set[str] = set()
 
@@ -149,15 +151,18 @@ def mine_or_orphaned(record: StackRecord, project: Path | None = None) -> bool:
     return record.uid == os.getuid() and record.project == here
 
 
+def owner_gone(record: StackRecord) -> bool:
+    """Has the owner removed the record and exited (what 'down' waits for after asking it to stop)?"""
+    return not (record.path.exists() or owner_running(record))
+
+
 def kill_recorded(record: StackRecord, grace: float = 3.0) -> list[RecordedProcess]:
     """SIGTERM then SIGKILL every recorded process that is still the one we started."""
     targets = [p for p in record.processes if alive(p)]
     for proc in targets:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(alive(p) for p in targets):
-        time.sleep(0.05)
+    wait_until(lambda: not any(alive(p) for p in targets), grace, 0.05)
     for proc in targets:
         if alive(proc):
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -14,15 +14,14 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import ToxiproxyError as ToxiproxyError
 from aisys_verify.faults.toxics import Toxic  # the typed toxics: a model importing nothing but errors
+from aisys_verify.httpjson import JSON_HEADERS, http_raw
+from aisys_verify.waiting import poll
 
 TOXIPROXY_VERSION = "2.12.0"
 SEARCH_PATH = ("/usr/local/bin", str(Path.home() / "go" / "bin"))
@@ -55,25 +54,23 @@ class ToxiproxyClient:
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:500]
-            raise ToxiproxyError(f"toxiproxy {method} {path}: HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError) as exc:
+            reply = http_raw(method, self.base + path, data, timeout=self.timeout, headers=JSON_HEADERS)
+        except OSError as exc:
             raise ToxiproxyError(f"toxiproxy {method} {path}: {exc}") from None
-        return json.loads(raw) if raw.strip() else None
+        if reply.status >= 400:
+            detail = reply.body.decode(errors="replace")[:500]
+            raise ToxiproxyError(f"toxiproxy {method} {path}: HTTP {reply.status}: {detail}")
+        return json.loads(reply.body) if reply.body.strip() else None
 
     def version(self) -> str:
-        req = urllib.request.Request(self.base + "/version")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                text: str = resp.read().decode().strip()
-        except (urllib.error.URLError, OSError) as exc:
+            reply = http_raw("GET", self.base + "/version", timeout=self.timeout)
+        except OSError as exc:
             raise ToxiproxyError(f"toxiproxy /version: {exc}") from None
+        if (error := reply.status_error()) is not None:
+            raise ToxiproxyError(f"toxiproxy /version: {error}")
+        text: str = reply.body.decode().strip()
         with contextlib.suppress(ValueError):
             parsed = json.loads(text)
             return str(parsed.get("version", parsed)) if isinstance(parsed, dict) else str(parsed)
@@ -133,17 +130,18 @@ class ToxiproxyServer:
                                           stderr=subprocess.STDOUT, start_new_session=True,
                                           env={**os.environ, "LOG_LEVEL": os.environ.get("AISYS_TOXIPROXY_LOG",
                                                                                        "warn")})
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.client.version()
-                return
-            except ToxiproxyError:
-                if self.popen.poll() is not None or time.monotonic() > deadline:
-                    tail = self.log.read_text(errors="replace")[-800:]
-                    self.stop()
-                    raise ToxiproxyError(f"toxiproxy-server did not start on {self.host}:{self.port}: {tail}") from None
-                time.sleep(0.05)
+        popen = self.popen
+        if not poll(self._answers, timeout, 0.05, give_up=lambda: popen.poll() is not None).met:
+            tail = self.log.read_text(errors="replace")[-800:]
+            self.stop()
+            raise ToxiproxyError(f"toxiproxy-server did not start on {self.host}:{self.port}: {tail}")
+
+    def _answers(self) -> bool:
+        try:
+            self.client.version()
+            return True
+        except ToxiproxyError:
+            return False
 
     def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:

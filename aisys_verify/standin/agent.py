@@ -34,6 +34,7 @@ from aisys_verify.standin.httpd import HttpRequest, HttpResponse, serve
 from aisys_verify.standin.roles import make_role
 from aisys_verify.standin.roles.base import AgentContext, Role
 from aisys_verify.standin.roles.real_registry import registration_requests
+from aisys_verify.standin.tls import server_context_for
 
 READY_KEY = "agent:ready:{name}"
 HEALTH_PROBE = CallPolicy(timeout_s=0.5, retries=0)
@@ -88,15 +89,16 @@ class AgentRuntime:
             sock.setsockopt(zmq.MAXMSGSIZE, TRANSPORT_MAX_BYTES)  # drop absurd frames at the transport
             self.sockets.append(sock)
         agent = self.ctx.agent
+        tls = server_context_for(agent.key)  # HTTPS (mTLS) where the run's TLS plan says so
         try:
             if self.role.main_is_http:  # the real ObservabilityHub: HTTP on its port, no ZeroMQ (roles/base.py)
-                self.main_http_server = await serve(self.handle_http, self.bind_address, self.bound_port)
+                self.main_http_server = await serve(self.handle_http, self.bind_address, self.bound_port, tls)
             else:
                 main.bind(f"tcp://{self.bind_address}:{self.bound_port}")
             if self.profile.has("double_bind") and await self._second_bind(context):
                 return
             health.bind(f"tcp://{self.bind_address}:{self.bound_health_port}")
-            self.http_server = await serve(self.handle_http, self.bind_address, self.http_port)
+            self.http_server = await serve(self.handle_http, self.bind_address, self.http_port, tls)
         except (zmq.ZMQError, OSError) as exc:
             await self.stop()
             raise OSError(f"{agent.name}: cannot bind on {self.bind_address} (ports {self.bound_port}, "

@@ -7,7 +7,9 @@ request gets a 400 and the connection is closed, never an exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +51,10 @@ class HttpResponse:
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
-async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
+async def serve(handler: Handler, host: str, port: int, tls: ssl.SSLContext | None = None) -> asyncio.Server:
+    """Serve ``handler`` on host:port; ``tls``: HTTPS with that context (aisys_verify.security.tls)."""
+    if tls is not None:
+        _send_handshake_alerts()
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -68,12 +73,33 @@ async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
                 await _write(writer, response, close)
                 if close:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         finally:
             writer.close()
 
-    return await asyncio.start_server(on_connection, host, port, reuse_address=True, limit=MAX_HEADER_BYTES)
+    return await asyncio.start_server(on_connection, host, port, reuse_address=True, limit=MAX_HEADER_BYTES,
+                                      ssl=tls, ssl_handshake_timeout=5.0 if tls else None)
+
+
+def _send_handshake_alerts() -> None:
+    """asyncio's TLS transport aborts a failed handshake without sending the alert OpenSSL wrote, so a
+    refused client (no certificate, unknown CA, expired) sees only an EOF and sslyze cannot tell that a
+    client certificate is required: send what is pending first. Idempotent; stand-in processes only."""
+    from asyncio import sslproto
+
+    original = getattr(sslproto.SSLProtocol, "_on_handshake_complete", None)
+    if original is None or getattr(original, "_aisys_alerts", False):  # another Python's internals: leave them
+        return
+
+    def on_handshake_complete(self: sslproto.SSLProtocol, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None:
+            with contextlib.suppress(Exception):
+                self._process_outgoing()  # type: ignore[attr-defined]
+        original(self, handshake_exc)
+
+    on_handshake_complete._aisys_alerts = True  # type: ignore[attr-defined]
+    sslproto.SSLProtocol._on_handshake_complete = on_handshake_complete  # type: ignore[method-assign]
 
 
 async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | None:

@@ -7,12 +7,11 @@ request and response of every exchange attached to the Allure report.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aisys_verify import UP, HttpReply, attach_json, http_json, probe, speaks_http, step
+from aisys_verify import UP, HttpReply, attach_json, http_json, poll, probe, speaks_http, step
 from aisys_verify.standin import envelope, request_once
 
 SOURCE = "aisys-verify-e2e"
@@ -98,16 +97,6 @@ def probe_all(targets: list[str], timeout: float = 2.0, workers: int = 16) -> di
         return dict(zip(targets, pool.map(lambda t: probe(t, timeout), targets)))
 
 
-def wait_until(check: Callable[[], str | None], timeout: float, interval: float = 0.2) -> str | None:
-    """Call ``check`` (None = done, else what is still wrong) until done or ``timeout``; the last problem."""
-    deadline = time.monotonic() + timeout
-    while True:
-        problem = check()
-        if problem is None or time.monotonic() > deadline:
-            return problem
-        time.sleep(interval)
-
-
 def unhealthy_agents(stack: Any) -> list[str]:
     """'host/Agent: status' for every agent whose ZeroMQ health socket does not say ok right now."""
     endpoints = stack.endpoints()
@@ -122,6 +111,6 @@ def wait_stack_healthy(stack: Any, timeout: float = 20.0) -> None:
         bad = unhealthy_agents(stack)
         return f"{len(bad)} agent(s) not ok: {', '.join(bad[:10])}" if bad else None
 
-    problem = wait_until(check, timeout, interval=0.3)
+    problem = poll(check, timeout, 0.3, until=lambda left: left is None).last  # None: done
     if problem:
         raise AssertionError(f"the stack did not recover within {timeout:g} s: {problem}")

@@ -23,12 +23,13 @@ from aisys_verify import (
     labels,
     listed_count,
     listed_names,
+    poll,
     serving_loop_s,
     step,
     succeeded,
 )
 
-from .support import Gateway, wait_until, zmq_request
+from .support import Gateway, zmq_request
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +69,7 @@ def test_every_agent_is_registered(aisys_stack: Stack) -> None:
         return None
 
     grace = _grace(aisys_stack)
-    problem = wait_until(check, grace, interval=0.5)
+    problem = poll(check, grace, 0.5, until=lambda left: left is None).last  # None: done
     assert problem is None, f"{REGISTRY} does not list every agent of the spec ({sum(expected.values())}) " \
                             f"after {grace:g} s: {problem}"
     assert listed_count(seen) == sum(expected.values()), listed_count(seen)

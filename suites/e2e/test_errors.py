@@ -10,9 +10,20 @@ from typing import Any
 
 import pytest
 
-from aisys_verify import Stack, VerifyConfig, attach_json, error_text, failed, labels, mentions, require, step
+from aisys_verify import (
+    Stack,
+    VerifyConfig,
+    attach_json,
+    error_text,
+    failed,
+    labels,
+    mentions,
+    poll,
+    require,
+    step,
+)
 
-from .support import Gateway, wait_stack_healthy, wait_until, zmq_endpoints, zmq_request
+from .support import Gateway, wait_stack_healthy, zmq_endpoints, zmq_request
 
 pytestmark = pytest.mark.e2e
 
@@ -120,7 +131,7 @@ def test_memory_down_gives_a_graceful_flagged_answer(aisys_stack: Stack, gateway
                         return f"HTTP {reply.status} {reply.body!r}"
                     return None
 
-                problem = wait_until(whole, 20.0, interval=0.3)
+                problem = poll(whole, 20.0, 0.3, until=lambda left: left is None).last  # None: done
                 attach_json("first whole turn after the restart", last)
                 assert problem is None, f"turns still degraded 20 s after restarting {MEMORY_GROUP}: {problem}"
                 assert "Grace" in str(last.get("response")), f"memory lost what it stored before the kill: {last}"

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
-from aisys_verify import Span, Stack, Trace, attach_text, labels, step
+from aisys_verify import Span, Stack, Trace, attach_text, labels, poll, step
 
-from .support import Gateway, wait_until
+from .support import Gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -126,5 +126,5 @@ def test_failing_hop_is_marked_error(gateway: Gateway, aisys_stack: Stack, aisys
             reply = gateway.turn("Hello", session, title="turn after the edge is restored")
             return None if reply.status == 200 and reply.json_object().get("degraded") is False else str(reply.body)
 
-        problem = wait_until(whole, 20.0, interval=0.3)
+        problem = poll(whole, 20.0, 0.3, until=lambda left: left is None).last  # None: done
         assert problem is None, f"turns still degraded after re-enabling {proxy}: {problem}"

@@ -11,7 +11,6 @@ broken setup: there it fails instead.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,70 +18,28 @@ import textwrap
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aisys_verify.stack.base import probe_health
+from aisys_verify.stack.docker import LABEL_STACK, run_docker
 from aisys_verify.stack.local import LocalStack, StackOptions
 from aisys_verify.standin import protocol
 from aisys_verify.standin.client import request_once
 
 pytestmark = pytest.mark.integration
 
+Labeller = Callable[[str], dict[str, list[str]]]
+StartCompose = Callable[[list[str], StackOptions], AbstractContextManager[Any]]
+
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_SPEC = REPO / "system"
 TEST_SOURCE = "pytest-compose"
-LABEL = "com.aisys-verify.stack"
-
-
-def _docker_problem() -> str | None:
-    from aisys_verify.stack.compose import ComposeCli, ComposeError
-    from aisys_verify.stack.images import docker_usable
-
-    problem = docker_usable()
-    if problem is None:
-        try:
-            ComposeCli.detect()
-        except ComposeError as exc:
-            problem = str(exc)
-    return problem
-
-
-@pytest.fixture(scope="module", autouse=True)
-def docker_available() -> None:
-    problem = _docker_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the compose backend, but Docker is not usable: {problem} "
-                    "(.ci/run runs scripts/docker-setup and scripts/build-images first)", pytrace=False)
-    pytest.skip(f"Docker is not usable here: {problem} (run scripts/docker-setup)")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AISYS_STATE_DIR", str(folder))
-        yield folder
-
-
-def docker(*args: str) -> str:
-    from aisys_verify.stack.images import docker_cli
-
-    proc = subprocess.run([docker_cli(), *args], capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, (args, proc.stderr)
-    return proc.stdout
-
-
-def labelled(stack_id: str) -> dict[str, list[str]]:
-    selector = f"label={LABEL}={stack_id}"
-    return {"containers": docker("ps", "-aq", "--filter", selector).split(),
-            "networks": docker("network", "ls", "-q", "--filter", selector).split(),
-            "volumes": docker("volume", "ls", "-q", "--filter", selector).split()}
+LABEL = LABEL_STACK
 
 
 def zmq_request(url: str, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any] | None:
@@ -107,21 +64,10 @@ def http_json(address: str, port: int, method: str, path: str, body: Any = None)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, state_dir: Path) -> Iterator[Any]:
-    from aisys_verify.stack.compose import ComposeStack
-
-    lines: list[str] = []
-    s = ComposeStack([str(SYSTEM_SPEC)], options=StackOptions(health_timeout=120.0,
-                                                              workdir=tmp_path_factory.mktemp("compose-stack")),
-                     progress=lines.append)
-    try:
-        s.start()
+def stack(tmp_path_factory: pytest.TempPathFactory, start_compose: StartCompose) -> Iterator[Any]:
+    with start_compose([str(SYSTEM_SPEC)], StackOptions(health_timeout=120.0,
+                                                        workdir=tmp_path_factory.mktemp("compose-stack"))) as s:
         yield s
-    except BaseException:
-        print("\n".join(lines), file=sys.stderr)
-        raise
-    finally:
-        s.stop()
 
 
 @pytest.fixture
@@ -178,12 +124,12 @@ def test_the_spec_comes_up_with_the_same_health_as_on_the_local_backend(stack: A
     assert reply.get("ready") is True and reply.get("initialized") is True, reply
 
 
-def test_one_container_per_group_on_its_hosts_network_and_toxiproxy_between(stack: Any) -> None:
+def test_one_container_per_group_on_its_hosts_network_and_toxiproxy_between(stack: Any, labelled: Labeller) -> None:
     groups = {(h.name, g.name) for h in stack.topology.hosts for g in h.groups}
     assert set(stack.services) == groups and len(groups) == 18
     nets_of: dict[str, set[str]] = {}
     for cid in labelled(stack.stack_id)["containers"]:
-        info = json.loads(docker("inspect", cid))[0]
+        info = json.loads(run_docker("inspect", cid).stdout)[0]
         labels = info["Config"]["Labels"]
         assert info["State"]["Status"] == "running", (labels, info["State"])
         name = f"{labels['com.docker.compose.project']}/{labels['com.docker.compose.service']}"
@@ -207,6 +153,26 @@ def test_one_container_per_group_on_its_hosts_network_and_toxiproxy_between(stac
     assert len(stack.cross_host_proxies()) >= 2 * 2  # both directions, main and health
     # the project's compose files are untouched: the generated projects live in the stack's work folder
     assert all(str(path).startswith(str(stack.workdir)) for path in stack.files.values())
+
+
+def test_group_containers_are_hardened_as_docker_applied_them(stack: Any) -> None:
+    """docker inspect of the stand-in containers (aisys_verify.security.hardening): not root (the image's
+    USER 10001), not privileged, no added capability, no Docker socket; the MPS groups' ipc: host (accepted
+    in compose/mainpc.yml with its reason) is the one finding allowed. Redis and Toxiproxy are reported."""
+    from aisys_verify.security.hardening import check_reports, stack_reports
+
+    reports = stack_reports(stack.stack_id)
+    prefixes = {f"{stack.host_projects[host]}-{service}-": f"{host}/{service}"
+                for (host, _), service in stack.services.items()}
+    ours = {prefixes[p]: r for r in reports for p in prefixes if r.name.startswith(p)}
+    assert len(ours) == 18, [r.name for r in reports]
+    assert all(r.user == "10001:10001" for r in ours.values()), [(r.name, r.user) for r in ours.values()]
+    assert all(r.image_id.startswith("sha256:") for r in reports)
+    print(check_reports(reports, allowed={"HRD003", "HRD005", "HRD007"}))  # the report, Redis/Toxiproxy included
+    check_reports(ours.values(), allowed={"HRD003", "HRD007"})
+    host_ipc = sorted(name for name, r in ours.items() if any(i.rule == "HRD003" for i in r.issues))
+    assert host_ipc == [f"mainpc/{g}" for g in ("coordination", "learning_gpu", "reasoning_gpu", "speech_gpu",
+                                                "vision_gpu")]
 
 
 def test_a_dialogue_turn_through_the_gateway_crosses_both_hosts(stack: Any, healed: None) -> None:
@@ -279,7 +245,7 @@ def test_the_chaos_engine_drives_containers(stack: Any, healed: None) -> None:
     assert hygiene.inspect(stack).clean
 
 
-def test_stop_leaves_no_container_network_or_volume(stack: Any) -> None:
+def test_stop_leaves_no_container_network_or_volume(stack: Any, labelled: Labeller) -> None:
     before = labelled(stack.stack_id)
     assert len(before["containers"]) == 21 and len(before["networks"]) == 2 and len(before["volumes"]) == 2, before
     started = time.monotonic()
@@ -290,7 +256,7 @@ def test_stop_leaves_no_container_network_or_volume(stack: Any) -> None:
     assert seconds < 60, f"teardown took {seconds:.1f} s"
 
 
-def test_the_leftovers_of_a_sigkilled_owner_are_reaped(tmp_path: Path) -> None:
+def test_the_leftovers_of_a_sigkilled_owner_are_reaped(tmp_path: Path, labelled: Labeller) -> None:
     """A process labels a container, a network and a volume as its stack, is SIGKILLed; the reaper removes them."""
     from aisys_verify.stack.compose import reap_compose
     from aisys_verify.stack.images import BASE_TAG, image_id

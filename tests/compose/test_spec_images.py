@@ -17,7 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -25,53 +26,22 @@ import pytest
 import yaml
 
 from aisys_verify.stack.base import StackOptions, StackStartError, probe_health
+from aisys_verify.stack.docker import LABEL_STACK, run_docker
 from aisys_verify.standin.client import request_once
 
 pytestmark = pytest.mark.integration
 
+Labeller = Callable[[str], dict[str, list[str]]]
+StartCompose = Callable[[list[str], StackOptions], AbstractContextManager[Any]]
+
 REPO = Path(__file__).resolve().parents[2]
 SPEC_TAG = "aisys-verify/spec-test:1"
-LABEL = "com.aisys-verify.stack"
+LABEL = LABEL_STACK
 STANDIN_ONLY = ("--plan", "--var", "launch", "--stack-id")
 
 
-def _docker_problem() -> str | None:
-    from aisys_verify.stack.compose import ComposeCli, ComposeError
-    from aisys_verify.stack.images import docker_usable
-
-    problem = docker_usable()
-    if problem is None:
-        try:
-            ComposeCli.detect()
-        except ComposeError as exc:
-            problem = str(exc)
-    return problem
-
-
-@pytest.fixture(scope="module", autouse=True)
-def docker_available() -> None:
-    problem = _docker_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the compose backend, but Docker is not usable: {problem}", pytrace=False)
-    pytest.skip(f"Docker is not usable here: {problem} (run scripts/docker-setup)")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AISYS_STATE_DIR", str(folder))
-        yield folder
-
-
 def docker(*args: str, check: bool = True) -> str:
-    from aisys_verify.stack.images import docker_cli
-
-    proc = subprocess.run([docker_cli(), *args], capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0 or not check, (args, proc.stderr)
-    return proc.stdout
+    return run_docker(*args, check=check).stdout
 
 
 def standin_image() -> str:
@@ -122,23 +92,12 @@ def spec_dir(tmp_path_factory: pytest.TempPathFactory, spec_image: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(spec_dir: Path, tmp_path_factory: pytest.TempPathFactory, state_dir: Path) -> Iterator[Any]:
+def stack(spec_dir: Path, tmp_path_factory: pytest.TempPathFactory, start_compose: StartCompose) -> Iterator[Any]:
     """The spec's images in the reference profile (the real protocol), configured by environment only."""
-    from aisys_verify.stack.compose import ComposeStack
-
-    lines: list[str] = []
-    s = ComposeStack([str(spec_dir)], options=StackOptions(
-        images="spec", standin_profile="reference", health_timeout=180.0,
-        workdir=tmp_path_factory.mktemp("spec-stack")), progress=lines.append)
-    try:
-        s.start()
+    with start_compose([str(spec_dir)], StackOptions(images="spec", standin_profile="reference",
+                                                     health_timeout=180.0,
+                                                     workdir=tmp_path_factory.mktemp("spec-stack"))) as s:
         yield s
-    except BaseException:
-        print("\n".join(lines), file=sys.stderr)
-        raise
-    finally:
-        s.stop()
-        assert docker("ps", "-aq", "--filter", f"label={LABEL}={s.stack_id}") == ""
 
 
 def inspect_stack(stack_id: str) -> list[dict[str, Any]]:
@@ -326,7 +285,7 @@ def test_kill_restart_and_pause_a_group_in_its_hosts_namespace(stack: Any) -> No
     assert request_once(mos.health_url, {"action": "health_check"}, 10.0).get("status") == "ok"
 
 
-def test_a_missing_spec_image_is_one_clear_error(tmp_path: Path, state_dir: Path) -> None:
+def test_a_missing_spec_image_is_one_clear_error(tmp_path: Path, state_dir: Path, labelled: Labeller) -> None:
     from aisys_verify.stack.compose import ComposeStack
 
     spec = copy_spec(tmp_path, "aisys-verify/not-built-here:0")
@@ -337,4 +296,4 @@ def test_a_missing_spec_image_is_one_clear_error(tmp_path: Path, state_dir: Path
     text = str(caught.value)
     assert "aisys-verify/not-built-here:0" in text and "compose/mainpc.yml" in text and "service infra_core" in text
     assert "no registry" in text and "--aisys-standin-groups" in text
-    assert docker("ps", "-aq", "--filter", f"label={LABEL}={s.stack_id}") == ""
+    assert labelled(s.stack_id)["containers"] == []

@@ -3,15 +3,12 @@ cross-host edge), stood up once per module with its state dir and work folder un
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from aisys_verify.spec.synthetic import write_synthetic_spec
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))  # stack_support's process helpers
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reference_spec import RefFiles, require_reference
+from reference_spec import RefFiles
 
 
 @pytest.fixture(scope="session")
-def ref() -> Path:
-    return require_reference()
+def ref(reference_system: Path) -> Path:
+    return reference_system
 
 
 @pytest.fixture(scope="session")

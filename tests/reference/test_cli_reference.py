@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from reference_spec import REF, requires_reference
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "reference-system"
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not REF.is_dir(), reason=f"the real system's reference spec is not at {REF} "
-                                 "(../shared/reference-system beside the checkout; CI refuses to run without it)")]
+pytestmark = [pytest.mark.integration, requires_reference]
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

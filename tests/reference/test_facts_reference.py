@@ -11,15 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from reference_spec import COMPOSE
+from reference_spec import COMPOSE, requires_reference
 
 from aisys_verify import lint_spec
 from aisys_verify.findings import Severity
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "reference-system"
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not REF.is_dir(), reason=f"the real system's reference spec is not at {REF} "
-                                 "(../shared/reference-system beside the checkout; CI refuses to run without it)")]
+pytestmark = [pytest.mark.integration, requires_reference]
 
 FACTS = """\
 kind: aisys-verify/host-facts

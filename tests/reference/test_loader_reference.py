@@ -25,16 +25,14 @@ from reference_spec import (
     TEST_COMPOSE,
     TRACING_CONFIG,
     port_value,
+    requires_reference,
     uses_offset,
 )
 
 from aisys_verify.findings import Severity
 from aisys_verify.spec.model import EdgeKind, SloType
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "reference-system"
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not REF.is_dir(), reason=f"the real system's reference spec is not at {REF} "
-                                 "(../shared/reference-system beside the checkout; CI refuses to run without it)")]
+pytestmark = [pytest.mark.integration, requires_reference]
 
 GIB = 1024**3
 

@@ -32,9 +32,9 @@ from stack_support import (
     record_files,
     recorded_alive,
     stack_leftovers,
-    wait_until,
 )
 
+from aisys_verify import wait_for
 from aisys_verify.spec.synthetic import write_synthetic_spec
 from aisys_verify.stack import state
 
@@ -135,7 +135,7 @@ def wait_stack_up(run: Run, state_dir: Path) -> dict[str, Any]:
                            for p in r.get("processes", []))
         return has_launcher and run.info_path.exists()
 
-    wait_until(ready, READY_TIMEOUT_S, what="a state record with a launcher, and the inner test running")
+    wait_for(ready, READY_TIMEOUT_S, what="a state record with a launcher, and the inner test running")
     info = run.load_info()
     assert {p["role"] for p in info["processes"]} == {"toxiproxy", "redis", "launcher", "group"}, info
     assert recorded_alive(info["processes"]), info
@@ -197,7 +197,7 @@ def killed_run(project: Path, state_dir: Path, runs: list[Run]) -> dict[str, Any
         alive = recorded_alive(info["processes"])
         return alive if alive and all(line.split()[0] in ("redis", "toxiproxy") for line in alive) else []
 
-    alive = wait_until(only_servers_left, 15, what="only Redis and Toxiproxy left after SIGKILL")
+    alive = wait_for(only_servers_left, 15, what="only Redis and Toxiproxy left after SIGKILL")
     assert sorted(line.split()[0] for line in alive) == ["redis", "redis", "toxiproxy"], alive
 
     found = {record.stack_id: live for record, live in state.list_stacks()}

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from stack_support import SYSTEM_SPEC, TEST_SOURCE, http_json, wait_until, zmq_request
+from stack_support import SYSTEM_SPEC, TEST_SOURCE, http_json, zmq_request
 
+from aisys_verify import wait_for
 from aisys_verify.stack import LocalStack, StackOptions
 from aisys_verify.stack.base import probe_health
 from aisys_verify.stack.interpose import ProxiedEdge, proxy_address
@@ -182,6 +183,6 @@ def test_a_host_partition_degrades_a_mainpc_turn_and_reset_restores_it(stack: Lo
         reply = coordinator_turn(stack, "What is my name?", session)
         return reply if reply.get("degraded") is False else None
 
-    after = wait_until(undegraded_turn, timeout=20, interval=0.5, what="an undegraded turn after reset()")
+    after = wait_for(undegraded_turn, timeout=20, interval=0.5, what="an undegraded turn after reset()")
     assert after is not None and after["status"] == "success", after
     assert "Grace" in after["response"], after  # memory across hosts is back (the pre-partition turn was kept)

@@ -13,8 +13,7 @@ import json
 import os
 import socket
 import struct
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,19 +45,6 @@ def running_cluster(specs: Sequence[Path | str], workdir: Path, trace: str = "no
         yield cluster
     finally:
         cluster.stop()
-
-
-def wait_until(probe: Callable[[], T], timeout: float, interval: float = 0.2, what: str = "condition") -> T:
-    """Call ``probe`` until it returns something truthy; fail naming ``what`` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout:g} s (last: {last!r})"[:2000])
-        time.sleep(interval)
 
 
 def agent(cluster: LocalCluster, key: str) -> Any:

@@ -28,10 +28,10 @@ from standin_integration_helpers import (
     processes_in_session,
     running_cluster,
     tcp_open,
-    wait_until,
     zmq_call,
 )
 
+from aisys_verify import wait_for
 from aisys_verify.standin.cluster import LocalCluster
 from aisys_verify.standin.wiring import UNGROUPED, groups_to_run
 
@@ -176,7 +176,7 @@ class TestOwnSpecBringUp(BringUpChecks):
                                agent_name="MemoryOrchestratorService")
             return reply if reply.get("status") == "success" else None
 
-        reply = wait_until(endpoint, 20.0, 0.25, "MemoryOrchestratorService registered")
+        reply = wait_for(endpoint, 20.0, 0.25, "MemoryOrchestratorService registered")
         assert reply["agent_name"] == "MemoryOrchestratorService"
         assert reply["host"] == cluster.plan.host_addresses["pc2"]
         assert reply["port"] == mos.port.number

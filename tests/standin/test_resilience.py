@@ -27,9 +27,9 @@ from standin_integration_helpers import (
     http_json,
     http_of,
     running_cluster,
-    wait_until,
 )
 
+from aisys_verify import wait_for
 from aisys_verify.standin.agent import READY_KEY
 from aisys_verify.standin.cluster import LocalCluster, Proc, wait_port
 
@@ -109,7 +109,7 @@ def test_ready_key_has_a_ttl_and_is_refreshed(cluster: LocalCluster) -> None:
         seen.append(now)
         return now > seen[-2] + 500  # went back up (a refresh), not just rounding
 
-    wait_until(refreshed, cluster.plan.ready_refresh_s + 5.0, 0.2, "ready key TTL refreshed")
+    wait_for(refreshed, cluster.plan.ready_refresh_s + 5.0, 0.2, "ready key TTL refreshed")
     assert 0 < seen[-1] <= cluster.plan.ready_ttl_s * 1000
 
 
@@ -180,7 +180,7 @@ def test_dialogue_degrades_without_pc2_memory_and_recovers(cluster: LocalCluster
         body = dialogue(cluster, "Tell me something nice", session)
         return body if body["degraded"] is False else None
 
-    body = wait_until(recovered, 12.0, 0.5, "a turn that is not degraded after memory_stack restarted")
+    body = wait_for(recovered, 12.0, 0.5, "a turn that is not degraded after memory_stack restarted")
     assert body["degraded_reasons"] == []
     # the first turn (stored before the kill, in SQLite) is remembered again
     assert "Grace" in dialogue(cluster, "What is my name?", session)["response"]
@@ -243,7 +243,7 @@ def test_agents_degrade_when_their_hosts_redis_dies(cluster: LocalCluster) -> No
             replies = {k: health_of(cluster, k) for k in mainpc}
             return replies if all(r.get("status") == "degraded" for r in replies.values()) else None
 
-        replies = wait_until(all_mainpc_degraded, 8.0, 0.25, "every MainPC agent degraded within a few seconds")
+        replies = wait_for(all_mainpc_degraded, 8.0, 0.25, "every MainPC agent degraded within a few seconds")
         no_redis = {k: r.get("message") for k, r in replies.items() if "redis" not in str(r.get("message")).lower()}
         assert not no_redis, f"degraded without naming redis: {no_redis}"
         assert all(r["health_checks"]["redis"] is False for r in replies.values())

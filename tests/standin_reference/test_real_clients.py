@@ -11,7 +11,9 @@ import json
 import uuid
 
 import pytest
-from reference_fixtures import CLIENT, Stand, differs, http, real_envelope, wait_for
+from reference_fixtures import CLIENT, Stand, differs, http, real_envelope
+
+from aisys_verify import wait_for
 
 pytestmark = pytest.mark.integration  # real sockets, real redis-servers, group processes
 
@@ -39,7 +41,7 @@ def test_base_agent_registers_with_the_twin_which_forwards_to_the_registry(stand
         assert entry["status"] == "HEALTHY" and entry["location"] == "MainPC" and entry["last_seen"], entry
         found = wait_for(lambda: (r := stand.send("ServiceRegistry", real_envelope(
             "get_agent_endpoint", agent_name=name))).get("status") == "success" and r, 15.0,
-            f"{name} forwarded by the twin to ServiceRegistry")
+            what=f"{name} forwarded by the twin to ServiceRegistry")
         assert (found["host"], found["port"], found["agent_type"]) == ("127.0.0.1", 25001, name), found
         return
     assert isinstance(listed["agents"], list), listed
@@ -74,7 +76,8 @@ def test_get_agent_endpoint_by_agent_name(stand: Stand) -> None:
     """The discovery client / BaseAgent look an agent up with agent_name alone."""
     nlu = stand.agent("NLUAgent")
     reply = wait_for(lambda: (r := stand.send("ServiceRegistry", real_envelope(
-        "get_agent_endpoint", agent_name="NLUAgent"))).get("status") == "success" and r, 20.0, "NLUAgent registered")
+        "get_agent_endpoint", agent_name="NLUAgent"))).get("status") == "success" and r, 20.0,
+        what="NLUAgent registered")
     assert (reply["port"], reply["health_check_port"]) == (nlu.port.number, nlu.health_port.number), reply
     missing = stand.send("ServiceRegistry", real_envelope("get_agent_endpoint", agent_name="NoSuchAgent"))
     assert missing["status"] == "error", missing

@@ -10,8 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from reference_fixtures import HOST, Stand, http, real_envelope, wait_for, write_spec
+from reference_fixtures import HOST, Stand, http, real_envelope, write_spec
 
+from aisys_verify import wait_for
 from aisys_verify.standin.cluster import LocalCluster
 from aisys_verify.standin.profile import resolve
 from aisys_verify.standin.reference import bound_ports
@@ -39,7 +40,7 @@ def test_registry_lists_missing_and_invalid_fields(reference_stand: Stand) -> No
 def test_registry_lists_every_agent_and_has_no_unregister(reference_stand: Stand) -> None:
     names = {a.name for a in reference_stand.cluster.topology.agents}
     listed = wait_for(lambda: (r := reference_stand.send("ServiceRegistry", real_envelope("list_agents")))
-                      and names <= set(r.get("agents", [])) and r, 20.0, "every agent registered")
+                      and names <= set(r.get("agents", [])) and r, 20.0, what="every agent registered")
     assert set(listed) == {"status", "agents"} and all(isinstance(n, str) for n in listed["agents"]), listed
     gone = reference_stand.send("ServiceRegistry", real_envelope("unregister_agent", agent_name="NLUAgent"))
     assert gone == {"status": "error", "error": "Unknown action: unregister_agent"}, gone
@@ -61,7 +62,7 @@ def test_an_agent_on_the_wrong_port_registers_the_port_it_bound(tmp_path: Path) 
         assert main != wrong.port.number  # the defect is on: nothing of Wrong's listens on the spec's port
         for target in ("ServiceRegistry", "SystemDigitalTwin"):
             reply = wait_for(lambda t=target: (r := stand.send(t, real_envelope(
-                "get_agent_endpoint", agent_name="Wrong"))).get("status") == "success" and r, 20.0, f"in {target}")
+                "get_agent_endpoint", agent_name="Wrong"))).get("status") == "success" and r, 20.0, what=f"in {target}")
             assert (reply["port"], reply["health_check_port"], reply["metadata"]["http_port"]) == (
                 main, health, http_port), (target, reply)
     finally:
@@ -98,13 +99,13 @@ def test_twin_register_needs_name_and_status_and_never_keeps_a_null_port(referen
     assert reply["status"] == "success", reply
     assert send("SystemDigitalTwin", real_envelope("get_agent_endpoint", agent_name=alone))["port"] == 25011
     wait_for(lambda: send("ServiceRegistry", real_envelope("get_agent_endpoint", agent_name=alone)).get(
-        "status") == "success", 15.0, f"{alone} forwarded to ServiceRegistry")
+        "status") == "success", 15.0, what=f"{alone} forwarded to ServiceRegistry")
 
 
 def test_twin_mapping_ok_agents_and_serialisable_replies(reference_stand: Stand) -> None:
     send = reference_stand.send
     agents = wait_for(lambda: (r := send("SystemDigitalTwin", real_envelope("get_all_agents"))["agents"])
-                      and "NLUAgent" in r and r, 20.0, "NLUAgent registered with the twin")
+                      and "NLUAgent" in r and r, 20.0, what="NLUAgent registered with the twin")
     assert agents["NLUAgent"]["status"] == "HEALTHY" and agents["NLUAgent"]["location"] == "MainPC", agents
     ok = send("SystemDigitalTwin", real_envelope("get_ok_agents"))
     assert ok["status"] == "success" and "NLUAgent" in ok["agents"], ok  # the real twin's is always empty
@@ -187,7 +188,7 @@ def test_registry_keeps_records_in_redis_and_knows_them_after_a_kill(reference_s
     address, port = cluster.plan.redis[HOST]
     client = redis.Redis(host=address, port=port, decode_responses=True)
     try:
-        stored = wait_for(lambda: client.get("service_registry:NLUAgent"), 20.0, "NLUAgent's record in Redis")
+        stored = wait_for(lambda: client.get("service_registry:NLUAgent"), 20.0, what="NLUAgent's record in Redis")
     finally:
         client.close()
     assert json.loads(stored)["metadata"]["http_port"] == reference_stand.http_port("NLUAgent")

@@ -12,14 +12,10 @@ from aisys_verify.spec.model import Topology
 from aisys_verify.standin.profile import DEFECTS, parse_defects, profile_of, resolve, start_carriers, start_defects
 from aisys_verify.standin.wiring import RunPlan, default_plan
 
-REFERENCE_SYSTEM = Path(__file__).resolve().parents[2].parent / "shared" / "reference-system"
-
 
 @pytest.fixture(scope="module")
-def real_spec() -> Topology:
-    if not REFERENCE_SYSTEM.is_dir():
-        pytest.skip(f"{REFERENCE_SYSTEM} is missing (CI refuses to run without it)")
-    return load_spec([str(REFERENCE_SYSTEM)])
+def real_spec(reference_system: Path) -> Topology:
+    return load_spec([str(reference_system)])
 
 
 def plan_for(topology: Topology, profile: str, defects: list[str]) -> RunPlan:

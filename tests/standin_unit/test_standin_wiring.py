@@ -28,7 +28,6 @@ from aisys_verify.standin.wiring import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM = ROOT / "system"
-REFERENCE = ROOT.parent / "shared" / "reference-system"
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +36,8 @@ def system() -> Topology:
 
 
 @pytest.fixture(scope="module")
-def reference() -> Topology:
-    if not REFERENCE.is_dir():
-        pytest.skip(f"the real system's reference spec is not at {REFERENCE} (it sits beside the checkout as "
-                    "../shared/reference-system; CI provides it)")
-    return load_spec([REFERENCE])
+def reference(reference_system: Path) -> Topology:
+    return load_spec([reference_system])
 
 
 @pytest.fixture(params=["system", pytest.param("reference", marks=pytest.mark.integration)])

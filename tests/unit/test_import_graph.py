@@ -49,7 +49,7 @@ KNOWN_PART_EDGES: dict[tuple[str, str], str] = {
     # below standin (e.g. aisys_verify/zmq_client.py) cuts these
     ("health", "standin"): "health.py -> standin.client",
     ("probe", "standin"): "probe.py -> standin.client",
-    ("faults", "standin"): "faults/observe.py, faults/process.py -> standin.client",
+    ("faults", "standin"): "faults/observe.py -> standin.client",
     ("stack", "standin"): "stack/base.py -> standin.profile/client/protocol (health gate, defects); "
                           "stack/spec_images.py -> standin.environ",
     # standin/launcher.py (being changed in another branch now) starts groups with stack.base's types and
@@ -58,8 +58,7 @@ KNOWN_PART_EDGES: dict[tuple[str, str], str] = {
     ("standin", "health"): "standin/launcher.py, standin/__main__.py -> health",
     ("faults", "stack"): "faults drive a stack (attach, interpose, hygiene): faults is above stack",
     ("stack", "faults"): "stack/toxiproxy.py -> faults.toxics (the typed toxics): move toxics below both",
-    ("faults", "health"): "faults/process.py -> health",
-    ("faults", "probe"): "faults/chaos.py, faults/probes.py -> probe",
+    ("faults", "probe"): "faults/chaos.py, faults/process.py, faults/probes.py -> probe (agents' health)",
     ("stack", "health"): "stack backends gate on health",
     ("probe", "health"): "probe.py reads health replies",
 }

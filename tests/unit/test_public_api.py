@@ -16,12 +16,13 @@ import pytest
 import aisys_verify
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("spec", "lint", "plan", "stack", "faults", "load", "slo", "report", "conformance", "standin")
+PACKAGES = ("spec", "lint", "plan", "stack", "faults", "load", "slo", "report", "conformance", "standin", "gpu",
+            "backup", "ctk", "security")
 PUBLIC_MODULES = ("aisys_verify", *(f"aisys_verify.{name}" for name in PACKAGES))
 SUITE_FILES = sorted((ROOT / "suites").rglob("*.py"))
 # Third-party packages `import aisys_verify` must not load (each is a dependency, optional or of a tool).
 HEAVY = ("yaml", "zmq", "redis", "opentelemetry", "locust", "gevent", "allure", "allure_commons", "docker",
-         "requests", "numpy", "scipy", "pytest")
+         "requests", "numpy", "scipy", "pytest", "pynvml")
 
 
 def _public(module: str) -> set[str]:

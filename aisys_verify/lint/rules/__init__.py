@@ -2,8 +2,10 @@
 
 from aisys_verify.lint.rules import (  # noqa: F401
     deps,
+    exposure,
     gpu,
     groups,
+    hardening,
     health,
     interpolation,
     ports,

@@ -31,7 +31,7 @@ def device_facts() -> dict[str, Any]:
     facts: dict[str, Any] = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                              "nvidia_visible_devices": os.environ.get("NVIDIA_VISIBLE_DEVICES")}
     try:
-        import pynvml  # type: ignore[import-not-found]  # optional: nvidia-ml-py
+        import pynvml  # optional: nvidia-ml-py (the gpu extra)
     except ImportError:
         facts["nvml"] = "not installed"
         return facts

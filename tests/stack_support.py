@@ -15,14 +15,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aisys_verify.stack.state import cmdline  # the one reader of /proc/PID/cmdline
 from aisys_verify.standin.client import request_once
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SYSTEM_SPEC = REPO / "system"
 TEST_SOURCE = "pytest-stack"
 
@@ -32,26 +32,7 @@ T = TypeVar("T")
 # --- waiting -------------------------------------------------------------------------------
 
 
-def wait_until(probe: Callable[[], T], timeout: float, interval: float = 0.1, what: str = "condition") -> T:
-    """Call ``probe`` until it returns something truthy; fail naming ``what`` and the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout:g} s (last: {last!r})"[:3000])
-        time.sleep(interval)
-
-
 # --- processes -----------------------------------------------------------------------------
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def is_zombie(pid: int) -> bool:

@@ -1,8 +1,10 @@
 """Helpers for the tests that read the real system's published spec.
 
-The spec sits beside the checkout at ``../shared/reference-system``; the
-fixtures in conftest.py and every test module skip, with the path they looked at,
-only when that folder is absent (CI refuses to run without it, see .ci/run).
+The spec sits beside the checkout at ``../shared/reference-system``: ``REF`` is the one definition of that
+path for every test folder (this module sits at the top of tests/, importable from any of them, like
+mutation_support.py); ``requires_reference`` marks a module, ``require_reference()`` (and the
+``reference_system`` fixture of tests/conftest.py) skip a test, with the path they looked at, only when
+that folder is absent (CI refuses to run without it, see .ci/run).
 
 The helpers deliberately re-derive facts from the YAML *text* (``yaml.safe_load``
 plus plain line scanning) instead of trusting aisys_verify, so that the tests
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "reference-system"
+REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference-system"  # the one definition
 SKIP_REASON = (f"the real system's reference spec is not at {REF} "
                "(it sits beside the checkout as ../shared/reference-system; CI refuses to run without it)")
 
@@ -38,6 +40,9 @@ STARTUP = {"mainpc": MAINPC_STARTUP, "pc2": PC2_STARTUP}
 COMPOSE = {"mainpc": MAINPC_COMPOSE, "pc2": PC2_COMPOSE}
 
 _PORT_EXPR = re.compile(r"^\$\{PORT_OFFSET\}\+(\d+)$")
+
+
+requires_reference = pytest.mark.skipif(not REF.is_dir(), reason=SKIP_REASON)
 
 
 def require_reference() -> Path:

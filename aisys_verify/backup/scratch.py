@@ -1,0 +1,78 @@
+"""A throw-away redis-server over a copy of an RDB file: how a backup's Redis content is read (the logical
+checksum at capture and at verify) and how a restore drill proves a fresh server serves the same keys.
+
+It listens on a Unix socket in its own folder (no port to clash with) or, for a drill, on a fresh TCP port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.errors import BackupError
+
+START_TIMEOUT_S = 30.0  # loading a large RDB takes a while
+
+
+def redis_binary(name: str = "redis-server") -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise BackupError(f"{name} is not installed: run scripts/system-deps (apt-get install redis-server "
+                          "redis-tools)")
+    return found
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def scratch_redis(folder: Path, rdb: Path | None = None, *, tcp: bool = False) -> Iterator[Any]:
+    """A redis-server in ``folder`` loading a copy of ``rdb`` (an empty one without); yields a connected
+    ``redis.Redis`` (decode_responses off: values are compared as bytes) and stops the server after."""
+    import redis
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if rdb is not None:
+        shutil.copyfile(rdb, folder / "dump.rdb")
+    sock = folder / "redis.sock"
+    port = free_port() if tcp else 0
+    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--dbfilename",
+            "dump.rdb", "--save", "", "--appendonly", "no", "--logfile", str(folder / "redis.log")]
+    if not tcp:
+        args += ["--unixsocket", str(sock), "--unixsocketperm", "700"]
+    popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    client = (redis.Redis(host="127.0.0.1", port=port, socket_timeout=10) if tcp
+              else redis.Redis(unix_socket_path=str(sock), socket_timeout=10))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if popen.poll() is not None:
+                log = folder / "redis.log"
+                tail = log.read_text(errors="replace")[-400:] if log.is_file() else ""
+                raise BackupError(f"a scratch redis-server over {rdb} exited ({popen.returncode}): {tail}")
+            try:
+                if client.ping() and not int(client.info("persistence").get("loading", 0)):
+                    break
+            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise BackupError(f"a scratch redis-server over {rdb} did not answer within {START_TIMEOUT_S:g} s")
+            time.sleep(0.02)
+        yield client
+    finally:
+        client.close()
+        popen.terminate()
+        try:
+            popen.wait(5)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()

@@ -1,0 +1,119 @@
+"""Taking a backup of a running stack: which stores it has (per host), and the backup folder with its manifest.
+
+Layout of a backup folder: ``<host>/redis/dump.rdb``, ``<host>/sqlite/<Agent>.sqlite``,
+``<host>/files/<name>/...`` and ``manifest.json`` (manifest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.backup.manifest import MANIFEST, Manifest, file_entry, write_manifest
+from aisys_verify.backup.stores import StoreTarget, capture
+from aisys_verify.errors import BackupError, UsageError
+
+
+def plan_targets(plan: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
+    """The stores of a stack run from ``plan`` (a RunPlan): each host's Redis (where this process reaches it
+    directly, never through a proxy) and every SQLite database under the host's data folder."""
+    wanted = set(hosts) if hosts is not None else None
+    unknown = sorted((wanted or set()) - set(plan.redis))
+    if unknown:
+        raise UsageError(f"no host {', '.join(unknown)} in the stack: it has {', '.join(sorted(plan.redis))}")
+    targets: list[StoreTarget] = []
+    for host in sorted(plan.redis):
+        if wanted is not None and host not in wanted:
+            continue
+        address, port = plan.redis[host]
+        targets.append(StoreTarget(host, "redis", "redis", address=address, port=int(port)))
+        data = Path(plan.data_dir) / host
+        targets += [StoreTarget(host, "sqlite", p.name, path=p) for p in sorted(data.glob("*.sqlite"))]
+    return targets
+
+
+def stack_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
+    """The stores of a running stack object (the local backend: it carries its RunPlan)."""
+    plan = getattr(stack, "plan", None)
+    if plan is None or not hasattr(plan, "redis"):
+        from aisys_verify.errors import CapabilityMissing
+
+        raise CapabilityMissing(f"the {type(stack).__name__} backend does not expose its stores to back up "
+                                "(the local backend does)", "backup")
+    return plan_targets(plan, hosts)
+
+
+def create_backup(targets: Sequence[StoreTarget], folder: Path, stack_id: str) -> Manifest:
+    """Capture every target into ``folder`` (new or empty) and write its manifest; BackupError naming the
+    store that failed (the half-written folder is removed)."""
+    if not targets:
+        raise UsageError("nothing to back up: no stores given")
+    if folder.exists() and any(folder.iterdir()):
+        raise UsageError(f"{folder} exists and is not empty: choose a new folder for the backup")
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="aisys-backup-"))
+    try:
+        started = time.time()
+        stores = []
+        for target in targets:
+            entry = capture(target, folder / target.host / target.kind, scratch)
+            stores.append(replace(entry, files=tuple(Path(f).relative_to(folder).as_posix() for f in entry.files)))
+        created = time.time()
+        files = tuple(file_entry(folder, folder / f) for s in stores for f in s.files)
+        manifest = Manifest(stack_id, created, tuple(stores), files, started=started)
+        write_manifest(folder, manifest)
+        return manifest
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def list_backups(root: Path) -> list[tuple[Path, Manifest | None, str]]:
+    """Every folder under ``root`` holding a manifest.json, oldest first: (folder, manifest or None, why not)."""
+    from aisys_verify.backup.manifest import read_manifest
+    from aisys_verify.errors import BackupInvalid
+
+    found: list[tuple[Path, Manifest | None, str]] = []
+    for path in sorted(root.rglob(MANIFEST)) if root.is_dir() else ():
+        try:
+            found.append((path.parent, read_manifest(path.parent), ""))
+        except BackupInvalid as exc:
+            found.append((path.parent, None, str(exc)))
+    found.sort(key=lambda item: (item[1].created if item[1] else 0.0, str(item[0])))
+    return found
+
+
+def latest_backup(root: Path) -> Path:
+    """The newest backup under ``root`` whose manifest reads; BackupError when there is none."""
+    readable = [folder for folder, manifest, _ in list_backups(root) if manifest is not None]
+    if not readable:
+        raise BackupError(f"no backup under {root} ('aisys-verify backup create' takes one)")
+    return readable[-1]
+
+
+@contextlib.contextmanager
+def own_stack(config: Any) -> Iterator[Any]:
+    """A stack of ``config``'s spec and backend of its own, stood up and torn down around the block: disaster
+    drills destroy a host's data, which a shared session stack must not suffer. CapabilityMissing (a skip)
+    before anything starts unless the backend is local: only it lets a drill reach a host's stores."""
+    from aisys_verify.errors import CapabilityMissing
+    from aisys_verify.stack.base import backend_class, stack_options
+
+    if config.backend != "local":
+        raise CapabilityMissing(f"disaster drills destroy and restore a host's stores on the local backend; the "
+                                f"{config.backend} backend cannot yet (docs/backup.md, Limits)", "backup")
+
+    stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), stack_options(config))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

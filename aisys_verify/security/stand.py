@@ -1,0 +1,113 @@
+"""Stand-ins of one or more hosts with TLS on their HTTP side, for the security suite.
+
+``tls_standins`` mints the run's PKI into the work folder (never the repository), writes the TLS
+plan for the selection (``parse_selection``: which hosts/agents serve HTTPS and with which client
+authentication), starts the hosts' groups (stand-in processes and their Redis, standin.cluster) with
+``AISYS_STANDIN_TLS`` naming the plan, and yields the endpoints the matrix probes, one per kind:
+
+| kind      | where                                  | path             |
+|-----------|----------------------------------------|------------------|
+| gateway   | the web gateway (role ``gateway``)     | ``/dialogue/process`` (GET: a 404 from its router) |
+| health    | the first other agent of the host      | ``/health``      |
+| metrics   | the same agent                         | ``/metrics``     |
+
+Readiness does not need the HTTP side (the group prints ``group_ready``; health is read on the
+ZeroMQ health socket), so a TLS port never blocks the stand-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aisys_verify.errors import UsageError
+from aisys_verify.plan.roles import role_for
+from aisys_verify.security.pki import TestPki, make_pki
+from aisys_verify.security.tls import CLIENT_AUTH, TLS_ENV, TlsEndpoint, write_tls_plan
+
+SELECTION_ENV = "AISYS_TLS_CLIENT_AUTH"
+DEFAULT_SELECTION = "pc2=required"
+KINDS = ("gateway", "health", "metrics")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    kind: str
+    agent: str  # host/Agent
+    address: str
+    port: int
+    path: str
+    client_auth: str
+
+    @property
+    def where(self) -> str:
+        url = f"https://{self.address}:{self.port}{self.path}"
+        return f"{self.kind} {self.agent} {url} (client_auth {self.client_auth})"
+
+
+@dataclass(frozen=True)
+class TlsStand:
+    pki: TestPki
+    endpoints: Mapping[str, Endpoint]
+    pids: Sequence[int]
+    workdir: Path
+
+
+def parse_selection(text: str, where: str = SELECTION_ENV) -> dict[str, str]:
+    """``host=required,host/Agent=optional`` -> {selector: client_auth}; an agent's entry beats its host's."""
+    result: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        selector, sep, auth = part.partition("=")
+        auth = auth.strip() or "required"
+        if not selector.strip() or (sep and auth not in CLIENT_AUTH):
+            raise UsageError(f"{where}: {part!r}: expected HOST[/AGENT]=({'|'.join(CLIENT_AUTH)}), comma-separated")
+        result[selector.strip()] = auth
+    if not result:
+        raise UsageError(f"{where}: no host or agent selected: give e.g. {DEFAULT_SELECTION}")
+    return result
+
+
+@contextlib.contextmanager
+def tls_standins(spec: Sequence[str], workdir: Path, selection: Mapping[str, str],
+                 start_timeout: float = 60.0, environ: Mapping[str, str] | None = None,
+                 spec_vars: Mapping[str, str] | None = None) -> Iterator[TlsStand]:
+    """``environ``: more variables for the group processes (a ``*_FILE`` secret path, say)."""
+    from aisys_verify.standin.cluster import LocalCluster
+
+    hosts = sorted({s.split("/", 1)[0] for s in selection})
+    cluster = LocalCluster(list(spec), workdir, spec_vars=dict(spec_vars or {}), only_hosts=hosts)
+    unknown = sorted(set(hosts) - {h.name for h in cluster.topology.hosts})
+    if unknown:
+        raise UsageError(f"TLS selection names hosts the spec lacks: {', '.join(unknown)} "
+                         f"(hosts: {', '.join(h.name for h in cluster.topology.hosts)})")
+    agents = [a for a in cluster.topology.agents if a.host in hosts]
+    addresses = {a.key: cluster.plan.address_of(a.key, a.host) for a in agents}
+    pki = make_pki(workdir / "secrets" / "pki", {a.key: [addresses[a.key], "localhost"] for a in agents})
+    plan: dict[str, TlsEndpoint] = {}
+    auth_of: dict[str, str] = {}
+    for agent in agents:
+        auth = selection.get(agent.key, selection.get(agent.host))
+        if auth is None:
+            continue
+        cred = pki.server(agent.key)
+        plan[agent.key] = TlsEndpoint(cred.cert, cred.key, pki.ca, auth)
+        auth_of[agent.key] = auth
+    plan_path = write_tls_plan(workdir / "secrets" / "tls-plan.json", plan)
+    cluster.environ.update({**(environ or {}), TLS_ENV: str(plan_path)})
+    gateway = next((a for a in agents if a.key in plan and role_for(a.name, a.role).role == "gateway"), None)
+    other = next((a for a in agents if a.key in plan and a is not gateway), None)
+    endpoints: dict[str, Endpoint] = {}
+    for kind, chosen, path in (("gateway", gateway, "/dialogue/process"), ("health", other, "/health"),
+                               ("metrics", other, "/metrics")):
+        if chosen is not None:
+            endpoints[kind] = Endpoint(kind, chosen.key, addresses[chosen.key], cluster.plan.http_ports[chosen.key],
+                                       path, auth_of[chosen.key])
+    try:
+        cluster.start(timeout=start_timeout)
+        yield TlsStand(pki, endpoints, [pid for _, pid in cluster.pids()], workdir)
+    finally:
+        cluster.stop()

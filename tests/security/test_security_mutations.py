@@ -1,0 +1,32 @@
+"""The security suite can fail: with mTLS turned optional on the gateway (the selection's per-agent
+override, as a deployer would set it) the matrix's no-client-certificate case and the sslyze scan of
+the gateway fail, naming the gateway and what was accepted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def test_gateway_mtls_optional_fails_the_suite(tmp_path: Path) -> None:
+    env = {**os.environ, "AISYS_TLS_CLIENT_AUTH": "pc2=required,pc2/UnifiedWebAgent=optional",
+           "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "suites" / "security" / "test_mtls.py"),
+                          "-p", "no:cacheprovider", "-q", "-k", "gateway and (no_client_cert or valid or sslyze)",
+                          f"--basetemp={tmp_path / 'run'}"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out[-3000:]
+    assert "FAILED suites/security/test_mtls.py::test_mtls_matrix[gateway-no_client_cert]" in out, out[-3000:]
+    assert "FAILED suites/security/test_mtls.py::test_sslyze_scan[gateway]" in out, out[-3000:]
+    assert "passed" in out and "test_mtls_matrix[gateway-valid]" not in out.split("short test summary")[-1], out[-3000:]
+    assert "no client certificate was ACCEPTED (HTTP 404" in out, out[-3000:]
+    assert "client certificates are not required" in out, out[-3000:]
+    assert "client authentication is OPTIONAL, must be REQUIRED" in out, out[-3000:]
