@@ -107,6 +107,9 @@ QUICK: dict[str, How] = {
                                   "step would reinstall the shared venv from the copy"),
     ".venv/bin/python benchmarks/bench_shards.py --cases 12 --workers 1,2,4": How(
         None, why="a benchmark of several minutes: run by hand, figures in the closing note of issue 18"),
+    "aisys-verify lint system --select hardening --select secrets": How(
+        "aisys-verify lint system --select hardening --select secrets", (0, 1), r"file\(s\) checked"),
+    "aisys-verify gpu plan system": How("aisys-verify gpu plan system", (0, 1), r"."),
     "scripts/docker-setup": How(None, why=ROOT_SETUP),
     "scripts/build-images": How(None, why=ROOT_SETUP),
     "scripts/build-images --ca-bundle /path/to/corporate-ca.pem": How(None, why=ROOT_SETUP + "; a placeholder path"),
@@ -125,6 +128,12 @@ QUICK: dict[str, How] = {
 PYTEST: dict[str, bool] = {
     ".venv/bin/python -m pytest suites -m e2e --aisys-standin-profile reference": False,
     ".venv/bin/python -m pytest suites/chaos --aisys-shard=2/4": False,
+    "pytest -m gpu": False,  # the routing of a suite marker added by another area
+    "pytest suites/security -m security": True,
+    "pytest suites/dr -m backup": True,
+    "pytest suites/gpu --aisys-gpu-host mainpc": True,
+    "pytest -m gpu tests/gpu": True,
+    'AISYS_TLS_CLIENT_AUTH="pc2=required,pc2/UnifiedWebAgent=optional" pytest suites/security': True,
     ".venv/bin/python -m pytest suites/conformance --aisys-standin-profile reference --aisys-standin-defects "
     "contradictory_health,double_bind": False,
     "pytest suites/conformance": True,
@@ -140,3 +149,29 @@ PYTEST: dict[str, bool] = {
     ".venv/bin/python -m pytest suites/conformance --aisys-spec ../shared/reference-system --aisys-standin-profile "
     "reference --aisys-standin-defects all": True,
 }
+
+# Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of
+# issue 18's session): listed so the first test passes, each reported as a skip naming why, until a test runs it.
+PENDING_WHY = ("shown by docs merged from another area at the end of this session; not run here yet (placeholders "
+               "STACK_ID/<id>/exp.json or a GPU/NVML to fill in): add it to QUICK or a sequence")
+PENDING = (
+    "aisys-verify chaos export scenarios/chaos/memory-partition.yaml -o exp.json && chaos validate exp.json",
+    "AISYS_STACK=<id> chaos run exp.json && chaos report --export-format html journal.json report.html",
+    "aisys-verify chaos run exp.json --stack <id>",
+    "aisys-verify backup create STACK_ID backups/b1",
+    "aisys-verify backup verify backups/b1",
+    "aisys-verify backup restore backups/b1 /tmp/r",
+    "aisys-verify gpu facts --host mainpc --format json --save facts/mainpc.json",
+    "aisys-verify gpu check system --facts facts/mainpc.json",
+    "aisys-verify up system",
+    "aisys-verify backup create STACK_ID backups/b1 [--host pc2]",
+    "aisys-verify backup restore backups/b1 /tmp/restored",
+    "aisys-verify backup list backups",
+    "aisys-verify gpu facts --host mainpc",
+    "aisys-verify gpu check system --live mainpc",
+    "aisys-verify gpu check system --facts facts/mainpc.json --facts facts/pc2.json",
+    "aisys-verify gpu plan system --host mainpc --apply --confirm mainpc",
+    "aisys-verify gpu check ../shared/reference-system system/reference-facts.yaml --facts mainpc-4090.json",
+    "export AISYS_FAKE_NVML_CONFIG=native/fake-nvml/devices/rtx4090.json",
+    "LD_LIBRARY_PATH=build/fake-nvml aisys-verify gpu facts --host mainpc",
+)
