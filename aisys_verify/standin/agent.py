@@ -42,6 +42,10 @@ REGISTER = CallPolicy(timeout_s=2.0, retries=0)
 # a short timeout would resend into that queue and lengthen it
 REGISTER_REFERENCE = CallPolicy(timeout_s=20.0, retries=0)
 UNREGISTER = CallPolicy(timeout_s=0.3, retries=0)
+# until an agent's required checks first pass, its readiness rounds come this often (for at most STARTUP_S):
+# a first round that fails (a probe or Redis read timing out on a loaded machine) would otherwise hold the agent,
+# and every group that waits for it down the start chain, for a whole health_interval_s
+STARTUP_ROUND_S, STARTUP_S = 0.1, 10.0
 CLIENT_ERRORS = frozenset({"bad_request", "not_found", "unknown_action", "not_json", "too_large"})
 TRANSPORT_MAX_BYTES = 4 * protocol.MAX_MESSAGE_BYTES  # frames past this are dropped by ZeroMQ itself
 
@@ -336,6 +340,7 @@ class AgentRuntime:
         # the ready_ttl_not_refreshed defect: written once at start, then left to expire
         write_once = self.profile.has("ready_ttl_not_refreshed")
         last_refresh = 0.0
+        began, passed = time.monotonic(), False
         # `while not stopping`, not `while True`: on 3.11 asyncio.wait_for can swallow the cancel
         # sent by stop() when its inner call finishes in the same step, which would leave this loop running
         while not self.stopping:
@@ -351,7 +356,9 @@ class AgentRuntime:
                     redis_ok, exists = await self._read_ready_checked(key)
             self._set("ready_key", exists, f"{key} present" if exists else f"{key} missing")
             await asyncio.gather(*(self._check_dependency(e) for e in self.dependencies))
-            await asyncio.sleep(plan.health_interval_s)
+            passed = passed or all(name in self.checks and self.checks[name].ok for name in self.required_checks)
+            starting = not passed and time.monotonic() - began < STARTUP_S
+            await asyncio.sleep(min(plan.health_interval_s, STARTUP_ROUND_S) if starting else plan.health_interval_s)
 
     async def _read_ready_checked(self, key: str) -> tuple[bool, bool]:
         """(Redis answered, the ready key is there); sets the ``redis`` check."""
