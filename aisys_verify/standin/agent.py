@@ -43,6 +43,10 @@ REGISTER = CallPolicy(timeout_s=2.0, retries=0)
 # a short timeout would resend into that queue and lengthen it
 REGISTER_REFERENCE = CallPolicy(timeout_s=20.0, retries=0)
 UNREGISTER = CallPolicy(timeout_s=0.3, retries=0)
+# until an agent's required checks first pass, its readiness rounds come this often (for at most STARTUP_S):
+# a first round that fails (a probe or Redis read timing out on a loaded machine) would otherwise hold the agent,
+# and every group that waits for it down the start chain, for a whole health_interval_s
+STARTUP_ROUND_S, STARTUP_S = 0.1, 10.0
 CLIENT_ERRORS = frozenset({"bad_request", "not_found", "unknown_action", "not_json", "too_large"})
 TRANSPORT_MAX_BYTES = 4 * protocol.MAX_MESSAGE_BYTES  # frames past this are dropped by ZeroMQ itself
 
@@ -165,6 +169,7 @@ class AgentRuntime:
                 await asyncio.wait_for(self.ctx.redis.delete(READY_KEY.format(name=self.name)), 0.5)
         for sock in self.sockets:
             sock.close(0)
+        self.ctx.caller.close()
         self.ctx.log("stopped")
 
     # --- ZeroMQ ------------------------------------------------------------------------
@@ -337,26 +342,35 @@ class AgentRuntime:
         # the ready_ttl_not_refreshed defect: written once at start, then left to expire
         write_once = self.profile.has("ready_ttl_not_refreshed")
         last_refresh = 0.0
+        began, passed = time.monotonic(), False
         # `while not stopping`, not `while True`: on 3.11 asyncio.wait_for can swallow the cancel
         # sent by stop() when its inner call finishes in the same step, which would leave this loop running
         while not self.stopping:
-            redis_ok = await self._redis_ok()
-            self._set("redis", redis_ok, "reachable" if redis_ok else f"unreachable at {self._redis_where()}")
-            missing = not self.checks.get("ready_key", protocol.HealthCheck("", False, "")).ok
-            due = missing or time.monotonic() - last_refresh >= plan.ready_refresh_s
+            # reading the ready key is the Redis check too (one round trip a round, no separate PING: Redis
+            # round trips were half of a large stack's steady CPU); a refresh writes it, then reads it back
+            redis_ok, exists = await self._read_ready_checked(key)
+            due = not exists or time.monotonic() - last_refresh >= plan.ready_refresh_s
             if redis_ok and due and not (write_once and self.ready_written):
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.ctx.redis.set(key, self._ready_value(), ex=ttl), 0.5)
+                    async with asyncio.timeout(0.5):
+                        await self.ctx.redis.set(key, self._ready_value(), ex=ttl)
                     last_refresh, self.ready_written = time.monotonic(), True
-            exists = False
-            if redis_ok:
-                try:
-                    exists = await self._read_ready(key)
-                except Exception as exc:  # Redis went away after the PING: say so, not just "key missing"
-                    self._set("redis", False, f"unreachable at {self._redis_where()} ({type(exc).__name__})")
+                    redis_ok, exists = await self._read_ready_checked(key)
             self._set("ready_key", exists, f"{key} present" if exists else f"{key} missing")
             await asyncio.gather(*(self._check_dependency(e) for e in self.dependencies))
-            await asyncio.sleep(plan.health_interval_s)
+            passed = passed or all(name in self.checks and self.checks[name].ok for name in self.required_checks)
+            starting = not passed and time.monotonic() - began < STARTUP_S
+            await asyncio.sleep(min(plan.health_interval_s, STARTUP_ROUND_S) if starting else plan.health_interval_s)
+
+    async def _read_ready_checked(self, key: str) -> tuple[bool, bool]:
+        """(Redis answered, the ready key is there); sets the ``redis`` check."""
+        try:
+            exists = await self._read_ready(key)
+        except Exception:
+            self._set("redis", False, f"unreachable at {self._redis_where()}")
+            return False, False
+        self._set("redis", True, "reachable")
+        return True, exists
 
     def _ready_value(self) -> str:
         if self.profile.reference:  # BaseAgent's record (PROTOCOL.md §5), with the port actually bound
@@ -365,9 +379,11 @@ class AgentRuntime:
         return json.dumps({"agent": self.ctx.agent.key, "ts": time.time()})
 
     async def _read_ready(self, key: str) -> bool:
-        if not self.profile.reference:
-            return bool(await asyncio.wait_for(self.ctx.redis.exists(key), 0.5))
-        raw = await asyncio.wait_for(self.ctx.redis.get(key), 0.5)
+        # asyncio.timeout, not wait_for: no task per call (and no swallowed cancel on 3.11)
+        async with asyncio.timeout(0.5):
+            if not self.profile.reference:
+                return bool(await self.ctx.redis.exists(key))
+            raw = await self.ctx.redis.get(key)
         if raw is None:
             self.ready_record = None
             return False
@@ -381,16 +397,10 @@ class AgentRuntime:
     async def _check_dependency(self, edge: CallEdge) -> None:
         name = edge.callee.split("/", 1)[1]
         try:
-            reply = await self.ctx.caller.call(name, "health_check", health=True, policy=HEALTH_PROBE)
+            reply = await self.ctx.caller.probe(name, "health_check", HEALTH_PROBE.timeout_s)
             self._set(f"dependency:{name}", True, f"answers ({reply.get('status')})")
         except CallFailed as exc:
             self._set(f"dependency:{name}", False, exc.reason)
-
-    async def _redis_ok(self) -> bool:
-        try:
-            return bool(await asyncio.wait_for(self.ctx.redis.ping(), 0.5))
-        except Exception:
-            return False
 
     def _redis_where(self) -> str:
         host, port = self.ctx.plan.redis_for(self.ctx.agent.key, self.ctx.agent.host)

@@ -38,6 +38,9 @@ from aisys_verify.spec.model import Agent, Topology
 from aisys_verify.stack.base import health_gate
 
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
+# the gate's poll interval: each link of the start chain waits half of it on average (a 1,000-agent synthetic
+# spec's chain has ~125 links); a poll asks one agent per starting group, so a short one costs little
+POLL_S = 0.02
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -117,29 +120,36 @@ class Launcher:
     def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
         """Until every agent of ``groups`` passes the health gate (stack.base.HealthGate: HTTP /health up, read
         by the body as well as the code; agents with start defects skipped); raise naming the laggard."""
-        gate = self.gate
-        pending = {a.key: a for host, group in groups for a in agents_of_group(self.topology, host, group)
-                   if gate.waits_for(a.key)}
+        per_group = {(host, group): {a.key: a for a in agents_of_group(self.topology, host, group)
+                                     if self.gate.waits_for(a.key)} for host, group in groups}
         last: dict[str, str] = {}
         deadline = time.monotonic() + timeout
-        while pending:
+        while any(per_group.values()):
             for pid, host, group, code in self.reap():
                 if (host, group) in groups:
                     raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
-            for key, agent in list(pending.items()):
-                reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
-                if gate.passes(key, reading):
-                    del pending[key]
-                else:
-                    last[key] = reading.shown()
-            if not pending:
+            for agents in per_group.values():
+                self._poll_group(agents, last)
+            if not any(per_group.values()):
                 return
             if time.monotonic() > deadline:
-                key = sorted(pending)[0]
-                agent = pending[key]
-                group = next(g for h, g in groups if any(a.key == key for a in agents_of_group(self.topology, h, g)))
-                raise LaunchError(agent.host, group, agent.name, f"not healthy after {timeout:g} s: {last.get(key)}")
-            time.sleep(0.05)
+                (host, group), agents = next((node, agents) for node, agents in per_group.items() if agents)
+                key = min(agents)
+                raise LaunchError(host, group, agents[key].name, f"not healthy after {timeout:g} s: {last.get(key)}")
+            time.sleep(POLL_S)
+
+    def _poll_group(self, agents: dict[str, Agent], last: dict[str, str]) -> bool:
+        """Read the gate for a group's agents not yet through it, in key order, stopping at the first that
+        fails (a group is healthy only once all are; its agents come up together, so asking the rest would
+        mostly cost HTTP requests on both sides); drop those that pass. True once none is left."""
+        for key in sorted(agents):
+            agent = agents[key]
+            reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
+            if not self.gate.passes(key, reading):
+                last[key] = reading.shown()
+                return False
+            del agents[key]
+        return True
 
     def start_by_graph(self, layers: Sequence[Sequence[GroupKey]], timeout: float,
                        stopping: Callable[[], bool] = lambda: False) -> None:
@@ -160,14 +170,7 @@ class Launcher:
                                  if self.gate.waits_for(a.key)}
 
         def healthy(node: GroupKey) -> bool:
-            agents = pending[node]
-            for key, agent in list(agents.items()):
-                reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
-                if self.gate.passes(key, reading):
-                    del agents[key]
-                else:
-                    last[key] = reading.shown()
-            return not agents
+            return self._poll_group(pending[node], last)
 
         def check(started_at: Mapping[GroupKey, float]) -> None:
             for pid, host, group, code in self.reap():
@@ -176,11 +179,11 @@ class Launcher:
             now = time.perf_counter()
             for node, began in started_at.items():
                 if now - began > timeout and pending[node]:
-                    key = sorted(pending[node])[0]
+                    key = min(pending[node])
                     raise LaunchError(node[0], node[1], pending[node][key].name,
                                       f"not healthy after {timeout:g} s: {last.get(key)}")
 
-        drive_start(graph, layers, start=start, healthy=healthy, check=check, stopping=stopping, idle_s=0.05,
+        drive_start(graph, layers, start=start, healthy=healthy, check=check, stopping=stopping, idle_s=POLL_S,
                     on_group=lambda node, seconds: emit("group_healthy", host=node[0], group=node[1],
                                                         seconds=round(seconds, 3)),
                     on_layer=lambda index, seconds: emit("layer_ready", layer=index,
@@ -217,9 +220,11 @@ def run_launcher(spec: Sequence[str], spec_vars: dict[str, str], plan_path: str,
 
     import aisys_verify.standin.group  # noqa: F401
     from aisys_verify.plan.edges import edges_by_caller
+    from aisys_verify.standin.roles.gpu import nvml_facts
     from aisys_verify.standin.tracing import base_resource
 
     base_resource()  # OpenTelemetry's resource detection, once here instead of once per group
+    nvml_facts()  # NVML's import and init, once here instead of once per GPU agent
 
     edges_by_caller(topology)  # computed once here, inherited by every fork (per group it was quadratic)
     launcher = Launcher(topology, plan, Path(plan.log_dir or ".aisys/logs"))

@@ -313,3 +313,64 @@ def test_per_target_policy_is_used() -> None:
                 context.term()
 
     run(scenario())
+
+
+# --- the periodic health probe: one kept REQ socket per target while it is answered ----------------------
+
+
+def test_probe_keeps_its_socket_while_answered_and_asks_the_health_socket() -> None:
+    async def scenario() -> None:
+        async with rep_server() as server:
+            context = zmq.asyncio.Context()
+            try:
+                caller = make_caller(context, server.port)
+                first = await caller.probe("Target", "health_check", 1.0)
+                kept = caller.probe_sockets["Target"]
+                second = await caller.probe("Target", "health_check", 1.0)
+                assert first == second == {"status": "success", "echo": "health_check"}
+                assert caller.probe_sockets["Target"] is kept and not kept.closed  # no socket per probe
+                assert [r["action"] for r in server.requests] == ["health_check", "health_check"]
+                assert all(r["source_agent"] == "Caller" for r in server.requests)
+                caller.close()
+                assert kept.closed and not caller.probe_sockets
+            finally:
+                context.term()
+
+    run(scenario())
+
+
+def test_a_failed_probe_drops_its_socket_and_the_next_starts_afresh() -> None:
+    async def scenario() -> None:
+        async with rep_server(delay=0.4) as server:
+            context = zmq.asyncio.Context()
+            try:
+                caller = make_caller(context, server.port)
+                await caller.probe("Target", "health_check", 2.0)
+                kept = caller.probe_sockets["Target"]
+                with pytest.raises(CallFailed) as info:
+                    await caller.probe("Target", "health_check", 0.1)
+                assert "no reply within 0.1 s" in info.value.reason and f":{server.port}" in info.value.reason
+                # a REQ that got no reply can never send again: it is closed, not kept
+                assert kept.closed and "Target" not in caller.probe_sockets
+                server.delay = 0.0
+                reply = await caller.probe("Target", "health_check", 2.0)
+                assert reply["status"] == "success" and caller.probe_sockets["Target"] is not kept
+            finally:
+                caller.close()
+                context.term()
+
+    run(scenario())
+
+
+def test_probe_of_an_unknown_target_fails_without_a_socket() -> None:
+    async def scenario() -> None:
+        context = zmq.asyncio.Context()
+        try:
+            caller = Caller("Caller", context, AddressBook())
+            with pytest.raises(CallFailed, match="no address"):
+                await caller.probe("Nobody", "health_check", 0.1)
+            assert not caller.probe_sockets
+        finally:
+            context.term()
+
+    run(scenario())

@@ -361,19 +361,20 @@ def test_health_is_not_ok_before_the_first_readiness_check(lab: Lab) -> None:
 
 
 class _FakeRedis:
-    """Redis whose first PING completes exactly when the test says so."""
+    """Redis whose first command (the readiness round's read of the ready key) completes exactly when the
+    test says so."""
 
-    def __init__(self, first_ping: asyncio.Future[bool]) -> None:
-        self.first_ping: asyncio.Future[bool] | None = first_ping
+    def __init__(self, first_read: asyncio.Future[bool]) -> None:
+        self.first_read: asyncio.Future[bool] | None = first_read
 
-    def ping(self) -> Any:
-        fut, self.first_ping = self.first_ping, None
+    def exists(self, *args: Any) -> Any:
+        fut, self.first_read = self.first_read, None
         return fut if fut is not None else self._true()
 
     async def _true(self, *args: Any, **kwargs: Any) -> bool:
         return True
 
-    set = exists = delete = _true
+    set = ping = delete = _true
 
 
 def test_stop_finishes_even_when_wait_for_swallows_the_cancel(lab: Lab, tmp_path: Path) -> None:
@@ -381,7 +382,7 @@ def test_stop_finishes_even_when_wait_for_swallows_the_cancel(lab: Lab, tmp_path
     the inner awaitable completes in the same loop step as the outer task is cancelled (fixed only in 3.12),
     so the CancelledError that stop() sends to readiness_loop can be swallowed; the loop is 'while True'
     and stop() then awaits the task for ever (a group that never exits on SIGTERM; seen here as a ~1-in-10
-    hang of GroupRuntime.stop). Reproduced deterministically: the Redis PING completes, then stop() runs."""
+    hang of GroupRuntime.stop). Reproduced deterministically: the round's Redis read completes, then stop() runs."""
     agent = lab.topology.agents_by_key["lab/SoloWorker"]
 
     async def scenario() -> bool:
@@ -395,7 +396,7 @@ def test_stop_finishes_even_when_wait_for_swallows_the_cancel(lab: Lab, tmp_path
         runtime = AgentRuntime(ctx, "127.0.0.1", lab.http("SoloWorker"), [])
         task = asyncio.create_task(runtime.readiness_loop())
         runtime.tasks.append(task)
-        await asyncio.sleep(0.05)  # the loop now waits in wait_for(redis.ping(), 0.5)
+        await asyncio.sleep(0.05)  # the loop now waits on its first Redis read (under a 0.5 s timeout)
         ping.set_result(True)
         stopper = asyncio.create_task(runtime.stop())
         done, _ = await asyncio.wait([stopper], timeout=3)

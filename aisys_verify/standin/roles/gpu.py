@@ -9,6 +9,7 @@ is present, the device's real facts (read-only).
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import random
@@ -28,24 +29,28 @@ def _config_number(config: Any, key: str, default: float) -> float:
 
 
 def device_facts() -> dict[str, Any]:
-    facts: dict[str, Any] = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                             "nvidia_visible_devices": os.environ.get("NVIDIA_VISIBLE_DEVICES")}
+    return {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "nvidia_visible_devices": os.environ.get("NVIDIA_VISIBLE_DEVICES"), "nvml": nvml_facts()}
+
+
+@functools.cache
+def nvml_facts() -> dict[str, Any] | str:
+    """The device's NVML facts, read once per process (the launcher reads them before forking): an import
+    attempt and nvmlInit per GPU agent were ~2 % of a large stack's stand-up CPU, and they never change."""
     try:
         import pynvml  # optional: nvidia-ml-py (the gpu extra)
     except ImportError:
-        facts["nvml"] = "not installed"
-        return facts
+        return "not installed"
     try:
         pynvml.nvmlInit()
         try:
             handle = pynvml.nvmlDeviceGetHandleByIndex(0)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            facts["nvml"] = {"name": pynvml.nvmlDeviceGetName(handle), "memory_total": memory.total}
+            return {"name": pynvml.nvmlDeviceGetName(handle), "memory_total": memory.total}
         finally:
             pynvml.nvmlShutdown()
     except Exception as exc:  # no driver, no GPU: say so instead of failing
-        facts["nvml"] = f"unavailable: {type(exc).__name__}"
-    return facts
+        return f"unavailable: {type(exc).__name__}"
 
 
 class GpuRole(Role):
