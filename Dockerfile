@@ -48,5 +48,8 @@ ENV PATH=/opt/aisys/bin:$PATH \
     PYTHONPATH=/app
 WORKDIR /app
 RUN python3 -c "import aisys_verify.standin.group, zmq, redis, yaml, opentelemetry.sdk"
+# the working folder is the user's own: with no --plan (spec images: env-only configuration) a stand-in
+# writes its logs under ./.aisys, and /app stays read-only to it
+WORKDIR /var/lib/aisys
 USER 10001:10001
 CMD ["python3", "-m", "aisys_verify.standin", "--help"]
