@@ -107,6 +107,8 @@ QUICK: dict[str, How] = {
                                   "step would reinstall the shared venv from the copy"),
     ".venv/bin/python benchmarks/bench_shards.py --cases 12 --workers 1,2,4": How(
         None, why="a benchmark of several minutes: run by hand, figures in the closing note of issue 18"),
+    "python benchmarks/bench_stack.py --sizes 10,77,300,1000,2000 --reps 3 --skip-overhead": How(
+        None, why="a benchmark of many minutes (1,000 and 2,000 agents): run by hand, figures in docs/perf.md"),
     "aisys-verify lint system --select hardening --select secrets": How(
         "aisys-verify lint system --select hardening --select secrets", (0, 1), r"file\(s\) checked"),
     "aisys-verify gpu plan system": How("aisys-verify gpu plan system", (0, 1), r"."),
