@@ -154,21 +154,25 @@ PYTEST: dict[str, bool] = {
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of
 # issue 18's session): listed so the first test passes, each reported as a skip naming why, until a test runs it.
-PENDING_WHY = ("shown by docs merged from another area at the end of this session; not run here yet (placeholders "
-               "STACK_ID/<id>/exp.json or a GPU/NVML to fill in): add it to QUICK or a sequence")
-PENDING = (
-    "aisys-verify chaos export scenarios/chaos/memory-partition.yaml -o exp.json && chaos validate exp.json",
-    "AISYS_STACK=<id> chaos run exp.json && chaos report --export-format html journal.json report.html",
-    "aisys-verify chaos run exp.json --stack <id>",
+# run in this order by test_backup_and_chaos_toolkit_commands_in_order (STACK_ID / <id> filled in)
+BACKUP_CTK = (
     "aisys-verify backup create STACK_ID backups/b1",
     "aisys-verify backup verify backups/b1",
     "aisys-verify backup restore backups/b1 /tmp/r",
+    "aisys-verify backup list backups",
+    "aisys-verify chaos export scenarios/chaos/memory-partition.yaml -o exp.json && chaos validate exp.json",
+    "aisys-verify chaos run exp.json --stack <id>",
+)
+
+PENDING_WHY = ("shown by docs merged from another area at the end of this session; not run here yet (placeholders "
+               "STACK_ID/<id>/exp.json or a GPU/NVML to fill in): add it to QUICK or a sequence")
+PENDING = (
+    "AISYS_STACK=<id> chaos run exp.json && chaos report --export-format html journal.json report.html",
     "aisys-verify gpu facts --host mainpc --format json --save facts/mainpc.json",
     "aisys-verify gpu check system --facts facts/mainpc.json",
     "aisys-verify up system",
     "aisys-verify backup create STACK_ID backups/b1 [--host pc2]",
     "aisys-verify backup restore backups/b1 /tmp/restored",
-    "aisys-verify backup list backups",
     "aisys-verify gpu facts --host mainpc",
     "aisys-verify gpu check system --live mainpc",
     "aisys-verify gpu check system --facts facts/mainpc.json --facts facts/pc2.json",

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from adopt_support import REPO, child_env, kill_stack_processes
 from documented import (
+    BACKUP_CTK,
     COLLECTED,
     E2E_AT_ROOT,
     INVENTORY,
@@ -83,7 +84,7 @@ def check(result: subprocess.CompletedProcess[str], exits: tuple[int, ...] = (0,
 
 
 def test_every_documented_command_has_a_way_to_run() -> None:
-    known = {*QUICK, *PYTEST, *STACK, *LOAD, *INVENTORY, *STANDIN, *PENDING, E2E_AT_ROOT}
+    known = {*QUICK, *PYTEST, *STACK, *BACKUP_CTK, *LOAD, *INVENTORY, *STANDIN, *PENDING, E2E_AT_ROOT}
     shown = documented_commands(REPO)
     missing = {c: d for c, d in shown.items() if c not in known}
     assert not missing, "commands the docs show that tests/adopt/documented.py does not run:\n" + "\n".join(
@@ -142,6 +143,30 @@ def test_stack_commands_in_order(clone: tuple[Path, dict[str, str]]) -> None:
     check(sh(f".venv/bin/aisys-verify conformance --stack {stack_id} --check listens", clone), (0,), "listens")
     check(sh(".venv/bin/aisys-verify down", clone), (0,), rf"stopped stack {stack_id}")
     check(sh(".venv/bin/aisys-verify status", clone), (0,), "no stacks running")
+
+
+@pytest.mark.slow
+def test_backup_and_chaos_toolkit_commands_in_order(clone: tuple[Path, dict[str, str]]) -> None:
+    """README's backup and Chaos Toolkit commands against one running stack (STACK_ID and <id> filled in; the
+    restore target /tmp/r emptied first): create, verify, restore, list; export + chaos validate; run the export."""
+    root = clone[0]
+    up = check(sh(".venv/bin/aisys-verify up system", clone), (0,), r"stack \w+ up \(77 agents\)")
+    stack_id = re.search(r"stack (\w+) up \(", up).group(1)  # type: ignore[union-attr]
+    try:
+        shutil.rmtree("/tmp/r", ignore_errors=True)
+        check(sh(BACKUP_CTK[0].replace("STACK_ID", stack_id), clone))
+        assert (root / "backups" / "b1").is_dir()
+        check(sh(BACKUP_CTK[1], clone))
+        check(sh(BACKUP_CTK[2], clone))
+        check(sh(BACKUP_CTK[3], clone), (0,), "b1")
+        check(sh(BACKUP_CTK[4], clone))
+        assert (root / "exp.json").is_file()
+        out = check(sh(BACKUP_CTK[5].replace("<id>", stack_id), clone), (0,), r"journal: \S+\.json")
+        journal = json.loads((root / re.search(r"journal: (\S+\.json)", out).group(1)).read_text())  # type: ignore[union-attr]
+        assert journal["status"] == "completed" and journal["steady_states"]["before"]["steady_state_met"], out
+    finally:
+        shutil.rmtree("/tmp/r", ignore_errors=True)
+        check(sh(f".venv/bin/aisys-verify down {stack_id}", clone), (0,), rf"stopped stack {stack_id}")
 
 
 def test_load_commands_in_order(clone: tuple[Path, dict[str, str]]) -> None:
