@@ -19,16 +19,12 @@ from pathlib import Path
 
 from aisys_verify.backup import StoreTarget, create_backup, restore_fresh, verify_backup
 from aisys_verify.backup.scratch import scratch_redis
-
-SCHEMA = ("CREATE TABLE memories (id TEXT PRIMARY KEY, session_id TEXT, kind TEXT NOT NULL, content TEXT NOT NULL, "
-          "created REAL NOT NULL)")
+from aisys_verify.standin.roles.memory import Store
 
 
 def make_sqlite(path: Path, rows: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Store(path).close()  # the stand-ins' own schema (and WAL mode), so the backup sees what they write
     db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(SCHEMA)
     for start in range(0, rows, 50_000):
         db.executemany("INSERT INTO memories VALUES (?, ?, ?, ?, ?)", [
             (f"{i:032x}", f"session-{i % 97}", "memory", json.dumps({"seq": i, "text": f"remembered fact number {i}"}),

@@ -15,17 +15,14 @@ import pytest
 
 from aisys_verify.backup import StoreTarget, create_backup
 from aisys_verify.backup.scratch import scratch_redis
+from aisys_verify.standin.roles.memory import Store
 
 ROWS = 500
-SCHEMA = ("CREATE TABLE memories (id TEXT PRIMARY KEY, session_id TEXT, kind TEXT NOT NULL, content TEXT NOT NULL, "
-          "created REAL NOT NULL)")
 
 
 def make_store(path: Path, rows: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Store(path).close()  # the stand-ins' own schema (and WAL mode), so the backup sees what they write
     db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(SCHEMA)
     db.executemany("INSERT INTO memories VALUES (?, ?, ?, ?, ?)",
                    [(f"m{i:07d}", "s", "memory", json.dumps({"seq": i, "text": f"row {i}"}), 1.0e9 + i)
                     for i in range(1, rows + 1)])
