@@ -97,8 +97,11 @@ class _Draft:
         return doc
 
 
-def load_spec(paths: Sequence[str | os.PathLike[str]], env: Mapping[str, str] | None = None) -> Topology:
-    """Load and cross-link every spec file under ``paths`` into one immutable Topology."""
+def load_spec(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+              env: Mapping[str, str] | None = None) -> Topology:
+    """Load and cross-link every spec file under ``paths`` (one path or several) into one immutable Topology."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]  # a lone str would otherwise be read one character at a time
     if not paths:
         raise SpecError("no spec path given", hint="name a spec folder or files, e.g. ../shared/reference-system")
     draft = _Draft(dict(env or {}))

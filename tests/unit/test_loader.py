@@ -89,6 +89,12 @@ def test_manifest_given_as_a_file(tmp_path: Path) -> None:
     assert [h.name for h in topology.hosts] == ["main"]
 
 
+def test_a_lone_path_is_one_path_not_its_characters(tmp_path: Path) -> None:
+    write_spec(tmp_path, baseline())
+    assert [h.name for h in load_spec(str(tmp_path)).hosts] == ["main"]
+    assert [h.name for h in load_spec(tmp_path).hosts] == ["main"]
+
+
 def test_manifest_redis_port_is_a_port_expression(tmp_path: Path) -> None:
     spec = baseline()
     host(spec)["redis_port"] = "${PORT_OFFSET}+6379"
