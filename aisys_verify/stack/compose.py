@@ -34,30 +34,23 @@ The stack holds one of each helper; the names below stay importable from here.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
-import random
-import shutil
 import signal
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aisys_verify.errors import VerifyError
 from aisys_verify.plan.order import start_layers
 from aisys_verify.plan.run import RunPlan, default_plan
-from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
-from aisys_verify.stack import state
-from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate, start_line
+from aisys_verify.stack.base import StackOptions, StackStartError, health_gate, start_line
+from aisys_verify.stack.common import OwnStack
 from aisys_verify.stack.compose_names import (  # noqa: F401  (re-exported: the names were defined here)
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -105,7 +98,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ComposeStack:
+class ComposeStack(OwnStack):
     spec: Sequence[str]
     spec_vars: dict[str, str] = field(default_factory=dict)
     options: StackOptions = field(default_factory=StackOptions)
@@ -127,13 +120,7 @@ class ComposeStack:
         return interposable(topology)
 
     def __post_init__(self) -> None:
-        self.topology: Topology = load_spec(self.spec, self.spec_vars)
-        self.stack_id = uuid.uuid4().hex[:10]
-        self.record = state.StackRecord(self.stack_id, "compose", [str(s) for s in self.spec])
-        self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix=f"aisys-{self.stack_id}-"))
-        self.record.workdir = str(self.workdir)
-        rng = random.SystemRandom()
-        self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
+        self._set_up("compose")
         self.host_addresses = {h.name: f"{self.network}.{2 + i}" for i, h in enumerate(self.topology.hosts)}
         self.toxiproxy_address = f"{self.network}.1"
         self.record.toxiproxy_api = f"{self.toxiproxy_address}:{TOXIPROXY_PORT}"  # for chaos emergency-stop
@@ -141,9 +128,6 @@ class ComposeStack:
         self.host_projects = {h.name: f"{self.project}-{_slug(h.name)}" for h in self.topology.hosts}
         self.fabric_project = f"{self.project}-fabric"
         self.owner = owner_label()
-        self.proxies: list[ProxiedEdge] = []
-        self.started_s: float | None = None
-        self.layers: list[list[tuple[str, str]]] = []
         self.services: dict[tuple[str, str], str] = {}  # (host, group) -> compose service
         self.containers: dict[tuple[str, str], str] = {}  # (project, service) -> container id
         self.files: dict[str, Path] = {}  # project -> generated file
@@ -179,12 +163,7 @@ class ComposeStack:
             self.progress(f"aisys-verify: removed leftovers of compose stack {leftover.stack_id}: "
                           f"{len(leftover.containers)} container(s), {len(leftover.networks)} network(s), "
                           f"{len(leftover.volumes)} volume(s)")
-        for record, procs in state.reap():
-            self.progress(f"aisys-verify: removed {len(procs)} leftover process(es) of stack {record.stack_id}")
-        began = time.perf_counter()
-        atexit.register(self.stop)
-        live_stacks().add(self.stack_id)
-        self.record.save()
+        began = self._begin_start()
         try:
             self._ensure_images()
             self.cli = ComposeCli.detect()
@@ -220,14 +199,11 @@ class ComposeStack:
         except BaseException:
             self.stop()
             raise
-        self.started_s = time.perf_counter() - began
-        self.progress(f"aisys-verify: compose stack {self.stack_id} ready in {self.started_s:.2f} s")
-        return self.started_s
+        return self._ready(began, "compose stack")
 
     def stop(self) -> None:
         """Tear everything down (idempotent): every project with its volumes, then anything still labelled."""
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
+        self._unhook()
         if self._stopped:
             return
         self._stopped = True
@@ -249,10 +225,8 @@ class ComposeStack:
         with contextlib.suppress(Exception):
             for leftover in labelled_objects(self.stack_id).values():
                 remove_objects(leftover)
-        self.record.remove()
-        live_stacks().discard(self.stack_id)
-        if not self.options.keep_workdir and self.options.workdir is None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._stop_beside()
+        self._end_stop()
 
     def _down(self, project: str) -> None:
         with contextlib.suppress(ComposeError):
@@ -300,15 +274,8 @@ class ComposeStack:
             self._toxiproxy = ToxiproxyClient(self.toxiproxy_address, TOXIPROXY_PORT)
         return self._toxiproxy
 
-    def endpoint(self, agent: str, host: str | None = None) -> AgentEndpoint:
-        found = self.topology.find_agent(agent, host)
-        if found is None:
-            raise VerifyError(f"no agent {agent!r}{' on ' + host if host else ''} in the spec")
-        return AgentEndpoint(found.name, found.host, self.host_addresses[found.host], found.port.number,
-                             found.health_port.number, self.plan.http_ports[found.key])
-
-    def endpoints(self) -> list[AgentEndpoint]:
-        return [self.endpoint(a.name, a.host) for a in self.topology.agents]
+    def host_address(self, host: str) -> str:
+        return self.host_addresses[host]
 
     def redis_address(self, host: str) -> tuple[str, int]:
         """Where a test reaches the host's Redis (published on the host's loopback address)."""

@@ -1,0 +1,135 @@
+"""What the backends that stand the stack up themselves (local, compose) share: its id, work folder, state
+record and loopback network; the start and stop bracket (reaping leftovers, the atexit hook, the record);
+the endpoints; the servers beside the stack. Each backend keeps only what differs.
+
+Start and stop read the same in both backends::
+
+    began = self._begin_start()          # reap leftovers, atexit, record saved
+    ... backend-specific: servers beside the stack (Toxiproxy, Redis, ...), then the groups ...
+    self._ready(began, "stack")
+    ...
+    stop: the groups, then self._stop_beside() (servers beside, last started first stopped), then
+    self._end_stop() (record removed, network released, work folder removed)
+
+A server started beside the stack registers how to stop it with ``self.beside(name, stop)``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from aisys_verify.plan.run import RunPlan
+from aisys_verify.spec.loader import load_spec
+from aisys_verify.spec.model import Topology
+from aisys_verify.stack import state
+from aisys_verify.stack.base import AgentEndpoint, StackOptions
+from aisys_verify.stack.interpose import ProxiedEdge
+from aisys_verify.stack.loopback import claim_network, release_network
+
+__all__ = ["OwnStack", "write_endpoints"]
+
+
+def write_endpoints(endpoints: Sequence[AgentEndpoint], workdir: Path) -> Path:
+    """``<workdir>/endpoints.json``: every agent's addresses, for another shell (``aisys-verify up``)."""
+    path = workdir / "endpoints.json"
+    path.write_text(json.dumps([asdict(e) for e in endpoints], indent=1), encoding="utf-8")
+    return path
+
+
+class OwnStack:
+    """The shared part of LocalStack and ComposeStack (a mixin: the dataclass gives spec, spec_vars, options,
+    progress and calls ``_set_up`` from its ``__post_init__``)."""
+
+    spec: Sequence[str]
+    spec_vars: dict[str, str]
+    options: StackOptions
+    progress: Callable[[str], None]
+    plan: RunPlan  # made by each backend in its __post_init__, after _set_up (it needs the network)
+
+    def _set_up(self, backend: str) -> None:
+        self.topology: Topology = load_spec(self.spec, self.spec_vars)
+        self.stack_id = uuid.uuid4().hex[:10]
+        self.record = state.StackRecord(self.stack_id, backend, [str(s) for s in self.spec])
+        self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix=f"aisys-{self.stack_id}-"))
+        self.record.workdir = str(self.workdir)
+        self.network = claim_network()  # 127.N.M, free and ours until stop (or this object or process ends)
+        self._release = weakref.finalize(self, release_network, self.network)
+        self.proxies: list[ProxiedEdge] = []
+        self.started_s: float | None = None
+        self.layers: list[list[tuple[str, str]]] = []
+        self._beside: list[tuple[str, Callable[[], None]]] = []
+
+    # --- the start and stop bracket --------------------------------------------------------------------
+
+    def stop(self) -> None:  # each backend's own
+        raise NotImplementedError
+
+    def _begin_start(self) -> float:
+        """Remove what killed runs left, hook the stop to the interpreter's exit, save the record; the start
+        time (perf_counter)."""
+        for record, procs in state.reap():
+            self.progress(f"aisys-verify: removed {len(procs)} leftover process(es) of stack {record.stack_id}")
+        began = time.perf_counter()
+        atexit.register(self.stop)
+        state.LIVE_IN_THIS_PROCESS.add(self.stack_id)
+        self.record.save()
+        return began
+
+    def _ready(self, began: float, what: str) -> float:
+        self.started_s = time.perf_counter() - began
+        self.progress(f"aisys-verify: {what} {self.stack_id} ready in {self.started_s:.2f} s")
+        return self.started_s
+
+    def _unhook(self) -> None:
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+
+    def _end_stop(self) -> None:
+        """After everything is down: the record removed, the network released, the work folder removed (unless
+        kept or given)."""
+        self.record.remove()
+        state.LIVE_IN_THIS_PROCESS.discard(self.stack_id)
+        self._release()
+        if not self.options.keep_workdir and self.options.workdir is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- servers beside the stack ------------------------------------------------------------------------
+
+    def beside(self, name: str, stop: Callable[[], None]) -> None:
+        """A server started beside the stack (Toxiproxy, a host's Redis, ...): ``stop`` runs at the stack's stop."""
+        self._beside.append((name, stop))
+
+    def _stop_beside(self) -> None:
+        """Stop the servers beside the stack, the last started first; one that fails to stop stops no other."""
+        while self._beside:
+            _, stop = self._beside.pop()
+            with contextlib.suppress(Exception):
+                stop()
+
+    # --- endpoints ---------------------------------------------------------------------------------------
+
+    def host_address(self, host: str) -> str:
+        """Where this process reaches ``host``'s published ports."""
+        raise NotImplementedError
+
+    def endpoint(self, agent: str, host: str | None = None) -> AgentEndpoint:
+        from aisys_verify.errors import VerifyError
+
+        found = self.topology.find_agent(agent, host)
+        if found is None:
+            raise VerifyError(f"no agent {agent!r}{' on ' + host if host else ''} in the spec")
+        return AgentEndpoint(found.name, found.host, self.host_address(found.host), found.port.number,
+                             found.health_port.number, self.plan.http_ports[found.key])
+
+    def endpoints(self) -> list[AgentEndpoint]:
+        return [self.endpoint(a.name, a.host) for a in self.topology.agents]
