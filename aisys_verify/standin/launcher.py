@@ -35,6 +35,7 @@ from aisys_verify.plan.run import RunPlan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack.base import GroupWait
+from aisys_verify.waiting import wait_until
 
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
 # the gate's poll interval: each link of the start chain waits half of it on average (a 1,000-agent synthetic
@@ -165,10 +166,12 @@ class Launcher:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while self.children and time.monotonic() < deadline:
+
+        def all_gone() -> bool:
             self.reap()
-            time.sleep(0.02)
+            return not self.children
+
+        wait_until(all_gone, grace, 0.02)
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

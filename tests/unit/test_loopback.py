@@ -7,7 +7,6 @@ import gc
 import random
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,10 +75,9 @@ def test_another_process_claim_is_left_alone_on_release(claims: Path) -> None:
 
 
 @pytest.fixture
-def same_pick(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def same_pick(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every SystemRandom the package makes picks 127.37.141 first (where the old code drew its network)."""
     monkeypatch.setattr(random, "SystemRandom", lambda: Scripted(37, 141, 38, 7))
-    yield
 
 
 def test_two_local_stacks_with_the_same_pick_get_different_networks(claims: Path, same_pick: None,
