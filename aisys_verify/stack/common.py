@@ -4,12 +4,13 @@ the endpoints; the servers beside the stack. Each backend keeps only what differ
 
 Start and stop read the same in both backends::
 
-    began = self._begin_start()          # reap leftovers, atexit, record saved
-    ... backend-specific: servers beside the stack (Toxiproxy, Redis, ...), then the groups ...
-    self._ready(began, "stack")
-    ...
-    stop: the groups, then self._stop_beside() (servers beside, last started first stopped), then
-    self._end_stop() (record removed, network released, work folder removed)
+    start():  self._preflight()          # the backend's checks (compose: Docker usable, its leftovers reaped)
+              self._begin_start()        # leftover processes reaped, atexit hook, record saved
+              self._start_beside()       # servers beside the stack (local: Toxiproxy, each host's Redis)
+              self._start_stack()        # the backend's own: proxies, plan, the groups
+              (any failure: stop(), then the error)
+    stop():   the backend's groups down, self._stop_beside() (servers beside, last started first stopped),
+              self._end_stop() (record removed, network released, work folder removed)
 
 A server started beside the stack registers how to stop it with ``self.beside(name, stop)``.
 """
@@ -20,13 +21,15 @@ import atexit
 import contextlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar, Self
 
 from aisys_verify.plan.run import RunPlan
 from aisys_verify.spec.loader import load_spec
@@ -46,15 +49,17 @@ def write_endpoints(endpoints: Sequence[AgentEndpoint], workdir: Path) -> Path:
     return path
 
 
+@dataclass
 class OwnStack:
-    """The shared part of LocalStack and ComposeStack (a mixin: the dataclass gives spec, spec_vars, options,
-    progress and calls ``_set_up`` from its ``__post_init__``)."""
+    """The shared part of LocalStack and ComposeStack: their constructor's arguments, and what each backend's
+    ``__post_init__`` starts with (``_set_up``)."""
 
     spec: Sequence[str]
-    spec_vars: dict[str, str]
-    options: StackOptions
-    progress: Callable[[str], None]
-    plan: RunPlan  # made by each backend in its __post_init__, after _set_up (it needs the network)
+    spec_vars: dict[str, str] = field(default_factory=dict)
+    options: StackOptions = field(default_factory=StackOptions)
+    progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
+    # made by each backend in its __post_init__, after _set_up (it needs the network)
+    plan: RunPlan = field(init=False, repr=False, compare=False)
 
     def _set_up(self, backend: str) -> None:
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
@@ -71,8 +76,38 @@ class OwnStack:
 
     # --- the start and stop bracket --------------------------------------------------------------------
 
+    label: ClassVar[str] = "stack"  # in progress lines ("compose stack")
+
+    def start(self) -> float:
+        """Bring the stack up; the seconds it took. On any failure everything started is torn down."""
+        self._preflight()
+        began = self._begin_start()
+        try:
+            self._start_beside()
+            self._start_stack()
+        except BaseException:
+            self.stop()
+            raise
+        return self._ready(began)
+
+    def _preflight(self) -> None:
+        """What must hold before anything starts (the backend's own checks)."""
+
+    def _start_beside(self) -> None:
+        """Start the servers beside the stack (each registers its stop with ``beside``)."""
+
+    def _start_stack(self) -> None:  # each backend's own: the groups
+        raise NotImplementedError
+
     def stop(self) -> None:  # each backend's own
         raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _begin_start(self) -> float:
         """Remove what killed runs left, hook the stop to the interpreter's exit, save the record; the start
@@ -85,9 +120,9 @@ class OwnStack:
         self.record.save()
         return began
 
-    def _ready(self, began: float, what: str) -> float:
+    def _ready(self, began: float) -> float:
         self.started_s = time.perf_counter() - began
-        self.progress(f"aisys-verify: {what} {self.stack_id} ready in {self.started_s:.2f} s")
+        self.progress(f"aisys-verify: {self.label} {self.stack_id} ready in {self.started_s:.2f} s")
         return self.started_s
 
     def _unhook(self) -> None:

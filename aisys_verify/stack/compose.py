@@ -38,13 +38,11 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aisys_verify.plan.order import start_layers
 from aisys_verify.plan.run import RunPlan, default_plan
@@ -99,16 +97,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class ComposeStack(OwnStack):
-    spec: Sequence[str]
-    spec_vars: dict[str, str] = field(default_factory=dict)
-    options: StackOptions = field(default_factory=StackOptions)
-    progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
+    """The compose backend (see the module's docstring); OwnStack's arguments (spec, spec_vars, options,
+    progress), then the images and whether to build those missing."""
+
     images: ImageSet = field(default_factory=lambda: ImageSet(
         base=os.environ.get("AISYS_BASE_IMAGE", ImageSet.base),
         standin=os.environ.get("AISYS_STANDIN_IMAGE", ImageSet.standin)))
     build_images: bool = field(default_factory=lambda: os.environ.get("AISYS_BUILD_IMAGES", "1") != "0")
 
     capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition"})
+    label: ClassVar[str] = "compose stack"  # in progress lines
 
     @staticmethod
     def interposable(topology: Topology, options: StackOptions) -> frozenset[tuple[str, str]] | None:
@@ -147,15 +145,8 @@ class ComposeStack(OwnStack):
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def __enter__(self) -> ComposeStack:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> float:
-        """Build what is missing, render and create the projects, start the layers; seconds it took."""
+    def _preflight(self) -> None:
+        """Docker must be usable; what SIGKILLed compose runs left is removed first."""
         why = docker_usable()
         if why:
             raise StackStartError(f"the compose backend needs Docker: {why}")
@@ -163,43 +154,41 @@ class ComposeStack(OwnStack):
             self.progress(f"aisys-verify: removed leftovers of compose stack {leftover.stack_id}: "
                           f"{len(leftover.containers)} container(s), {len(leftover.networks)} network(s), "
                           f"{len(leftover.volumes)} volume(s)")
-        began = self._begin_start()
-        try:
-            self._ensure_images()
-            self.cli = ComposeCli.detect()
-            self.renderer.engine = self._engine_facts()
-            self.renderer.prepare()
-            if self.proxies:  # cross-host edges always cross Toxiproxy; with interposition, every edge
-                self.capabilities = self.capabilities | {"network"}
-            self.layers = start_layers(self.topology)
-            self.progress(f"aisys-verify: compose stack {self.stack_id} ({self.cli.command[-1]} {self.cli.version}) "
-                          f"on {self.network}.x: {len(self.topology.agents)} agents in "
-                          f"{sum(len(x) for x in self.layers)} containers, {len(self.layers)} start layers, "
-                          f"{len(self.proxies)} proxies")
-            self.progress(start_line(self.options.start, len(self.layers)))
-            t0 = time.perf_counter()
-            for host in self.host_projects:
-                self.runner.compose(self.host_projects[host], "up", "--no-start", timeout=300)
-            self.runner.find_containers()
-            # each host's Redis, and whatever else the files run that is no docker group (started first)
-            group_services = {(self.host_projects[h], svc) for (h, _), svc in self.services.items()}
-            self.runner.start_containers(sorted((cid for (project, service), cid in self.containers.items()
-                                                 if project in self.host_projects.values()
-                                                 and (project, service) not in group_services),
-                                                key=lambda cid: cid not in self.runner.anchors()))
-            # compose itself starts Toxiproxy: v1 attaches a container's second network only when it starts it
-            self.runner.compose(self.fabric_project, "up", "-d", timeout=120)
-            self.runner.find_containers()
-            self.runner.wait_fabric(30.0)
-            self.progress(f"  created {len(self.containers)} containers, Redis and Toxiproxy up in "
-                          f"{time.perf_counter() - t0:.2f} s")
-            if note := health_gate(self.topology, self.plan).note():
-                self.progress(note)
-            self.runner.start_layers()
-        except BaseException:
-            self.stop()
-            raise
-        return self._ready(began, "compose stack")
+
+    def _start_stack(self) -> None:
+        """Build what is missing, render and create the projects (Redis and Toxiproxy are containers of them:
+        nothing runs beside), start the layers."""
+        self._ensure_images()
+        self.cli = ComposeCli.detect()
+        self.renderer.engine = self._engine_facts()
+        self.renderer.prepare()
+        if self.proxies:  # cross-host edges always cross Toxiproxy; with interposition, every edge
+            self.capabilities = self.capabilities | {"network"}
+        self.layers = start_layers(self.topology)
+        self.progress(f"aisys-verify: compose stack {self.stack_id} ({self.cli.command[-1]} {self.cli.version}) "
+                      f"on {self.network}.x: {len(self.topology.agents)} agents in "
+                      f"{sum(len(x) for x in self.layers)} containers, {len(self.layers)} start layers, "
+                      f"{len(self.proxies)} proxies")
+        self.progress(start_line(self.options.start, len(self.layers)))
+        t0 = time.perf_counter()
+        for host in self.host_projects:
+            self.runner.compose(self.host_projects[host], "up", "--no-start", timeout=300)
+        self.runner.find_containers()
+        # each host's Redis, and whatever else the files run that is no docker group (started first)
+        group_services = {(self.host_projects[h], svc) for (h, _), svc in self.services.items()}
+        self.runner.start_containers(sorted((cid for (project, service), cid in self.containers.items()
+                                             if project in self.host_projects.values()
+                                             and (project, service) not in group_services),
+                                            key=lambda cid: cid not in self.runner.anchors()))
+        # compose itself starts Toxiproxy: v1 attaches a container's second network only when it starts it
+        self.runner.compose(self.fabric_project, "up", "-d", timeout=120)
+        self.runner.find_containers()
+        self.runner.wait_fabric(30.0)
+        self.progress(f"  created {len(self.containers)} containers, Redis and Toxiproxy up in "
+                      f"{time.perf_counter() - t0:.2f} s")
+        if note := health_gate(self.topology, self.plan).note():
+            self.progress(note)
+        self.runner.start_layers()
 
     def stop(self) -> None:
         """Tear everything down (idempotent): every project with its volumes, then anything still labelled."""

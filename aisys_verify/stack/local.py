@@ -18,8 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +46,9 @@ TOXIPROXY_PORT = 8474
 
 @dataclass
 class LocalStack(OwnStack):
-    spec: Sequence[str]
-    spec_vars: dict[str, str] = field(default_factory=dict)
-    options: StackOptions = field(default_factory=StackOptions)
-    progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
+    """The local backend (see the module's docstring); its arguments are OwnStack's: spec, spec_vars, options,
+    progress."""
+
 
     capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition", "pressure",
                                                 "observe-proxies"})
@@ -71,37 +69,23 @@ class LocalStack(OwnStack):
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def __enter__(self) -> LocalStack:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> float:
-        """Bring the whole spec up; returns the seconds it took. On any failure everything is torn down."""
-        began = self._begin_start()
-        try:
-            self._start_beside()
-            if self.options.interpose:
-                self.proxies = interpose(self.topology, self.plan, call_edges(self.topology), self.options.skip_edges)
-                assert self.toxiproxy is not None
-                self.toxiproxy.client.populate([p.proxy for p in self.proxies])
-                self.capabilities = self.capabilities | {"network"}  # Toxiproxy on the edges: network faults
-            plan_path = self.workdir / "plan.json"
-            plan_path.write_text(self.plan.to_json(), encoding="utf-8")
-            self.layers = start_layers(self.topology)
-            self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
-                          f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
-                          f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
-            self.progress(start_line(self.options.start, len(self.layers)))
-            if note := health_gate(self.topology, self.plan).note():
-                self.progress(note)
-            self._launch(plan_path)
-        except BaseException:
-            self.stop()
-            raise
-        return self._ready(began, "stack")
+    def _start_stack(self) -> None:
+        """Proxies on the edges, the run plan, then every group through the launcher."""
+        if self.options.interpose:
+            self.proxies = interpose(self.topology, self.plan, call_edges(self.topology), self.options.skip_edges)
+            assert self.toxiproxy is not None
+            self.toxiproxy.client.populate([p.proxy for p in self.proxies])
+            self.capabilities = self.capabilities | {"network"}  # Toxiproxy on the edges: network faults
+        plan_path = self.workdir / "plan.json"
+        plan_path.write_text(self.plan.to_json(), encoding="utf-8")
+        self.layers = start_layers(self.topology)
+        self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
+                      f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
+                      f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
+        self.progress(start_line(self.options.start, len(self.layers)))
+        if note := health_gate(self.topology, self.plan).note():
+            self.progress(note)
+        self._launch(plan_path)
 
     # --- servers beside the stack: Toxiproxy and each host's Redis ------------------------------------
 
