@@ -13,7 +13,6 @@ import errno
 import os
 import random
 import socket
-import tempfile
 from pathlib import Path
 
 from aisys_verify.errors import StackStartError
@@ -26,8 +25,9 @@ TRIES = 64
 
 
 def claims_dir() -> Path:
-    """One folder per machine (not per state dir: stacks of different users and state dirs share loopback)."""
-    folder = Path(os.environ.get("AISYS_NETWORK_CLAIMS") or Path(tempfile.gettempdir()) / "aisys-verify-networks")
+    """One folder per machine: not per state dir or TMPDIR (tests give child runs their own), since stacks of
+    every user, state dir and temp folder share loopback."""
+    folder = Path(os.environ.get("AISYS_NETWORK_CLAIMS") or "/tmp/aisys-verify-networks")
     folder.mkdir(mode=0o1777, parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         folder.chmod(0o1777)  # sticky and open to every user, like /tmp: a claim is removed only by its owner
