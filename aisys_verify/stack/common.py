@@ -9,10 +9,11 @@ Start and stop read the same in both backends::
               self._start_beside()       # servers beside the stack (local: Toxiproxy, each host's Redis)
               self._start_stack()        # the backend's own: proxies, plan, the groups
               (any failure: stop(), then the error)
-    stop():   the backend's groups down, self._stop_beside() (servers beside, last started first stopped),
+    stop():   the backend's groups down, self.beside.stop_all() (servers beside, last started first stopped),
               self._end_stop() (record removed, network released, work folder removed)
 
-A server started beside the stack registers how to stop it with ``self.beside(name, stop)``.
+A server started beside the stack registers how to stop it with ``self.beside.add(name, stop)``; the
+external backend, which starts nothing of the deployment, keeps a ``Beside`` too, for servers of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +40,28 @@ from aisys_verify.stack.base import AgentEndpoint, StackOptions
 from aisys_verify.stack.interpose import ProxiedEdge
 from aisys_verify.stack.loopback import claim_network, release_network
 
-__all__ = ["OwnStack", "write_endpoints"]
+__all__ = ["Beside", "OwnStack", "write_endpoints"]
+
+
+class Beside:
+    """The servers started beside a stack (Toxiproxy, each host's Redis, ...), each with how to stop it."""
+
+    def __init__(self) -> None:
+        self._stops: list[tuple[str, Callable[[], None]]] = []
+
+    def add(self, name: str, stop: Callable[[], None]) -> None:
+        """``name`` was started; ``stop`` runs at the stack's stop."""
+        self._stops.append((name, stop))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self._stops]
+
+    def stop_all(self) -> None:
+        """Stop them, the last started first; one that fails to stop stops no other (idempotent)."""
+        while self._stops:
+            _, stop = self._stops.pop()
+            with contextlib.suppress(Exception):
+                stop()
 
 
 def write_endpoints(endpoints: Sequence[AgentEndpoint], workdir: Path) -> Path:
@@ -72,7 +94,7 @@ class OwnStack:
         self.proxies: list[ProxiedEdge] = []
         self.started_s: float | None = None
         self.layers: list[list[tuple[str, str]]] = []
-        self._beside: list[tuple[str, Callable[[], None]]] = []
+        self.beside = Beside()
 
     # --- the start and stop bracket --------------------------------------------------------------------
 
@@ -94,7 +116,7 @@ class OwnStack:
         """What must hold before anything starts (the backend's own checks)."""
 
     def _start_beside(self) -> None:
-        """Start the servers beside the stack (each registers its stop with ``beside``)."""
+        """Start the servers beside the stack (each registers its stop with ``self.beside.add``)."""
 
     def _start_stack(self) -> None:  # each backend's own: the groups
         raise NotImplementedError
@@ -137,19 +159,6 @@ class OwnStack:
         self._release()
         if not self.options.keep_workdir and self.options.workdir is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    # --- servers beside the stack ------------------------------------------------------------------------
-
-    def beside(self, name: str, stop: Callable[[], None]) -> None:
-        """A server started beside the stack (Toxiproxy, a host's Redis, ...): ``stop`` runs at the stack's stop."""
-        self._beside.append((name, stop))
-
-    def _stop_beside(self) -> None:
-        """Stop the servers beside the stack, the last started first; one that fails to stop stops no other."""
-        while self._beside:
-            _, stop = self._beside.pop()
-            with contextlib.suppress(Exception):
-                stop()
 
     # --- endpoints ---------------------------------------------------------------------------------------
 

@@ -214,7 +214,7 @@ class ComposeStack(OwnStack):
         with contextlib.suppress(Exception):
             for leftover in labelled_objects(self.stack_id).values():
                 remove_objects(leftover)
-        self._stop_beside()
+        self.beside.stop_all()
         self._end_stop()
 
     def _down(self, project: str) -> None:

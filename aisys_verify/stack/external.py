@@ -29,6 +29,7 @@ from aisys_verify.plan.run import RunPlan, resolve_http_ports
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Agent, Topology
 from aisys_verify.stack.base import AgentEndpoint, StackOptions, health_gate, wait_endpoints
+from aisys_verify.stack.common import Beside
 from aisys_verify.stack.interpose import ProxiedEdge
 from aisys_verify.stack.inventory import HostEntry, Inventory, ProxyEntry, load_inventory, proxy_entries_from_names
 from aisys_verify.stack.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
@@ -69,6 +70,7 @@ class ExternalStack:
         self.proxies: list[ProxiedEdge] = []
         self.containers: dict[tuple[str, str], str] = {}  # (host, group) -> container, found at start
         self._paused: set[tuple[str, str]] = set()
+        self.beside = Beside()  # servers of our own beside the deployment (none of its own: it runs already)
         self.capabilities: frozenset[str] = self._capabilities(observe=False)
 
     # --- what the inventory gives ---------------------------------------------------------------------
@@ -145,10 +147,12 @@ class ExternalStack:
         return self.started_s
 
     def stop(self) -> None:
-        """Resume what a test left paused (the deployment is not ours to stop); remove the work folder."""
+        """Resume what a test left paused (the deployment is not ours to stop), stop the servers we started
+        beside it; remove the work folder."""
         for key in list(self._paused):
             with contextlib.suppress(VerifyError, OSError):
                 self.resume_group(*key)
+        self.beside.stop_all()
         if not self.options.keep_workdir and self.options.workdir is None:
             import shutil
 

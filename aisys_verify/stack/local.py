@@ -96,7 +96,7 @@ class LocalStack(OwnStack):
     def _start_toxiproxy(self) -> None:
         self.toxiproxy = ToxiproxyServer(f"{self.network}.1", TOXIPROXY_PORT, self.workdir / "logs" / "toxiproxy.log")
         self.record.toxiproxy_api = f"{self.network}.1:{TOXIPROXY_PORT}"  # for chaos emergency-stop
-        self.beside("toxiproxy", self.toxiproxy.stop)
+        self.beside.add("toxiproxy", self.toxiproxy.stop)
         try:
             self.toxiproxy.start()
         except ToxiproxyError as exc:
@@ -114,7 +114,7 @@ class LocalStack(OwnStack):
         return popen
 
     def _start_redis(self) -> None:
-        self.beside("redis", self._stop_redis)
+        self.beside.add("redis", self._stop_redis)
         for host in self.topology.hosts:
             self.spawn_redis(host.name)
         for host_name, popen in self.redis.items():
@@ -199,7 +199,7 @@ class LocalStack(OwnStack):
         for stream in (self.launcher.stdin, self.launcher.stdout) if self.launcher else ():
             with contextlib.suppress(Exception):
                 stream.close()  # type: ignore[union-attr]
-        self._stop_beside()
+        self.beside.stop_all()
         state.kill_recorded(self.record, grace=1.0)  # anything the steps above missed
         self._end_stop()
 

@@ -1,5 +1,6 @@
-"""A stack's loopback network is claimed: two stacks never get the same 127.N.M, even when the random pick
-says so (two engineers' stacks once collided on 127.37.141)."""
+"""What the backends share: a stack's loopback network is claimed (two stacks never get the same 127.N.M, even
+when the random pick says so: two engineers' stacks once collided on 127.37.141), and the servers beside a
+stack stop in reverse order."""
 
 from __future__ import annotations
 
@@ -87,3 +88,22 @@ def test_two_local_stacks_with_the_same_pick_get_different_networks(claims: Path
     del first, second
     gc.collect()  # a stack never started releases its claim when it goes away
     assert sorted(p.name for p in claims.iterdir() if p.name.startswith("127.")) == []
+
+
+def test_servers_beside_a_stack_stop_last_first_and_one_failure_stops_no_other() -> None:
+    from aisys_verify.stack.common import Beside
+
+    stopped: list[str] = []
+
+    def failing() -> None:
+        stopped.append("redis")
+        raise OSError("already gone")
+
+    beside = Beside()
+    beside.add("toxiproxy", lambda: stopped.append("toxiproxy"))
+    beside.add("redis", failing)
+    beside.add("prometheus", lambda: stopped.append("prometheus"))
+    assert beside.names() == ["toxiproxy", "redis", "prometheus"]
+    beside.stop_all()
+    beside.stop_all()  # idempotent: each stops once
+    assert stopped == ["prometheus", "redis", "toxiproxy"]
