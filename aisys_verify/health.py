@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aisys_verify.errors import InvalidValue
+from aisys_verify.errors import HttpNoReply, InvalidValue
 
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 OK_WORDS = frozenset({"ok", "healthy", "up", "success"})
@@ -124,17 +124,14 @@ def zmq_health(url: str, timeout: float = 1.0) -> HealthReading:
 def http_health(address: str, port: int, timeout: float = 0.5, path: str = "/health") -> HealthReading:
     """GET an agent's HTTP health and read it by the body as well as the code (``read_http``);
     ``down`` with the reason when nothing (or not HTTP) answers."""
-    import http.client
+    from aisys_verify.httpjson import http_direct
 
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return read_http(response.status, response.read())
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        return HealthReading(DOWN, None, None, f"{type(exc).__name__}: {exc}")
-    finally:
-        conn.close()
+        reply = http_direct(address, port, path, timeout=timeout)
+    except (OSError, ValueError) as exc:
+        kind = exc.kind if isinstance(exc, HttpNoReply) else type(exc).__name__  # http.client's class, as before
+        return HealthReading(DOWN, None, None, f"{kind}: {exc}")
+    return read_http(reply.status, reply.body)
 
 
 def http_policy_violation(reading: HealthReading, policy: str = "status") -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import TraceAssertionError as TraceAssertionError
+from aisys_verify.waiting import poll
 
 
 @dataclass(frozen=True)
@@ -125,21 +126,20 @@ class Trace:
 def wait_for_trace(folder: Path, trace_id: str, settle_s: float = 0.3, timeout: float = 5.0,
                    min_spans: int = 1) -> Trace:
     """The spans of ``trace_id`` once no new ones arrived for ``settle_s`` (processes export as they finish)."""
-    deadline = time.monotonic() + timeout
-    last_count, stable_since = -1, time.monotonic()
-    while True:
-        spans = [s for s in load_spans(folder) if s.trace_id == trace_id]
+    seen = {"count": -1, "since": time.monotonic()}
+
+    def settled(spans: list[Span]) -> bool:
         now = time.monotonic()
-        if len(spans) != last_count:
-            last_count, stable_since = len(spans), now
-        elif len(spans) >= min_spans and now - stable_since >= settle_s:
-            return Trace(trace_id, spans)
-        if now > deadline:
-            if spans:
-                return Trace(trace_id, spans)
-            raise TraceAssertionError(f"no spans of trace {trace_id} in {folder} after {timeout:g} s "
-                                      "(is the stack exporting traces? StackOptions(trace=...))")
-        time.sleep(0.05)
+        if len(spans) != seen["count"]:
+            seen.update(count=len(spans), since=now)
+            return False
+        return len(spans) >= min_spans and now - seen["since"] >= settle_s
+
+    waited = poll(lambda: [s for s in load_spans(folder) if s.trace_id == trace_id], timeout, 0.05, until=settled)
+    if waited.met or waited.last:
+        return Trace(trace_id, waited.last)
+    raise TraceAssertionError(f"no spans of trace {trace_id} in {folder} after {timeout:g} s "
+                              "(is the stack exporting traces? StackOptions(trace=...))")
 
 
 def hop_names(pairs: Sequence[tuple[str, str]]) -> list[str]:

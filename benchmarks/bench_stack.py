@@ -53,6 +53,7 @@ from aisys_verify.stack.interpose import proxy_address  # noqa: E402
 from aisys_verify.stack.toxiproxy import ProxySpec  # noqa: E402
 from aisys_verify.standin import protocol  # noqa: E402
 from aisys_verify.standin.client import HEALTH_CHECK  # noqa: E402
+from aisys_verify.waiting import poll  # noqa: E402
 
 TARGET_S = 5.0
 TARGET_1000_S = 15.0  # 1,000 synthetic agents healthy
@@ -161,21 +162,22 @@ def all_healthy(stack: LocalStack, timeout: float = 60.0) -> float:
     """When every agent has answered ``ok`` on its health socket since start() was called. An agent that
     answered ok is not asked again: under heavy load a round that asked all 1,000 at once in a 1 s window
     never got every reply inside the same window, although each agent answered ok in some round."""
-    deadline = time.monotonic() + timeout
     seen_ok: set[str] = set()
-    while True:
+
+    def round_of_health() -> dict[str, dict[str, Any]]:
         waiting = [ep for ep in stack.endpoints() if f"{ep.host}/{ep.agent}" not in seen_ok]
         health: dict[str, dict[str, Any]] = {}
         for first in range(0, len(waiting), 500):  # a ZeroMQ context holds at most 1,023 sockets
             health |= _health_batch(waiting[first:first + 500], 2.0)
-        seen_ok |= {k for k, v in health.items() if v.get("status") == "ok"}
-        if len(seen_ok) == len(stack.topology.agents):
-            return time.perf_counter()
-        if time.monotonic() > deadline:
-            bad = {k: v.get("status") for k, v in health.items() if v.get("status") != "ok"}
-            raise RuntimeError(f"not all healthy after {timeout:g} s ({len(bad)} never answered ok): "
-                               f"{dict(list(bad.items())[:5])}")
-        time.sleep(0.05)
+        seen_ok.update(k for k, v in health.items() if v.get("status") == "ok")
+        return health
+
+    waited = poll(round_of_health, timeout, 0.05, until=lambda _: len(seen_ok) == len(stack.topology.agents))
+    if waited.met:
+        return time.perf_counter()
+    bad = {k: v.get("status") for k, v in waited.last.items() if v.get("status") != "ok"}
+    raise RuntimeError(f"not all healthy after {timeout:g} s ({len(bad)} never answered ok): "
+                       f"{dict(list(bad.items())[:5])}")
 
 
 def one_standup(spec: Path, workdir: Path, start: str = "graph") -> dict[str, Any]:

@@ -15,9 +15,11 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 from aisys_verify.stack.state import cmdline  # the one reader of /proc/PID/cmdline
 from aisys_verify.standin.client import request_once
@@ -29,7 +31,23 @@ TEST_SOURCE = "pytest-stack"
 T = TypeVar("T")
 
 
-# --- waiting -------------------------------------------------------------------------------
+# --- a state dir of one's own -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def state_dir_env(folder: Path) -> Iterator[Path]:
+    """AISYS_STATE_DIR is ``folder`` for the block: in-process stacks, child runs and state.reap() see only it,
+    never the stacks other runs keep on this machine."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AISYS_STATE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A state dir per test module (autouse where a conftest imports it: tests/stack, tests/compose)."""
+    with state_dir_env(tmp_path_factory.mktemp("state")) as folder:
+        yield folder
 
 
 # --- processes -----------------------------------------------------------------------------

@@ -182,12 +182,11 @@ def _read(url: str, ack: Ack) -> tuple[int, Any]:
 
 def _wait_readable(url: str, ack: Ack, timeout: float) -> float:
     """The time the write ``ack`` first read back through the gateway with its own sequence number."""
-    deadline = time.monotonic() + max(timeout, 1.0)
-    while True:
-        status, content = _read(url, ack)
-        if status == 200 and isinstance(content, dict) and content.get("seq") == ack.seq:
-            return time.time()
-        if time.monotonic() > deadline:
-            raise BackupError(f"the last backed-up write (seq {ack.seq}, memory {ack.memory_id}) did not read back "
-                              f"through {url} within {timeout:.0f} s of the disaster (last: HTTP {status})")
-        time.sleep(0.05)
+    from aisys_verify.waiting import poll
+
+    waited = poll(lambda: _read(url, ack), max(timeout, 1.0), 0.05,
+                  until=lambda read: read[0] == 200 and isinstance(read[1], dict) and read[1].get("seq") == ack.seq)
+    if not waited.met:
+        raise BackupError(f"the last backed-up write (seq {ack.seq}, memory {ack.memory_id}) did not read back "
+                          f"through {url} within {timeout:.0f} s of the disaster (last: HTTP {waited.last[0]})")
+    return time.time()

@@ -6,8 +6,8 @@ folders (the SQLite databases, the Redis folder) deleted, as if the machine and 
 same address and port over the restored RDB, and starts its groups again in dependency order, each waited
 for until healthy.
 
-The local backend keeps no API for a host's Redis (it starts them once, with the stack), so the Redis
-command line here mirrors aisys_verify/stack/local.py's ``_start_redis``: the same flags, the same folder.
+The host's Redis is started by the local backend's own ``LocalStack.spawn_redis`` (the same command line,
+folder and record as at the stack's start); only the wait is the backup's: it also waits for the RDB to load.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,8 @@ REDIS_START_S = 30.0
 
 
 def _local(stack: Any) -> None:
-    if not all(hasattr(stack, name) for name in ("plan", "redis", "workdir", "group_pids", "restart_group")):
+    if not all(hasattr(stack, name) for name in ("plan", "redis", "workdir", "group_pids", "restart_group",
+                                                  "spawn_redis")):
         raise CapabilityMissing(f"the {type(stack).__name__} backend cannot destroy and restore a host's stores "
                                 "(the local backend can)", "backup")
 
@@ -62,35 +61,31 @@ def destroy_host(stack: Any, host: str) -> list[tuple[str, str]]:
 
 
 def start_host_redis(stack: Any, host: str) -> None:
-    """The host's redis-server again, as the local backend starts it, over whatever its folder holds."""
-    from aisys_verify.backup.scratch import redis_binary
-
-    address, port = stack.plan.redis[host]
-    folder = redis_dir(stack, host)
-    folder.mkdir(parents=True, exist_ok=True)
-    popen = subprocess.Popen([redis_binary(), "--bind", address, "--port", str(port), "--save", "", "--appendonly",
-                              "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    stack.redis[host] = popen
-    stack.record.add("redis", popen.pid, "redis-server")
+    """The host's redis-server again, as the local backend starts it, over whatever its folder holds; waits
+    until it serves (answers PING with the restored RDB loaded)."""
     import redis
 
+    from aisys_verify.waiting import poll
+
+    address, port = stack.plan.redis[host]
+    popen = stack.spawn_redis(host)
     client = redis.Redis(host=address, port=int(port), socket_timeout=2)
-    deadline = time.monotonic() + REDIS_START_S
+
+    def serving() -> bool:
+        with contextlib.suppress(redis.RedisError):
+            return bool(client.ping()) and not int(client.info("persistence").get("loading", 0))
+        return False
+
     try:
-        while True:
-            if popen.poll() is not None:
-                raise BackupError(f"{host}: redis-server on {address}:{port} exited ({popen.returncode}) after "
-                                  f"the restore: see {folder / 'redis.log'}")
-            with contextlib.suppress(redis.RedisError):
-                if client.ping() and not int(client.info("persistence").get("loading", 0)):
-                    return
-            if time.monotonic() > deadline:
-                raise BackupError(f"{host}: redis-server on {address}:{port} not serving {REDIS_START_S:g} s "
-                                  "after the restore")
-            time.sleep(0.02)
+        waited = poll(serving, REDIS_START_S, 0.02, give_up=lambda: popen.poll() is not None)
     finally:
         client.close()
+    if waited.met:
+        return
+    if popen.poll() is not None:
+        raise BackupError(f"{host}: redis-server on {address}:{port} exited ({popen.returncode}) after the "
+                          f"restore: see {redis_dir(stack, host) / 'redis.log'}")
+    raise BackupError(f"{host}: redis-server on {address}:{port} not serving {REDIS_START_S:g} s after the restore")
 
 
 def recover_host(stack: Any, host: str, backup: Path, groups: list[tuple[str, str]],

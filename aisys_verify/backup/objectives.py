@@ -72,5 +72,4 @@ def timeline_journal(report: DrillReport, samples: int = 40) -> dict[str, Any]:
 def timeline_picture(report: DrillReport) -> str:
     from aisys_verify.faults.timeline import timeline_svg
 
-    # the chaos picture calls its dot lane "steady state"; here the dots are acknowledged writes
-    return timeline_svg(timeline_journal(report)).replace(">steady state<", ">writes survived / lost<", 1)
+    return timeline_svg(timeline_journal(report), dots="writes survived / lost")

@@ -10,22 +10,21 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import BackupError
+from aisys_verify.stack.redis_server import redis_binary as stack_redis_binary
+from aisys_verify.stack.redis_server import spawn_redis
+from aisys_verify.waiting import poll
 
 START_TIMEOUT_S = 30.0  # loading a large RDB takes a while
 
 
 def redis_binary(name: str = "redis-server") -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise BackupError(f"{name} is not installed: run scripts/system-deps (apt-get install redis-server "
-                          "redis-tools)")
-    return found
+    """The path of a Redis tool (redis-check-rdb, ...), or BackupError saying how to install it."""
+    return stack_redis_binary(name, BackupError)
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -40,33 +39,29 @@ def scratch_redis(folder: Path, rdb: Path | None = None, *, tcp: bool = False) -
     ``redis.Redis`` (decode_responses off: values are compared as bytes) and stops the server after."""
     import redis
 
-    folder.mkdir(parents=True, exist_ok=True)
     if rdb is not None:
+        folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(rdb, folder / "dump.rdb")
     sock = folder / "redis.sock"
     port = free_port() if tcp else 0
-    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--dbfilename",
-            "dump.rdb", "--save", "", "--appendonly", "no", "--logfile", str(folder / "redis.log")]
-    if not tcp:
-        args += ["--unixsocket", str(sock), "--unixsocketperm", "700"]
-    popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    extra = ["--dbfilename", "dump.rdb"] + ([] if tcp else ["--unixsocket", str(sock), "--unixsocketperm", "700"])
+    popen = spawn_redis(folder, "127.0.0.1", port, extra, error=BackupError)
     client = (redis.Redis(host="127.0.0.1", port=port, socket_timeout=10) if tcp
               else redis.Redis(unix_socket_path=str(sock), socket_timeout=10))
+
+    def serving() -> bool:
+        try:
+            return bool(client.ping()) and not int(client.info("persistence").get("loading", 0))
+        except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+            return False
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if popen.poll() is not None:
-                log = folder / "redis.log"
-                tail = log.read_text(errors="replace")[-400:] if log.is_file() else ""
-                raise BackupError(f"a scratch redis-server over {rdb} exited ({popen.returncode}): {tail}")
-            try:
-                if client.ping() and not int(client.info("persistence").get("loading", 0)):
-                    break
-            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
-                pass
-            if time.monotonic() > deadline:
+        if not poll(serving, START_TIMEOUT_S, 0.02, give_up=lambda: popen.poll() is not None).met:
+            if popen.poll() is None:
                 raise BackupError(f"a scratch redis-server over {rdb} did not answer within {START_TIMEOUT_S:g} s")
-            time.sleep(0.02)
+            log = folder / "redis.log"
+            tail = log.read_text(errors="replace")[-400:] if log.is_file() else ""
+            raise BackupError(f"a scratch redis-server over {rdb} exited ({popen.returncode}): {tail}")
         yield client
     finally:
         client.close()

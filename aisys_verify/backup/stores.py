@@ -25,6 +25,7 @@ from typing import Any
 
 from aisys_verify.backup.manifest import StoreEntry
 from aisys_verify.errors import BackupError
+from aisys_verify.waiting import poll
 
 SAVE_TIMEOUT_S = 60.0
 # the last write sequence a store holds: the writers of the DR drill put {"seq": N} in memory content
@@ -89,14 +90,12 @@ def _capture_redis(target: StoreTarget, folder: Path) -> list[Path]:
                 if "in progress" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        while True:
-            info = client.info("persistence")
-            if int(info["rdb_saves"]) > before and not int(info["rdb_bgsave_in_progress"]):
-                break
-            if time.monotonic() > deadline:
-                raise BackupError(f"{target.host}: redis {target.source}: BGSAVE did not finish within "
-                                  f"{SAVE_TIMEOUT_S:g} s")
-            time.sleep(0.02)
+        saved = poll(lambda: client.info("persistence"), max(0.0, deadline - time.monotonic()), 0.02,
+                     until=lambda i: int(i["rdb_saves"]) > before and not int(i["rdb_bgsave_in_progress"]))
+        if not saved.met:
+            raise BackupError(f"{target.host}: redis {target.source}: BGSAVE did not finish within "
+                              f"{SAVE_TIMEOUT_S:g} s")
+        info = saved.last
         if info.get("rdb_last_bgsave_status") != "ok":
             raise BackupError(f"{target.host}: redis {target.source}: BGSAVE failed "
                               f"(rdb_last_bgsave_status {info.get('rdb_last_bgsave_status')}): see its log")

@@ -122,15 +122,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _ctk_experiment(path: Path) -> bool:
     """Whether ``path`` holds a Chaos Toolkit experiment rather than one of our scenarios."""
-    import yaml
-
     from aisys_verify.errors import ScenarioError
     from aisys_verify.faults.ctkrun import is_ctk_experiment
+    from aisys_verify.yamlfile import read_yaml
 
-    try:
-        return is_ctk_experiment(yaml.safe_load(path.read_text(encoding="utf-8")))  # JSON is YAML too
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"{path}: cannot read the experiment: {exc}") from None
+    return is_ctk_experiment(read_yaml(path, ScenarioError, "experiment"))  # JSON is YAML too
 
 
 def cmd_export(args: argparse.Namespace) -> int:

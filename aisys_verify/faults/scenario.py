@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from aisys_verify.errors import ScenarioError as ScenarioError
+from aisys_verify.yamlfile import read_yaml
 
 PROBE_TYPES = {"http": {"agent", "host", "method", "path", "body"}, "request": {"agent", "host", "action", "fields",
                                                                                "socket"},
@@ -109,14 +108,9 @@ def fault_parameters(fault: str) -> tuple[set[str], set[str]]:
 
 
 def load_scenario(path: str | Path) -> Scenario:
+    """A chaos scenario from a YAML file (parse_scenario checks it, naming file and key)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the scenario ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    return parse_scenario(data, str(path), path)
+    return parse_scenario(read_yaml(path, ScenarioError, "scenario"), str(path), path)
 
 
 def parse_scenario(data: Any, where: str = "<scenario>", path: Path | None = None) -> Scenario:

@@ -13,7 +13,8 @@ from aisys_verify.svg import bars_svg as bars_svg  # the generic chart lives in 
 WIDTH, LANE, LEFT, TOP = 900, 26, 260, 30
 
 
-def timeline_svg(journal: dict[str, Any]) -> str:
+def timeline_svg(journal: dict[str, Any], dots: str = "steady state") -> str:
+    """The run's picture; ``dots`` labels the lane of checks (the DR drill's dots are acknowledged writes)."""
     faults = journal.get("faults") or []
     states = journal.get("steady_states") or {}
     checks: list[tuple[float, bool]] = []
@@ -40,7 +41,7 @@ def timeline_svg(journal: dict[str, Any]) -> str:
         parts.append(f'<rect x="{x(a):.1f}" y="{y + 3}" width="{max(x(r) - x(a), 2):.1f}" height="{LANE - 8}" '
                      f'fill="#e8743b"><title>{escape(evidence)}; on {r - a:.2f} s</title></rect>')
     y = TOP + len(faults) * LANE
-    parts.append(f'<text x="10" y="{y + 15}">steady state</text>')
+    parts.append(f'<text x="10" y="{y + 15}">{escape(dots)}</text>')
     for t, met in checks:
         parts.append(f'<circle cx="{x(t):.1f}" cy="{y + 10}" r="5" fill="{"#3a9c4a" if met else "#c8352b"}">'
                      f'<title>{"met" if met else "NOT met"} at +{t - start:.2f} s</title></circle>')

@@ -188,7 +188,7 @@ def _workloads(raw: Any, source: str) -> tuple[Workload, ...]:
 
 def load_scenario(path_or_name: str | os.PathLike[str], root: Path | None = None) -> LoadScenario:
     """A scenario from a YAML file, or by name from ``scenarios/load/`` (``spike`` -> ``scenarios/load/spike.yaml``)."""
-    import yaml
+    from aisys_verify.yamlfile import read_yaml
 
     path = Path(path_or_name)
     if not path.exists() and path.suffix == "" and len(path.parts) == 1:
@@ -200,8 +200,4 @@ def load_scenario(path_or_name: str | os.PathLike[str], root: Path | None = None
                             f"(there: {', '.join(names) or 'none'}); give a name or a YAML path")
     if not path.is_file():
         raise LoadError(f"{path}: no such load scenario file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise LoadError(f"{path}: not readable as YAML: {exc}") from exc
-    return parse_scenario(data, str(path))
+    return parse_scenario(read_yaml(path, LoadError, "load scenario"), str(path))

@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from aisys_verify.errors import StackStartError as StackStartError
+from aisys_verify.health import http_health
+from aisys_verify.waiting import poll
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aisys_verify.config import VerifyConfig
     from aisys_verify.health import HealthReading
-    from aisys_verify.spec.model import Topology
+    from aisys_verify.spec.model import Agent, Topology
     from aisys_verify.stack.interpose import ProxiedEdge
     from aisys_verify.stack.toxiproxy import ToxiproxyClient
 
@@ -234,6 +238,94 @@ def health_gate(topology: Topology, plan: Any) -> HealthGate:
         if any(profile_of(topology, plan, a).has(d)
                for d in ANSWERING_IS_ENOUGH))
     return HealthGate(start_defects(topology, plan), answering)
+
+
+class GroupWait:
+    """The health gate over groups as they start: which of each started group's agents have not yet passed it
+    (one that passed stays done), and who is late. The stand-in launcher and the compose backend both wait
+    for their groups through it; each raises its own error, with its own evidence, for the laggard.
+
+    ``address`` says where this process reaches an agent's HTTP port.
+    """
+
+    def __init__(self, topology: Topology, plan: Any, address: Callable[[Agent], str]) -> None:
+        self.topology, self.plan, self.address = topology, plan, address
+        self.gate = health_gate(topology, plan)
+        self.pending: dict[tuple[str, str], dict[str, Agent]] = {}
+        self.last: dict[str, str] = {}  # agent key -> its last reading, shown
+
+    def add(self, node: tuple[str, str]) -> None:
+        from aisys_verify.plan.groups import agents_of_group
+
+        self.pending[node] = {a.key: a for a in agents_of_group(self.topology, *node) if self.gate.waits_for(a.key)}
+
+    def healthy(self, node: tuple[str, str]) -> bool:
+        """Read the gate for the group's agents not yet through it, in key order, stopping at the first that
+        fails (a group is healthy only once all are; its agents come up together, so asking the rest would
+        mostly cost HTTP requests on both sides); drop those that pass. True once none is left."""
+        agents = self.pending[node]
+        for key in sorted(agents):
+            reading = http_health(self.address(agents[key]), self.plan.http_ports[key])
+            if not self.gate.passes(key, reading):
+                self.last[key] = reading.shown()
+                return False
+            del agents[key]
+        return True
+
+    def laggard(self, node: tuple[str, str]) -> tuple[Agent, str]:
+        """The group's first agent still failing the gate, and its last reading."""
+        key = min(self.pending[node])
+        return self.pending[node][key], str(self.last.get(key))
+
+    def overdue(self, started_at: Mapping[tuple[str, str], float], timeout: float,
+                now: float) -> tuple[str, str] | None:
+        """A group started more than ``timeout`` s before ``now`` (perf_counter) and still not healthy."""
+        return next((node for node, began in started_at.items() if now - began > timeout and self.pending[node]),
+                    None)
+
+    def wait(self, groups: Sequence[tuple[str, str]], timeout: float, interval: float,
+             check: Callable[[list[tuple[str, str]]], None] = lambda left: None) -> tuple[str, str] | None:
+        """Until every agent of ``groups`` passes; None then, else the first group still late after ``timeout``.
+        ``check(groups still waited for)`` runs each round and raises when waiting is pointless (a process
+        exited, a container stopped)."""
+        for node in groups:
+            self.add(node)
+
+        def left() -> list[tuple[str, str]]:
+            waiting = [node for node in groups if self.pending[node]]
+            check(waiting)
+            return [node for node in waiting if not self.healthy(node)]
+
+        waited = poll(left, timeout, interval, until=lambda late: not late)
+        return None if waited.met else waited.last[0]
+
+
+def wait_endpoints(stack: Stack, timeout: float, agents: Sequence[AgentEndpoint] | None = None) -> None:
+    """Until every agent (or the given ones) passes the health gate on HTTP /health (agents with start defects
+    skipped), read all at once each round; StackStartError naming the laggards. The local and external
+    backends' ``wait_healthy``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = health_gate(stack.topology, getattr(stack, "plan", None))
+    pending = [e for e in (agents if agents is not None else stack.endpoints())
+               if gate.waits_for(f"{e.host}/{e.agent}")]
+    last: dict[str, str] = {}
+    if not pending:
+        return
+    with ThreadPoolExecutor(max_workers=min(16, len(pending))) as pool:
+
+        def still_pending() -> list[AgentEndpoint]:  # one that passed the gate stays done
+            readings = list(pool.map(lambda e: http_health(e.address, e.http_port), pending))
+            for ep, reading in zip(list(pending), readings):
+                if gate.passes(f"{ep.host}/{ep.agent}", reading):
+                    pending.remove(ep)
+                else:
+                    last[f"{ep.host}/{ep.agent}"] = reading.shown()
+            return pending
+
+        if not poll(still_pending, timeout, 0.1, until=lambda left: not left).met:
+            shown = "; ".join(f"{e.host}/{e.agent}: {last.get(f'{e.host}/{e.agent}')}" for e in pending[:5])
+            raise StackStartError(f"{len(pending)} agent(s) not healthy after {timeout:g} s: {shown}")
 
 
 def serving_loop_s(stack: Any) -> float:

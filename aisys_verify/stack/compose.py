@@ -34,30 +34,21 @@ The stack holds one of each helper; the names below stay importable from here.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
-import random
-import shutil
 import signal
-import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from aisys_verify.errors import VerifyError
 from aisys_verify.plan.order import start_layers
 from aisys_verify.plan.run import RunPlan, default_plan
-from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
-from aisys_verify.stack import state
-from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate, start_line
+from aisys_verify.stack.base import StackOptions, StackStartError, health_gate, start_line
+from aisys_verify.stack.common import OwnStack
 from aisys_verify.stack.compose_names import (  # noqa: F401  (re-exported: the names were defined here)
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -105,17 +96,17 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ComposeStack:
-    spec: Sequence[str]
-    spec_vars: dict[str, str] = field(default_factory=dict)
-    options: StackOptions = field(default_factory=StackOptions)
-    progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
+class ComposeStack(OwnStack):
+    """The compose backend (see the module's docstring); OwnStack's arguments (spec, spec_vars, options,
+    progress), then the images and whether to build those missing."""
+
     images: ImageSet = field(default_factory=lambda: ImageSet(
         base=os.environ.get("AISYS_BASE_IMAGE", ImageSet.base),
         standin=os.environ.get("AISYS_STANDIN_IMAGE", ImageSet.standin)))
     build_images: bool = field(default_factory=lambda: os.environ.get("AISYS_BUILD_IMAGES", "1") != "0")
 
     capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition"})
+    label: ClassVar[str] = "compose stack"  # in progress lines
 
     @staticmethod
     def interposable(topology: Topology, options: StackOptions) -> frozenset[tuple[str, str]] | None:
@@ -127,13 +118,7 @@ class ComposeStack:
         return interposable(topology)
 
     def __post_init__(self) -> None:
-        self.topology: Topology = load_spec(self.spec, self.spec_vars)
-        self.stack_id = uuid.uuid4().hex[:10]
-        self.record = state.StackRecord(self.stack_id, "compose", [str(s) for s in self.spec])
-        self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix=f"aisys-{self.stack_id}-"))
-        self.record.workdir = str(self.workdir)
-        rng = random.SystemRandom()
-        self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
+        self._set_up("compose")
         self.host_addresses = {h.name: f"{self.network}.{2 + i}" for i, h in enumerate(self.topology.hosts)}
         self.toxiproxy_address = f"{self.network}.1"
         self.record.toxiproxy_api = f"{self.toxiproxy_address}:{TOXIPROXY_PORT}"  # for chaos emergency-stop
@@ -141,9 +126,6 @@ class ComposeStack:
         self.host_projects = {h.name: f"{self.project}-{_slug(h.name)}" for h in self.topology.hosts}
         self.fabric_project = f"{self.project}-fabric"
         self.owner = owner_label()
-        self.proxies: list[ProxiedEdge] = []
-        self.started_s: float | None = None
-        self.layers: list[list[tuple[str, str]]] = []
         self.services: dict[tuple[str, str], str] = {}  # (host, group) -> compose service
         self.containers: dict[tuple[str, str], str] = {}  # (project, service) -> container id
         self.files: dict[str, Path] = {}  # project -> generated file
@@ -163,15 +145,8 @@ class ComposeStack:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def __enter__(self) -> ComposeStack:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> float:
-        """Build what is missing, render and create the projects, start the layers; seconds it took."""
+    def _preflight(self) -> None:
+        """Docker must be usable; what SIGKILLed compose runs left is removed first."""
         why = docker_usable()
         if why:
             raise StackStartError(f"the compose backend needs Docker: {why}")
@@ -179,55 +154,45 @@ class ComposeStack:
             self.progress(f"aisys-verify: removed leftovers of compose stack {leftover.stack_id}: "
                           f"{len(leftover.containers)} container(s), {len(leftover.networks)} network(s), "
                           f"{len(leftover.volumes)} volume(s)")
-        for record, procs in state.reap():
-            self.progress(f"aisys-verify: removed {len(procs)} leftover process(es) of stack {record.stack_id}")
-        began = time.perf_counter()
-        atexit.register(self.stop)
-        live_stacks().add(self.stack_id)
-        self.record.save()
-        try:
-            self._ensure_images()
-            self.cli = ComposeCli.detect()
-            self.renderer.engine = self._engine_facts()
-            self.renderer.prepare()
-            if self.proxies:  # cross-host edges always cross Toxiproxy; with interposition, every edge
-                self.capabilities = self.capabilities | {"network"}
-            self.layers = start_layers(self.topology)
-            self.progress(f"aisys-verify: compose stack {self.stack_id} ({self.cli.command[-1]} {self.cli.version}) "
-                          f"on {self.network}.x: {len(self.topology.agents)} agents in "
-                          f"{sum(len(x) for x in self.layers)} containers, {len(self.layers)} start layers, "
-                          f"{len(self.proxies)} proxies")
-            self.progress(start_line(self.options.start, len(self.layers)))
-            t0 = time.perf_counter()
-            for host in self.host_projects:
-                self.runner.compose(self.host_projects[host], "up", "--no-start", timeout=300)
-            self.runner.find_containers()
-            # each host's Redis, and whatever else the files run that is no docker group (started first)
-            group_services = {(self.host_projects[h], svc) for (h, _), svc in self.services.items()}
-            self.runner.start_containers(sorted((cid for (project, service), cid in self.containers.items()
-                                                 if project in self.host_projects.values()
-                                                 and (project, service) not in group_services),
-                                                key=lambda cid: cid not in self.runner.anchors()))
-            # compose itself starts Toxiproxy: v1 attaches a container's second network only when it starts it
-            self.runner.compose(self.fabric_project, "up", "-d", timeout=120)
-            self.runner.find_containers()
-            self.runner.wait_fabric(30.0)
-            self.progress(f"  created {len(self.containers)} containers, Redis and Toxiproxy up in "
-                          f"{time.perf_counter() - t0:.2f} s")
-            if note := health_gate(self.topology, self.plan).note():
-                self.progress(note)
-            self.runner.start_layers()
-        except BaseException:
-            self.stop()
-            raise
-        self.started_s = time.perf_counter() - began
-        self.progress(f"aisys-verify: compose stack {self.stack_id} ready in {self.started_s:.2f} s")
-        return self.started_s
+
+    def _start_stack(self) -> None:
+        """Build what is missing, render and create the projects (Redis and Toxiproxy are containers of them:
+        nothing runs beside), start the layers."""
+        self._ensure_images()
+        self.cli = ComposeCli.detect()
+        self.renderer.engine = self._engine_facts()
+        self.renderer.prepare()
+        if self.proxies:  # cross-host edges always cross Toxiproxy; with interposition, every edge
+            self.capabilities = self.capabilities | {"network"}
+        self.layers = start_layers(self.topology)
+        self.progress(f"aisys-verify: compose stack {self.stack_id} ({self.cli.command[-1]} {self.cli.version}) "
+                      f"on {self.network}.x: {len(self.topology.agents)} agents in "
+                      f"{sum(len(x) for x in self.layers)} containers, {len(self.layers)} start layers, "
+                      f"{len(self.proxies)} proxies")
+        self.progress(start_line(self.options.start, len(self.layers)))
+        t0 = time.perf_counter()
+        for host in self.host_projects:
+            self.runner.compose(self.host_projects[host], "up", "--no-start", timeout=300)
+        self.runner.find_containers()
+        # each host's Redis, and whatever else the files run that is no docker group (started first)
+        group_services = {(self.host_projects[h], svc) for (h, _), svc in self.services.items()}
+        self.runner.start_containers(sorted((cid for (project, service), cid in self.containers.items()
+                                             if project in self.host_projects.values()
+                                             and (project, service) not in group_services),
+                                            key=lambda cid: cid not in self.runner.anchors()))
+        # compose itself starts Toxiproxy: v1 attaches a container's second network only when it starts it
+        self.runner.compose(self.fabric_project, "up", "-d", timeout=120)
+        self.runner.find_containers()
+        self.runner.wait_fabric(30.0)
+        self.progress(f"  created {len(self.containers)} containers, Redis and Toxiproxy up in "
+                      f"{time.perf_counter() - t0:.2f} s")
+        if note := health_gate(self.topology, self.plan).note():
+            self.progress(note)
+        self.runner.start_layers()
 
     def stop(self) -> None:
         """Tear everything down (idempotent): every project with its volumes, then anything still labelled."""
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
+        self._unhook()
         if self._stopped:
             return
         self._stopped = True
@@ -249,10 +214,8 @@ class ComposeStack:
         with contextlib.suppress(Exception):
             for leftover in labelled_objects(self.stack_id).values():
                 remove_objects(leftover)
-        self.record.remove()
-        live_stacks().discard(self.stack_id)
-        if not self.options.keep_workdir and self.options.workdir is None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.beside.stop_all()
+        self._end_stop()
 
     def _down(self, project: str) -> None:
         with contextlib.suppress(ComposeError):
@@ -300,15 +263,8 @@ class ComposeStack:
             self._toxiproxy = ToxiproxyClient(self.toxiproxy_address, TOXIPROXY_PORT)
         return self._toxiproxy
 
-    def endpoint(self, agent: str, host: str | None = None) -> AgentEndpoint:
-        found = self.topology.find_agent(agent, host)
-        if found is None:
-            raise VerifyError(f"no agent {agent!r}{' on ' + host if host else ''} in the spec")
-        return AgentEndpoint(found.name, found.host, self.host_addresses[found.host], found.port.number,
-                             found.health_port.number, self.plan.http_ports[found.key])
-
-    def endpoints(self) -> list[AgentEndpoint]:
-        return [self.endpoint(a.name, a.host) for a in self.topology.agents]
+    def host_address(self, host: str) -> str:
+        return self.host_addresses[host]
 
     def redis_address(self, host: str) -> tuple[str, int]:
         """Where a test reaches the host's Redis (published on the host's loopback address)."""

@@ -394,7 +394,7 @@ class ComposeRenderer:
         stack.files[project] = path
 
     def write_endpoints(self) -> None:
-        stack = self.stack
-        endpoints = [ep.__dict__ for ep in stack.endpoints()]
-        (stack.workdir / "endpoints.json").write_text(json.dumps(endpoints, indent=1), encoding="utf-8")
+        from aisys_verify.stack.common import write_endpoints
+
+        write_endpoints(self.stack.endpoints(), self.stack.workdir)
 

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from aisys_verify.health import http_health
 from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.order import StartGraph, drive_start, start_graph
-from aisys_verify.spec.model import Agent
-from aisys_verify.stack.base import StackStartError, health_gate
+from aisys_verify.stack.base import GroupWait, StackStartError, health_gate
 from aisys_verify.stack.compose_names import COMPOSE_PROJECT, COMPOSE_SERVICE, REDIS_SERVICE, TOXIPROXY_SERVICE
 from aisys_verify.stack.docker import LABEL_STACK, ComposeError, run_docker
 from aisys_verify.stack.toxiproxy import ToxiproxyError
@@ -120,50 +119,50 @@ class ComposeRunner:
         stack = self.stack
         total = len(stack.layers)
         graph = StartGraph(start_graph(stack.topology))
-        gate = health_gate(stack.topology, stack.plan)
-        pending: dict[tuple[str, str], dict[str, Agent]] = {}
-        last: dict[str, str] = {}
+        gate = self.group_wait()
         next_state_check = [time.monotonic() + 1.0]
 
         def start(nodes: list[tuple[str, str]]) -> None:
             self.start_containers([stack.group_container(h, g) for h, g in nodes])
             for node in nodes:
-                pending[node] = {a.key: a for a in agents_of_group(stack.topology, *node) if gate.waits_for(a.key)}
-
-        def healthy(node: tuple[str, str]) -> bool:
-            agents = pending[node]
-            for key, agent in list(agents.items()):
-                reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[key])
-                if gate.passes(key, reading):
-                    del agents[key]
-                else:
-                    last[key] = reading.shown()
-            return not agents
+                gate.add(node)
 
         def check(started_at: Mapping[tuple[str, str], float]) -> None:
-            now = time.monotonic()
-            if now > next_state_check[0]:  # docker inspect is slow: once a second
-                next_state_check[0] = now + 1.0
-                for host, group in started_at:
-                    running, detail = self.container_state(stack.group_container(host, group))
-                    if not running:
-                        raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}",
-                                              host, group, log_tail=self.logs(stack.group_container(host, group)))
-            for (host, group), began in started_at.items():
-                if time.perf_counter() - began > stack.options.health_timeout and pending[(host, group)]:
-                    key = sorted(pending[(host, group)])[0]
-                    agent = pending[(host, group)][key]
-                    raise StackStartError(f"stack failed to start: {host}/{group}/{agent.name}: not healthy after "
-                                          f"{stack.options.health_timeout:g} s: {last.get(key)}", host, group,
-                                          agent.name, self.logs(stack.group_container(host, group)))
+            self.check_running(list(started_at), next_state_check)
+            late = gate.overdue(started_at, stack.options.health_timeout, time.perf_counter())
+            if late is not None:
+                self.raise_late(gate, late, stack.options.health_timeout)
 
         def on_layer(index: int, seconds: float) -> None:
             stack.progress(f"  layer {index + 1}/{total} healthy in {seconds:.2f} s: "
                            f"{', '.join(f'{h}/{g}' for h, g in stack.layers[index])}")
 
-        drive_start(graph, stack.layers, start=start, healthy=healthy, check=check, on_layer=on_layer, idle_s=0.1,
-                    on_group=lambda node, seconds: stack.progress(f"  group {node[0]}/{node[1]} healthy in "
-                                                                   f"{seconds:.2f} s"))
+        drive_start(graph, stack.layers, start=start, healthy=gate.healthy, check=check, on_layer=on_layer,
+                    idle_s=0.1, on_group=lambda node, seconds: stack.progress(f"  group {node[0]}/{node[1]} healthy "
+                                                                               f"in {seconds:.2f} s"))
+
+    def group_wait(self) -> GroupWait:
+        stack = self.stack
+        return GroupWait(stack.topology, stack.plan, lambda agent: stack.host_addresses[agent.host])
+
+    def check_running(self, groups: Sequence[tuple[str, str]], next_check: list[float]) -> None:
+        """A group's container that stopped ends the wait at once (docker inspect is slow: once a second)."""
+        now = time.monotonic()
+        if now <= next_check[0]:
+            return
+        next_check[0] = now + 1.0
+        for host, group in groups:
+            cid = self.stack.group_container(host, group)
+            running, detail = self.container_state(cid)
+            if not running:
+                raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}", host, group,
+                                      log_tail=self.logs(cid))
+
+    def raise_late(self, gate: GroupWait, node: tuple[str, str], timeout: float) -> None:
+        agent, last = gate.laggard(node)
+        raise StackStartError(f"stack failed to start: {node[0]}/{node[1]}/{agent.name}: not healthy after "
+                              f"{timeout:g} s: {last}", node[0], node[1], agent.name,
+                              self.logs(self.stack.group_container(*node)))
 
     def settle(self, timeout: float) -> None:
         """Ready means every agent ok in one sweep: a layer's health can lapse while later layers start
@@ -198,38 +197,12 @@ class ComposeRunner:
 
     def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
         """Until every agent of ``groups`` passes the health gate on HTTP /health (published port; agents with
-        start defects skipped); fail naming the laggard."""
-        stack = self.stack
-        gate = health_gate(stack.topology, stack.plan)
-        pending = {a.key: a for h, g in groups for a in agents_of_group(stack.topology, h, g) if gate.waits_for(a.key)}
-        owner = {a.key: (h, g) for h, g in groups for a in agents_of_group(stack.topology, h, g)}
-        last: dict[str, str] = {}
-        next_state_check = time.monotonic() + 1.0
-
-        def still_pending() -> dict[str, Agent]:  # one that passed stays done; a dead container ends the wait
-            nonlocal next_state_check
-            for key, agent in list(pending.items()):
-                reading = http_health(stack.host_addresses[agent.host], stack.plan.http_ports[key])
-                if gate.passes(key, reading):
-                    del pending[key]
-                else:
-                    last[key] = reading.shown()
-            now = time.monotonic()
-            if pending and now > next_state_check:
-                next_state_check = now + 1.0
-                for host, group in {owner[k] for k in pending}:
-                    running, detail = self.container_state(stack.group_container(host, group))
-                    if not running:
-                        raise StackStartError(f"stack failed to start: {host}/{group}: the container {detail}",
-                                              host, group, log_tail=self.logs(stack.group_container(host, group)))
-            return pending
-
-        if pending and not poll(still_pending, timeout, 0.1, until=lambda left: not left).met:
-            key = sorted(pending)[0]
-            host, group = owner[key]
-            raise StackStartError(f"stack failed to start: {host}/{group}/{pending[key].name}: not healthy after "
-                                  f"{timeout:g} s: {last.get(key)}", host, group, pending[key].name,
-                                  self.logs(stack.group_container(host, group)))
+        start defects skipped); fail naming the laggard, or at once when a group's container stopped."""
+        gate = self.group_wait()
+        next_state_check = [time.monotonic() + 1.0]
+        late = gate.wait(groups, timeout, 0.1, check=lambda waiting: self.check_running(waiting, next_state_check))
+        if late is not None:
+            self.raise_late(gate, late, timeout)
 
     def container_state(self, cid: str) -> tuple[bool, str]:
         proc = run_docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", cid,

@@ -13,12 +13,12 @@ import json
 import signal
 import sys
 import threading
-from dataclasses import asdict
 
 from aisys_verify.config import parse_vars
 from aisys_verify.errors import VerifyError
 from aisys_verify.stack.attached import write_handle
 from aisys_verify.stack.base import StackOptions, backend_class
+from aisys_verify.stack.common import write_endpoints
 from aisys_verify.stack.inventory import write_inventory
 
 
@@ -44,13 +44,13 @@ def main() -> int:
         print(json.dumps({"event": "failed", "error": str(exc), "progress": lines}), flush=True)
         return 1
     try:
-        endpoints = [asdict(e) for e in stack.endpoints()]
-        (stack.workdir / "endpoints.json").write_text(json.dumps(endpoints, indent=1), encoding="utf-8")
+        write_endpoints(stack.endpoints(), stack.workdir)
         write_handle(stack)  # lets 'aisys-verify chaos run --stack ID' drive this stack from another shell
         # the same stack as a running deployment: 'pytest --aisys-backend=external --aisys-inventory=...'
         inventory = write_inventory(stack, stack.workdir / "inventory.yaml")
         print(json.dumps({"event": "ready", "stack_id": stack.stack_id, "seconds": round(seconds, 3),
-                          "workdir": str(stack.workdir), "agents": len(endpoints), "inventory": str(inventory),
+                          "workdir": str(stack.workdir), "agents": len(stack.topology.agents),
+                          "inventory": str(inventory),
                           "progress": lines}), flush=True)
         sys.stdout.close()
         stop.wait()

@@ -28,11 +28,12 @@ from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.run import RunPlan, resolve_http_ports
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Agent, Topology
-from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate
+from aisys_verify.stack.base import AgentEndpoint, StackOptions, health_gate, wait_endpoints
+from aisys_verify.stack.common import Beside
 from aisys_verify.stack.interpose import ProxiedEdge
 from aisys_verify.stack.inventory import HostEntry, Inventory, ProxyEntry, load_inventory, proxy_entries_from_names
 from aisys_verify.stack.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
-from aisys_verify.waiting import poll, wait_until
+from aisys_verify.waiting import wait_until
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
@@ -69,6 +70,7 @@ class ExternalStack:
         self.proxies: list[ProxiedEdge] = []
         self.containers: dict[tuple[str, str], str] = {}  # (host, group) -> container, found at start
         self._paused: set[tuple[str, str]] = set()
+        self.beside = Beside()  # servers of our own beside the deployment (none of its own: it runs already)
         self.capabilities: frozenset[str] = self._capabilities(observe=False)
 
     # --- what the inventory gives ---------------------------------------------------------------------
@@ -145,10 +147,12 @@ class ExternalStack:
         return self.started_s
 
     def stop(self) -> None:
-        """Resume what a test left paused (the deployment is not ours to stop); remove the work folder."""
+        """Resume what a test left paused (the deployment is not ours to stop), stop the servers we started
+        beside it; remove the work folder."""
         for key in list(self._paused):
             with contextlib.suppress(VerifyError, OSError):
                 self.resume_group(*key)
+        self.beside.stop_all()
         if not self.options.keep_workdir and self.options.workdir is None:
             import shutil
 
@@ -255,29 +259,8 @@ class ExternalStack:
         return bool(self.proxies) and all(_answers(p.proxy.listen) for p in self.proxies[:3])
 
     def wait_healthy(self, timeout: float = 30.0, agents: list[AgentEndpoint] | None = None) -> None:
-        """Until every agent (or the given ones) passes the health gate; StackStartError naming the laggards."""
-        from aisys_verify.health import http_health
-
-        gate = health_gate(self.topology, self.plan)
-        pending = [e for e in (agents if agents is not None else self.endpoints())
-                   if gate.waits_for(f"{e.host}/{e.agent}")]
-        last: dict[str, str] = {}
-        if not pending:
-            return
-        with ThreadPoolExecutor(max_workers=16) as pool:
-
-            def still_pending() -> list[AgentEndpoint]:  # one that passed the gate stays done
-                readings = list(pool.map(lambda e: http_health(e.address, e.http_port), pending))
-                for ep, reading in zip(list(pending), readings):
-                    if gate.passes(f"{ep.host}/{ep.agent}", reading):
-                        pending.remove(ep)
-                    else:
-                        last[f"{ep.host}/{ep.agent}"] = reading.shown()
-                return pending
-
-            if not poll(still_pending, timeout, 0.2, until=lambda left: not left).met:
-                shown = "; ".join(f"{e.host}/{e.agent}: {last.get(f'{e.host}/{e.agent}')}" for e in pending[:5])
-                raise StackStartError(f"{len(pending)} agent(s) not healthy after {timeout:g} s: {shown}")
+        """Until every agent (or the given ones) passes the health gate (base.wait_endpoints)."""
+        wait_endpoints(self, timeout, agents)
 
     # --- what tests use ----------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The embedded default backend: every group as a local process, a Redis per host, Toxiproxy on every edge.
 
 No Docker needed. Each host gets its own loopback address (127.N.M.2, .3, ...; a random
-network per stack, so stacks never clash), its proxies a second one (.102, .103, ...), and
+network per stack, claimed so stacks never clash: stack/loopback.py), its proxies a second one (.102, .103, ...), and
 Toxiproxy's control API the .1 address. Groups start through a fork server, each as soon as the
 groups it needs are healthy (or layer by layer: ``StackOptions.start``); a failure stops fast with the
 failing agent's name, the reason and its log tail. Everything started is recorded
@@ -10,21 +10,15 @@ failing agent's name, the reason and its log tail. Everything started is recorde
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
-import random
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,94 +27,76 @@ from aisys_verify.plan.edges import call_edges
 from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.order import start_layers
 from aisys_verify.plan.run import RunPlan, default_plan
-from aisys_verify.spec.loader import load_spec
-from aisys_verify.spec.model import Topology
 from aisys_verify.stack import state
-from aisys_verify.stack.base import AgentEndpoint, StackOptions, StackStartError, health_gate, start_line
-from aisys_verify.stack.interpose import ProxiedEdge, interpose
+from aisys_verify.stack.base import (
+    AgentEndpoint,
+    StackOptions,
+    StackStartError,
+    health_gate,
+    start_line,
+    wait_endpoints,
+)
+from aisys_verify.stack.common import OwnStack
+from aisys_verify.stack.interpose import interpose
+from aisys_verify.stack.redis_server import spawn_redis, terminate, wait_pong
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
 
 TOXIPROXY_PORT = 8474
 
 
 @dataclass
-class LocalStack:
-    spec: Sequence[str]
-    spec_vars: dict[str, str] = field(default_factory=dict)
-    options: StackOptions = field(default_factory=StackOptions)
-    progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
+class LocalStack(OwnStack):
+    """The local backend (see the module's docstring); its arguments are OwnStack's: spec, spec_vars, options,
+    progress."""
+
 
     capabilities: frozenset[str] = frozenset({"kill", "restart", "pause", "partition", "pressure",
                                                 "observe-proxies"})
 
     def __post_init__(self) -> None:
-        self.topology: Topology = load_spec(self.spec, self.spec_vars)
-        self.stack_id = uuid.uuid4().hex[:10]
-        self.record = state.StackRecord(self.stack_id, "local", [str(s) for s in self.spec])
-        self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix=f"aisys-{self.stack_id}-"))
-        self.record.workdir = str(self.workdir)
-        rng = random.SystemRandom()
-        self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
+        self._set_up("local")
         self.plan: RunPlan = default_plan(self.topology, str(self.workdir / "data"), network=self.network)
         self.plan.log_dir = str(self.workdir / "logs")
         self.plan.standin_profile, self.plan.standin_defects = self.options.standin_profile, [
             *self.options.standin_defects]
         self.trace_dir: Path | None = self.workdir / "traces" if self.options.trace == "auto" else None
         self.plan.trace = f"file:{self.trace_dir}" if self.trace_dir else self.options.trace
-        self.proxies: list[ProxiedEdge] = []
         self.toxiproxy: ToxiproxyServer | None = None
         self.redis: dict[str, subprocess.Popen[bytes]] = {}
         self.launcher: subprocess.Popen[bytes] | None = None
         self.group_pids: dict[tuple[str, str], int] = {}
-        self.started_s: float | None = None
-        self.layers: list[list[tuple[str, str]]] = []
         self._buffer = b""
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def __enter__(self) -> LocalStack:
-        self.start()
-        return self
+    def _start_stack(self) -> None:
+        """Proxies on the edges, the run plan, then every group through the launcher."""
+        if self.options.interpose:
+            self.proxies = interpose(self.topology, self.plan, call_edges(self.topology), self.options.skip_edges)
+            assert self.toxiproxy is not None
+            self.toxiproxy.client.populate([p.proxy for p in self.proxies])
+            self.capabilities = self.capabilities | {"network"}  # Toxiproxy on the edges: network faults
+        plan_path = self.workdir / "plan.json"
+        plan_path.write_text(self.plan.to_json(), encoding="utf-8")
+        self.layers = start_layers(self.topology)
+        self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
+                      f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
+                      f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
+        self.progress(start_line(self.options.start, len(self.layers)))
+        if note := health_gate(self.topology, self.plan).note():
+            self.progress(note)
+        self._launch(plan_path)
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # --- servers beside the stack: Toxiproxy and each host's Redis ------------------------------------
 
-    def start(self) -> float:
-        """Bring the whole spec up; returns the seconds it took. On any failure everything is torn down."""
-        for record, procs in state.reap():
-            self.progress(f"aisys-verify: removed {len(procs)} leftover process(es) of stack {record.stack_id}")
-        began = time.perf_counter()
-        atexit.register(self.stop)
-        state.LIVE_IN_THIS_PROCESS.add(self.stack_id)
-        self.record.save()
-        try:
-            self._start_toxiproxy()
-            self._start_redis()
-            if self.options.interpose:
-                self.proxies = interpose(self.topology, self.plan, call_edges(self.topology), self.options.skip_edges)
-                assert self.toxiproxy is not None
-                self.toxiproxy.client.populate([p.proxy for p in self.proxies])
-                self.capabilities = self.capabilities | {"network"}  # Toxiproxy on the edges: network faults
-            plan_path = self.workdir / "plan.json"
-            plan_path.write_text(self.plan.to_json(), encoding="utf-8")
-            self.layers = start_layers(self.topology)
-            self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
-                          f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "
-                          f"{len(self.layers)} start layers, {len(self.proxies)} proxies")
-            self.progress(start_line(self.options.start, len(self.layers)))
-            if note := health_gate(self.topology, self.plan).note():
-                self.progress(note)
-            self._launch(plan_path)
-        except BaseException:
-            self.stop()
-            raise
-        self.started_s = time.perf_counter() - began
-        self.progress(f"aisys-verify: stack {self.stack_id} ready in {self.started_s:.2f} s")
-        return self.started_s
+    def _start_beside(self) -> None:
+        self._start_toxiproxy()
+        self._start_redis()
 
     def _start_toxiproxy(self) -> None:
         self.toxiproxy = ToxiproxyServer(f"{self.network}.1", TOXIPROXY_PORT, self.workdir / "logs" / "toxiproxy.log")
         self.record.toxiproxy_api = f"{self.network}.1:{TOXIPROXY_PORT}"  # for chaos emergency-stop
+        self.beside.add("toxiproxy", self.toxiproxy.stop)
         try:
             self.toxiproxy.start()
         except ToxiproxyError as exc:
@@ -128,27 +104,31 @@ class LocalStack:
         assert self.toxiproxy.popen is not None
         self.record.add("toxiproxy", self.toxiproxy.popen.pid, f"-host {self.network}.1")
 
+    def spawn_redis(self, host: str) -> subprocess.Popen[bytes]:
+        """``host``'s redis-server on its plan address and port, over whatever its folder holds (the stack's
+        start, and a host brought back after a restore: backup/host.py); recorded, not waited for."""
+        address, port = self.plan.redis[host]
+        popen = spawn_redis(self.workdir / "redis" / host, address, port)
+        self.redis[host] = popen
+        self.record.add("redis", popen.pid, "redis-server")
+        return popen
+
     def _start_redis(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise StackStartError("redis-server is not installed: run scripts/system-deps "
-                                  "(apt-get install redis-server)")
+        self.beside.add("redis", self._stop_redis)
         for host in self.topology.hosts:
-            address, port = self.plan.redis[host.name]
-            folder = self.workdir / "redis" / host.name
-            folder.mkdir(parents=True, exist_ok=True)
-            popen = subprocess.Popen([binary, "--bind", address, "--port", str(port), "--save", "", "--appendonly",
-                                      "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            self.redis[host.name] = popen
-            self.record.add("redis", popen.pid, "redis-server")
+            self.spawn_redis(host.name)
         for host_name, popen in self.redis.items():
             address, port = self.plan.redis[host_name]
-            if not _wait_redis(popen, address, port, 5.0):  # ours must answer, not just anyone on the port
+            if not wait_pong(popen, address, port, 5.0):  # ours must answer, not just anyone on the port
                 log = self.workdir / "redis" / host_name / "redis.log"
                 tail = log.read_text(errors="replace")[-600:] if log.is_file() else ""
                 raise StackStartError(f"redis for host {host_name} did not start on {address}:{port} "
                                       f"(exit code {popen.poll()})", host_name, "redis", log_tail=tail)
+
+    def _stop_redis(self) -> None:
+        for popen in self.redis.values():
+            terminate(popen)
+        self.redis.clear()
 
     def _launch(self, plan_path: Path) -> None:
         layers = [[list(pair) for pair in layer] for layer in self.layers]
@@ -204,9 +184,8 @@ class LocalStack:
             return {"event": "noise", "line": line.decode(errors="replace")}
 
     def stop(self) -> None:
-        """Tear everything down (idempotent): groups, launcher, Redis, Toxiproxy, the state record."""
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
+        """Tear everything down (idempotent): groups, launcher, the servers beside, the state record."""
+        self._unhook()
         if self.launcher is not None and self.launcher.poll() is None:
             with contextlib.suppress(OSError, ValueError):
                 assert self.launcher.stdin is not None
@@ -220,16 +199,9 @@ class LocalStack:
         for stream in (self.launcher.stdin, self.launcher.stdout) if self.launcher else ():
             with contextlib.suppress(Exception):
                 stream.close()  # type: ignore[union-attr]
-        for popen in self.redis.values():
-            _terminate(popen)
-        self.redis.clear()
-        if self.toxiproxy is not None:
-            self.toxiproxy.stop()
+        self.beside.stop_all()
         state.kill_recorded(self.record, grace=1.0)  # anything the steps above missed
-        self.record.remove()
-        state.LIVE_IN_THIS_PROCESS.discard(self.stack_id)
-        if not self.options.keep_workdir and self.options.workdir is None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._end_stop()
 
     # --- what tests use --------------------------------------------------------------------
 
@@ -239,15 +211,8 @@ class LocalStack:
             raise VerifyError("this stack runs without Toxiproxy")
         return self.toxiproxy.client
 
-    def endpoint(self, agent: str, host: str | None = None) -> AgentEndpoint:
-        found = self.topology.find_agent(agent, host)
-        if found is None:
-            raise VerifyError(f"no agent {agent!r}{' on ' + host if host else ''} in the spec")
-        return AgentEndpoint(found.name, found.host, self.plan.host_addresses[found.host], found.port.number,
-                             found.health_port.number, self.plan.http_ports[found.key])
-
-    def endpoints(self) -> list[AgentEndpoint]:
-        return [self.endpoint(a.name, a.host) for a in self.topology.agents]
+    def host_address(self, host: str) -> str:
+        return self.plan.host_addresses[host]
 
     def log_path(self, host: str, group: str) -> Path:
         return self.workdir / "logs" / host / f"{group}.process.log"
@@ -284,28 +249,8 @@ class LocalStack:
         return [key for key in self.group_pids if self.group_paused(*key)]
 
     def wait_healthy(self, timeout: float = 30.0, agents: list[AgentEndpoint] | None = None) -> None:
-        """Until every agent (or the given ones) passes the health gate (HTTP /health up, read by the body as
-        well as the code; agents with start defects skipped); StackStartError naming the laggards."""
-        from aisys_verify.health import http_health
-
-        gate = health_gate(self.topology, self.plan)
-        pending = [e for e in (agents if agents is not None else self.endpoints())
-                   if gate.waits_for(f"{e.host}/{e.agent}")]
-        deadline = time.monotonic() + timeout
-        last: dict[str, str] = {}
-        while pending:
-            for ep in list(pending):
-                reading = http_health(ep.address, ep.http_port)
-                if gate.passes(f"{ep.host}/{ep.agent}", reading):
-                    pending.remove(ep)
-                else:
-                    last[f"{ep.host}/{ep.agent}"] = reading.shown()
-            if pending and time.monotonic() > deadline:
-                shown = "; ".join(f"{k}: {v}" for k, v in list(last.items())[:5] if any(
-                    k == f"{e.host}/{e.agent}" for e in pending))
-                raise StackStartError(f"{len(pending)} agent(s) not healthy after {timeout:g} s: {shown}")
-            if pending:
-                time.sleep(0.1)
+        """Until every agent (or the given ones) passes the health gate (base.wait_endpoints)."""
+        wait_endpoints(self, timeout, agents)
 
     def restart_group(self, host: str, group: str, timeout: float = 20.0) -> None:
         assert self.launcher is not None
@@ -319,36 +264,6 @@ class LocalStack:
         self.record.add("group", event["pid"], f"--stack-id {self.stack_id}")
         members = [self.endpoint(a.name, host) for a in agents_of_group(self.topology, host, group)]
         self.wait_healthy(timeout, members)  # back in service, not merely started
-
-
-def _wait_redis(popen: subprocess.Popen[bytes], host: str, port: int, timeout: float) -> bool:
-    """Our redis-server process is alive and answers PING (a port held by another process fails this)."""
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            return False
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.3) as sock:
-            sock.sendall(b"PING\r\n")
-            if sock.recv(16).startswith(b"+PONG"):
-                time.sleep(0.05)  # a redis that lost the bind race exits right after
-                return popen.poll() is None
-        time.sleep(0.02)
-    return False
-
-
-def _terminate(popen: subprocess.Popen[bytes] | subprocess.Popen[Any], grace: float = 3.0) -> None:
-    if popen.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(popen.pid, signal.SIGTERM)
-    try:
-        popen.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(popen.pid, signal.SIGKILL)
-        popen.wait()
 
 
 __all__ = ["AgentEndpoint", "LocalStack", "StackOptions", "StackStartError"]

@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,10 @@ from aisys_verify.plan.groups import groups_to_run
 from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
+from aisys_verify.stack.loopback import claim_network, release_network
+from aisys_verify.stack.redis_server import spawn_redis
 from aisys_verify.standin.environ import ENV_VARS
+from aisys_verify.waiting import poll, wait_until
 
 
 @dataclass
@@ -45,12 +47,14 @@ class Proc:
 
 
 def wait_port(host: str, port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Something accepts connections on ``host:port`` within ``timeout`` s."""
+
+    def accepts() -> bool:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return True
-        time.sleep(0.02)
-    return False
+        return False
+
+    return wait_until(accepts, timeout, 0.02) is not None
 
 
 @dataclass
@@ -72,9 +76,9 @@ class LocalCluster:
     def __post_init__(self) -> None:
         self.topology: Topology = load_spec(self.spec, self.spec_vars)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if self.network is None:
-            rng = random.SystemRandom()
-            self.network = f"127.{rng.randint(10, 250)}.{rng.randint(1, 250)}"
+        if self.network is None:  # claimed, so clusters and stacks never clash (stack/loopback.py)
+            self.network = claim_network()
+            self._release = weakref.finalize(self, release_network, self.network)
         self.plan: RunPlan = default_plan(self.topology, data_dir=str(self.workdir / "data"), network=self.network)
         self.plan.log_dir = str(self.workdir / "logs")
         self.plan.trace = self.trace
@@ -101,18 +105,11 @@ class LocalCluster:
     def start(self, timeout: float = 30.0) -> float:
         """Start Redis per host and every group; return the seconds until every group was bound."""
         started = time.perf_counter()
-        redis_bin = shutil.which("redis-server")
-        if redis_bin is None:
-            raise ClusterError("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
         for host in self.hosts():
             address, port = self.plan.redis[host]
             path = self.workdir / "redis" / host
-            path.mkdir(parents=True, exist_ok=True)
-            log = path / "redis.log"
-            popen = subprocess.Popen([redis_bin, "--bind", address, "--port", str(port), "--save", "",
-                                      "--appendonly", "no", "--dir", str(path), "--logfile", str(log)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            self.redis[host] = Proc(f"redis@{host}", popen, log)
+            popen = spawn_redis(path, address, port, error=ClusterError)
+            self.redis[host] = Proc(f"redis@{host}", popen, path / "redis.log")
         for host in self.hosts():
             address, port = self.plan.redis[host]
             if not wait_port(address, port, 5.0):
@@ -188,6 +185,8 @@ class LocalCluster:
                 proc.popen.stdout.close()
         self.groups.clear()
         self.redis.clear()
+        if hasattr(self, "_release"):
+            self._release()
 
     def kill_group(self, host: str, group: str, sig: int = signal.SIGKILL) -> None:
         proc = self.groups.pop((host, group))
@@ -217,17 +216,15 @@ class LocalCluster:
         return result
 
     def wait_healthy(self, timeout: float = 30.0) -> dict[str, dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            replies = self.health()
-            bad = {k: v for k, v in replies.items() if v.get("status") != "ok"}
-            if not bad:
-                return replies
-            if time.monotonic() > deadline:
-                shown = "; ".join(f"{k}: {v.get('status')} ({v.get('message') or v.get('error')})"
-                                  for k, v in list(bad.items())[:8])
-                raise ClusterError(f"{len(bad)} of {len(replies)} agents not healthy after {timeout:g} s: {shown}")
-            time.sleep(0.25)
+        """Until every agent's ZeroMQ health says ok; ClusterError naming those that do not."""
+        waited = poll(self.health, timeout, 0.25, until=lambda replies: all(v.get("status") == "ok"
+                                                                             for v in replies.values()))
+        if waited.met:
+            return waited.last
+        bad = {k: v for k, v in waited.last.items() if v.get("status") != "ok"}
+        shown = "; ".join(f"{k}: {v.get('status')} ({v.get('message') or v.get('error')})"
+                          for k, v in list(bad.items())[:8])
+        raise ClusterError(f"{len(bad)} of {len(waited.last)} agents not healthy after {timeout:g} s: {shown}")
 
     def pids(self) -> Iterator[tuple[str, int]]:
         for proc in [*self.groups.values(), *self.redis.values()]:

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import LaunchError as LaunchError
-from aisys_verify.health import http_health
-from aisys_verify.plan.groups import GroupKey, agents_of_group
+from aisys_verify.plan.groups import GroupKey
 from aisys_verify.plan.order import StartGraph, drive_start, start_graph
 from aisys_verify.plan.run import RunPlan
 from aisys_verify.spec.loader import load_spec
-from aisys_verify.spec.model import Agent, Topology
-from aisys_verify.stack.base import health_gate
+from aisys_verify.spec.model import Topology
+from aisys_verify.stack.base import GroupWait
+from aisys_verify.waiting import wait_until
 
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
 # the gate's poll interval: each link of the start chain waits half of it on average (a 1,000-agent synthetic
@@ -60,8 +60,8 @@ class Launcher:
         self.log_dir = log_dir
         self.children: dict[int, tuple[str, str]] = {}
         self.stopping = False
-        # once per stand-up: it resolves every agent's profile (per layer it grew with agents x layers)
-        self.gate = health_gate(topology, plan)
+        # once per stand-up: its gate resolves every agent's profile (per layer it grew with agents x layers)
+        self.waiter = GroupWait(topology, plan, lambda agent: plan.address_of(agent.key, agent.host))
 
     def fork_group(self, host: str, group: str) -> int:
         log = self.log_dir / host / f"{group}.process.log"
@@ -118,38 +118,18 @@ class Launcher:
         return gone
 
     def wait_healthy(self, groups: Sequence[tuple[str, str]], timeout: float) -> None:
-        """Until every agent of ``groups`` passes the health gate (stack.base.HealthGate: HTTP /health up, read
+        """Until every agent of ``groups`` passes the health gate (stack.base.GroupWait: HTTP /health up, read
         by the body as well as the code; agents with start defects skipped); raise naming the laggard."""
-        per_group = {(host, group): {a.key: a for a in agents_of_group(self.topology, host, group)
-                                     if self.gate.waits_for(a.key)} for host, group in groups}
-        last: dict[str, str] = {}
-        deadline = time.monotonic() + timeout
-        while any(per_group.values()):
-            for pid, host, group, code in self.reap():
-                if (host, group) in groups:
-                    raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
-            for agents in per_group.values():
-                self._poll_group(agents, last)
-            if not any(per_group.values()):
-                return
-            if time.monotonic() > deadline:
-                (host, group), agents = next((node, agents) for node, agents in per_group.items() if agents)
-                key = min(agents)
-                raise LaunchError(host, group, agents[key].name, f"not healthy after {timeout:g} s: {last.get(key)}")
-            time.sleep(POLL_S)
+        late = self.waiter.wait(groups, timeout, POLL_S, check=lambda waiting: self._exited(groups))
+        if late is not None:
+            agent, last = self.waiter.laggard(late)
+            raise LaunchError(late[0], late[1], agent.name, f"not healthy after {timeout:g} s: {last}")
 
-    def _poll_group(self, agents: dict[str, Agent], last: dict[str, str]) -> bool:
-        """Read the gate for a group's agents not yet through it, in key order, stopping at the first that
-        fails (a group is healthy only once all are; its agents come up together, so asking the rest would
-        mostly cost HTTP requests on both sides); drop those that pass. True once none is left."""
-        for key in sorted(agents):
-            agent = agents[key]
-            reading = http_health(self.plan.address_of(key, agent.host), self.plan.http_ports[key])
-            if not self.gate.passes(key, reading):
-                last[key] = reading.shown()
-                return False
-            del agents[key]
-        return True
+    def _exited(self, groups: Sequence[GroupKey] | Mapping[GroupKey, float]) -> None:
+        """A group of ``groups`` whose process exited ends the wait at once."""
+        for pid, host, group, code in self.reap():
+            if (host, group) in groups:
+                raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
 
     def start_by_graph(self, layers: Sequence[Sequence[GroupKey]], timeout: float,
                        stopping: Callable[[], bool] = lambda: False) -> None:
@@ -160,30 +140,21 @@ class Launcher:
         still reported, in order, each when its last group is healthy."""
         nodes = {(h, g) for layer in layers for h, g in layer}
         graph = StartGraph({n: needs & nodes for n, needs in start_graph(self.topology).items() if n in nodes})
-        pending: dict[GroupKey, dict[str, Agent]] = {}
-        last: dict[str, str] = {}
 
         def start(started: list[GroupKey]) -> None:
             for node in started:
                 self.fork_group(*node)
-                pending[node] = {a.key: a for a in agents_of_group(self.topology, *node)
-                                 if self.gate.waits_for(a.key)}
-
-        def healthy(node: GroupKey) -> bool:
-            return self._poll_group(pending[node], last)
+                self.waiter.add(node)
 
         def check(started_at: Mapping[GroupKey, float]) -> None:
-            for pid, host, group, code in self.reap():
-                if (host, group) in started_at:
-                    raise LaunchError(host, group, "", f"the group process {pid} exited with code {code}")
-            now = time.perf_counter()
-            for node, began in started_at.items():
-                if now - began > timeout and pending[node]:
-                    key = min(pending[node])
-                    raise LaunchError(node[0], node[1], pending[node][key].name,
-                                      f"not healthy after {timeout:g} s: {last.get(key)}")
+            self._exited(started_at)
+            late = self.waiter.overdue(started_at, timeout, time.perf_counter())
+            if late is not None:
+                agent, last = self.waiter.laggard(late)
+                raise LaunchError(late[0], late[1], agent.name, f"not healthy after {timeout:g} s: {last}")
 
-        drive_start(graph, layers, start=start, healthy=healthy, check=check, stopping=stopping, idle_s=POLL_S,
+        drive_start(graph, layers, start=start, healthy=self.waiter.healthy, check=check, stopping=stopping,
+                    idle_s=POLL_S,
                     on_group=lambda node, seconds: emit("group_healthy", host=node[0], group=node[1],
                                                         seconds=round(seconds, 3)),
                     on_layer=lambda index, seconds: emit("layer_ready", layer=index,
@@ -195,10 +166,12 @@ class Launcher:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while self.children and time.monotonic() < deadline:
+
+        def all_gone() -> bool:
             self.reap()
-            time.sleep(0.02)
+            return not self.children
+
+        wait_until(all_gone, grace, 0.02)
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

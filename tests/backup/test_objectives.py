@@ -69,7 +69,7 @@ def test_the_timeline_has_the_writer_every_backup_the_outage_and_survivors_in_co
     assert [d["steady_state_met"] for d in journal["steady_states"]["during"]] == [True, True, False]
     svg = timeline_picture(report())
     assert svg.startswith("<svg") and "outage" in svg and "#c8352b" in svg  # the lost write drawn red
-    assert "writes survived / lost" in svg
+    assert ">writes survived / lost<" in svg and ">steady state<" not in svg  # the dot lane's own label
 
 
 def test_the_project_spec_states_its_recovery_objectives() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stack_support import module_state_dir  # noqa: F401  (autouse: a state dir per module)
 
 from aisys_verify.stack.base import StackOptions
 from aisys_verify.stack.docker import LABEL_STACK, run_docker
@@ -44,14 +45,6 @@ def docker_available() -> None:
     pytest.skip(f"Docker is not usable here: {problem} (run scripts/docker-setup)")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AISYS_STATE_DIR", str(folder))
-        yield folder
-
-
 def _labelled(stack_id: str) -> Labelled:
     selector = f"label={LABEL_STACK}={stack_id}"
     return {"containers": run_docker("ps", "-aq", "--filter", selector).stdout.split(),
@@ -66,7 +59,7 @@ def labelled() -> Callable[[str], Labelled]:
 
 
 @pytest.fixture(scope="module")
-def start_compose(state_dir: Path) -> StartCompose:
+def start_compose(module_state_dir: Path) -> StartCompose:  # noqa: F811  (the fixture)
     """``with start_compose(specs, options) as stack:`` a started ComposeStack (its progress printed when it
     fails to start), stopped at the end, and then no container of it may be left."""
 

@@ -285,7 +285,8 @@ def test_kill_restart_and_pause_a_group_in_its_hosts_namespace(stack: Any) -> No
     assert request_once(mos.health_url, {"action": "health_check"}, 10.0).get("status") == "ok"
 
 
-def test_a_missing_spec_image_is_one_clear_error(tmp_path: Path, state_dir: Path, labelled: Labeller) -> None:
+def test_a_missing_spec_image_is_one_clear_error(tmp_path: Path, module_state_dir: Path,
+                                                 labelled: Labeller) -> None:
     from aisys_verify.stack.compose import ComposeStack
 
     spec = copy_spec(tmp_path, "aisys-verify/not-built-here:0")

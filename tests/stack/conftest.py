@@ -17,19 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack_support import processes_under
+from stack_support import (
+    module_state_dir,  # noqa: F401  (the fixture, autouse: a state dir per module)
+    processes_under,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def module_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AISYS_STATE_DIR", str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module", autouse=True)
-def leak_guard(tmp_path_factory: pytest.TempPathFactory, module_state_dir: Path) -> Iterator[None]:
+def leak_guard(tmp_path_factory: pytest.TempPathFactory,
+               module_state_dir: Path) -> Iterator[None]:  # noqa: F811  (the fixture)
     base = tmp_path_factory.getbasetemp()
     yield
     leaked = processes_under(base)
