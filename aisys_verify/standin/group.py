@@ -29,6 +29,7 @@ from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.agent import AgentRuntime
 from aisys_verify.standin.calls import Caller
+from aisys_verify.standin.curve import keys_for, start_authenticator
 from aisys_verify.standin.environ import apply_environment, spec_vars_with_env
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
@@ -51,10 +52,14 @@ class GroupRuntime:
     agents: list[AgentRuntime] = field(default_factory=list)
     memory_exporter: object | None = None
     redis_clients: dict[tuple[str, int], aioredis.Redis] = field(default_factory=dict)
+    authenticator: object | None = None  # the ZAP handler when CurveZMQ is on (SECURE_ZMQ)
 
     async def start(self) -> None:
         members = list(agents_of_group(self.topology, self.host, self.group))
         context = zmq.asyncio.Context.instance()
+        curve = keys_for(self.host)
+        if curve is not None:
+            self.authenticator = start_authenticator(context, curve)
         tracer, self.memory_exporter = make_tracer(f"{self.host}/{self.group}", self.plan.trace)
         edges = edges_by_caller(self.topology)  # computed once per topology (the launcher's, before forking)
         bind = self.plan.bind_address(self.host)
@@ -63,7 +68,7 @@ class GroupRuntime:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
             profile = profile_of(self.topology, self.plan, agent)
             caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent),
-                            reference=profile.reference)
+                            reference=profile.reference, curve=curve)
             ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,
                                Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
                                Path(self.plan.data_dir), profile=profile)
@@ -91,6 +96,9 @@ class GroupRuntime:
         for client in self.redis_clients.values():
             with contextlib.suppress(Exception):
                 await client.aclose()
+        stop_auth = getattr(self.authenticator, "stop", None)
+        if stop_auth is not None:
+            stop_auth()
         for runtime in self.agents:
             runtime.ctx.log.close()
 

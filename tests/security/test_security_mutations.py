@@ -30,3 +30,19 @@ def test_gateway_mtls_optional_fails_the_suite(tmp_path: Path) -> None:
     assert "no client certificate was ACCEPTED (HTTP 404" in out, out[-3000:]
     assert "client certificates are not required" in out, out[-3000:]
     assert "client authentication is OPTIONAL, must be REQUIRED" in out, out[-3000:]
+
+
+def test_zap_allow_any_fails_the_curve_suite(tmp_path: Path) -> None:
+    """The stand-ins' ZAP handler accepting any client key (AISYS_STANDIN_CURVE_ALLOW_ANY, a defect for this
+    test only) makes the unknown-client-key cases fail, on both sockets, saying the key was accepted."""
+    env = {**os.environ, "AISYS_STANDIN_CURVE_ALLOW_ANY": "1", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "suites" / "security" / "test_curve.py"),
+                          "-p", "no:cacheprovider", "-q", "-k", "test_curve_case and (valid or unknown_client_key)",
+                          f"--basetemp={tmp_path / 'run'}"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out[-3000:]
+    for socket in ("main", "health"):
+        assert f"FAILED suites/security/test_curve.py::test_curve_case[{socket}-unknown_client_key]" in out, out[-3000:]
+    assert "2 failed, 2 passed" in out, out[-3000:]
+    assert "it was ACCEPTED (a reply came back): the ZAP allow-list lets unknown keys in" in out, out[-3000:]
