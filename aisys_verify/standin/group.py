@@ -38,6 +38,12 @@ from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
 from aisys_verify.standin.wiring import address_book
 
+# the real agents' secrets given as files (_FILE, the compose/Kubernetes convention): read, named in the log, never
+# shown; AISYS_STANDIN_LEAK_SECRETS=1 is a defect for mutation tests only (the value in the log: the canary scan
+# must catch it)
+SECRET_FILES = ("REDIS_PASSWORD_FILE",)
+LEAK_SECRETS_ENV = "AISYS_STANDIN_LEAK_SECRETS"
+
 # redis-py resolves its version (importlib.metadata, ~4 ms) for every client it builds unless given this;
 # built once at import (the launcher imports this module before forking), the same CLIENT SETINFO is sent
 DRIVER_INFO = DriverInfo()
@@ -75,12 +81,23 @@ class GroupRuntime:
             self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key],
                                             list(edges.get(agent.key, ())),
                                             self.plan.address_of(agent.key, self.host)))
+        self._log_secrets()
         try:
             for runtime in self.agents:
                 await runtime.start()
         except BaseException:
             await self.stop()
             raise
+
+    def _log_secrets(self) -> None:
+        """Read each ``*_FILE`` secret given (a file that cannot be read fails the start) and log its name."""
+        leak = os.environ.get(LEAK_SECRETS_ENV, "") == "1"
+        for variable in (v for v in SECRET_FILES if os.environ.get(v)):
+            path = Path(os.environ[variable])
+            value = path.read_text(encoding="utf-8").strip()  # OSError: the group fails, naming the file
+            for runtime in self.agents:
+                runtime.ctx.log("secret_loaded", name=variable.removesuffix("_FILE"), source=str(path),
+                                **({"value": value} if leak else {"length": len(value)}))
 
     def _redis(self, agent_key: str) -> aioredis.Redis:
         """One client per distinct Redis address: agents behind separate proxies get separate clients."""

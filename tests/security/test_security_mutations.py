@@ -46,3 +46,20 @@ def test_zap_allow_any_fails_the_curve_suite(tmp_path: Path) -> None:
         assert f"FAILED suites/security/test_curve.py::test_curve_case[{socket}-unknown_client_key]" in out, out[-3000:]
     assert "2 failed, 2 passed" in out, out[-3000:]
     assert "it was ACCEPTED (a reply came back): the ZAP allow-list lets unknown keys in" in out, out[-3000:]
+
+
+def test_a_standin_logging_its_redis_password_is_caught(tmp_path: Path) -> None:
+    """The stand-ins log the secrets they were given by name only; with AISYS_STANDIN_LEAK_SECRETS=1 (a defect
+    for this test only) they log the Redis password itself, and the canary scan fails the suite naming the
+    agents' log files, never the value."""
+    env = {**os.environ, "AISYS_STANDIN_LEAK_SECRETS": "1", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "suites" / "security" / "test_secrets.py"),
+                          "-p", "no:cacheprovider", "-q", f"--basetemp={tmp_path / 'run'}"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out[-3000:]
+    assert "FAILED suites/security/test_secrets.py::test_no_canary_in_the_work_folder" in out, out[-3000:]
+    assert "secret leak" in out and ".log" in out, out[-3000:]
+    assert "aisys-canary-" not in out, "the report shows the secret's value"
+    logs = list((tmp_path / "run").rglob("*.log"))
+    assert any("aisys-canary-" in p.read_text(errors="replace") for p in logs), "the defect leaked nothing"
