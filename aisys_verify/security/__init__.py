@@ -24,6 +24,7 @@ _EXPORTS = {
     "CURVE_CASES": "curve", "CURVE_CASE_NAMES": "curve", "CurveCase": "curve", "CurveOutcome": "curve",
     "CurveStand": "curve", "CurveTarget": "curve", "HandshakeLog": "curve", "check_curve_case": "curve",
     "count_refused_handshakes": "curve", "curve_attempt": "curve", "curve_health": "curve", "curve_standins": "curve",
+    "plaintext_health": "curve", "process_keys": "curve",
     "CASES": "matrix", "CASE_NAMES": "matrix", "Case": "matrix", "check_case": "matrix", "run_case": "matrix",
 }
 __all__ = [
@@ -33,7 +34,8 @@ __all__ = [
     "TlsEndpoint", "TlsScan", "TlsStand", "as_environment", "attempt", "canary", "check_case", "check_curve_case",
     "check_no_leaks", "check_reports", "check_scan", "client_context", "container_report", "count_refused_handshakes",
     "curve_attempt", "curve_health", "curve_standins", "dockerfile_issue", "dockerfile_user", "inspect_containers",
-    "make_pki", "parse_selection", "run_case", "scan_containers", "scan_endpoint", "scan_files", "scan_processes",
-    "server_context", "server_context_for", "stack_reports", "tls_standins", "write_secret_file", "write_tls_plan",
+    "make_pki", "parse_selection", "plaintext_health", "process_keys", "run_case", "scan_containers", "scan_endpoint",
+    "scan_files", "scan_processes", "server_context", "server_context_for", "stack_reports", "tls_standins",
+    "write_secret_file", "write_tls_plan",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import InvalidValue, SecurityFailure, UsageError
-from aisys_verify.standin.curve import CERTS_ENV, SECURE_ENV, CurveKeys, load_keys, make_certificates, secure_client
+from aisys_verify.standin.curve import (
+    CERTS_ENV,
+    SECURE_ENV,
+    CurveKeys,
+    load_keys,
+    make_certificates,
+    secure_client,
+)
+from aisys_verify.standin.curve import (
+    process_keys as process_keys,
+)
 
 
 @dataclass(frozen=True)
@@ -168,8 +178,15 @@ def count_refused_handshakes(url: str, keys: CurveKeys, log: HandshakeLog, hold_
     return sum(1 for r in log.read() if r["outcome"] == "failed_protocol")
 
 
-def curve_health(urls: dict[str, str], keys: CurveKeys, timeout: float = 3.0) -> dict[str, dict[str, Any] | None]:
-    """Each health socket's reply to a CurveZMQ client presenting ``keys`` (None: no reply in ``timeout``)."""
+def plaintext_health(urls: dict[str, str], timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:
+    """Each health socket's reply to a plaintext client (None: no reply in ``timeout``)."""
+    return curve_health(urls, None, timeout)
+
+
+def curve_health(urls: dict[str, str], keys: CurveKeys | None, timeout: float = 3.0,
+                 ) -> dict[str, dict[str, Any] | None]:
+    """Each health socket's reply to a CurveZMQ client presenting ``keys`` (None: a plaintext client); None
+    where no reply came in ``timeout`` (all sent at once, one deadline)."""
     import zmq
 
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()

@@ -27,6 +27,7 @@ import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,46 @@ def keys_for(host: str, env: Mapping[str, str] | None = None) -> CurveKeys | Non
         raise UsageError(f"{SECURE_ENV} turns CurveZMQ on for {host} but {CERTS_ENV} is not set: point it at "
                          "the folder holding server.key_secret, client.key_secret and authorized_clients/")
     return load_keys(Path(folder))
+
+
+def process_keys(env: Mapping[str, str] | None = None) -> CurveKeys | None:
+    """The keys this process's own clients present (the framework's requests and health checks, the launcher's
+    health gate): on when ``SECURE_ZMQ`` is ``1`` here (a host list selects stand-in groups, not clients) and
+    ``ZMQ_CERTIFICATES_DIR`` names the folder; else None (plaintext)."""
+    env = os.environ if env is None else env
+    if env.get(SECURE_ENV, "").strip().lower() not in _ON:
+        return None
+    folder = env.get(CERTS_ENV, "").strip()
+    if not folder:
+        raise UsageError(f"{SECURE_ENV}=1 but {CERTS_ENV} is not set: a stack started from this process mints the "
+                         "certificates and sets it; otherwise point it at the folder of the stack's keys")
+    return _cached_keys(folder)
+
+
+@lru_cache(maxsize=4)
+def _cached_keys(folder: str) -> CurveKeys:
+    return load_keys(Path(folder))
+
+
+def stack_certificates() -> Path | None:
+    """For a stack started from this process with ``SECURE_ZMQ=1``: the certificates folder, which its launcher,
+    groups and this process's clients then share. ``ZMQ_CERTIFICATES_DIR`` when given; else minted once per
+    process into a temporary folder (0700, removed at exit: every stack of the run shares it, so a stack that
+    stops first cannot take the keys from another) and set in this process's environment. None: plaintext."""
+    if os.environ.get(SECURE_ENV, "").strip().lower() not in _ON:
+        return None
+    given = os.environ.get(CERTS_ENV, "").strip()
+    if given:
+        return Path(given)
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="aisys-zmq-certs-"))
+    atexit.register(shutil.rmtree, folder, True)
+    make_certificates(folder)
+    os.environ[CERTS_ENV] = str(folder)
+    return folder
 
 
 def secure_server(sock: zmq.Socket[Any], keys: CurveKeys) -> None:

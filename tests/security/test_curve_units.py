@@ -133,3 +133,15 @@ def test_a_silent_refusal_is_not_enough() -> None:
         check_curve_case("plaintext_client", CurveOutcome(False, ()), "test")
     with pytest.raises(SecurityFailure, match="expected succeeded"):
         check_curve_case("valid", CurveOutcome(False, ("failed_auth",)), "test")
+
+
+def test_process_keys_are_the_clients_of_this_process(tmp_path: Path) -> None:
+    from aisys_verify.standin.curve import process_keys
+
+    assert process_keys({}) is None
+    assert process_keys({"SECURE_ZMQ": "pc2"}) is None  # a host list selects stand-in groups, not clients
+    with pytest.raises(UsageError, match="ZMQ_CERTIFICATES_DIR is not set"):
+        process_keys({"SECURE_ZMQ": "1"})
+    folder = make_certificates(tmp_path / "zmq")
+    keys = process_keys({"SECURE_ZMQ": "1", "ZMQ_CERTIFICATES_DIR": str(folder)})
+    assert keys is not None and keys.client_public == load_keys(folder).client_public

@@ -63,3 +63,19 @@ def test_a_standin_logging_its_redis_password_is_caught(tmp_path: Path) -> None:
     assert "aisys-canary-" not in out, "the report shows the secret's value"
     logs = list((tmp_path / "run").rglob("*.log"))
     assert any("aisys-canary-" in p.read_text(errors="replace") for p in logs), "the defect leaked nothing"
+
+
+def test_e2e_suite_passes_with_curvezmq_on(tmp_path: Path) -> None:
+    """``SECURE_ZMQ=1 pytest suites/e2e -m e2e``: the session stack's stand-ins serve CurveZMQ only (the check in
+    suites/security/test_stack_curve.py: every agent answers a CurveZMQ client, none a plaintext one) and the
+    whole e2e suite passes through it, the framework's own clients presenting the run's keys."""
+    env = {k: v for k, v in os.environ.items() if k != "ZMQ_CERTIFICATES_DIR"}
+    env |= {"SECURE_ZMQ": "1", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "suites/e2e", "suites/security/test_stack_curve.py", "-m",
+                          "e2e or security", "-p", "no:cacheprovider", "-q", "-rs", f"--basetemp={tmp_path / 'run'}"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    assert "CurveZMQ on (SECURE_ZMQ=1)" in out, out[-3000:]
+    summary = out.strip().splitlines()[-1]
+    assert " passed" in summary and "skipped" not in summary and "failed" not in summary, out[-3000:]
