@@ -20,6 +20,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 import zmq.asyncio
+from redis.credentials import CredentialProvider
 from redis.driver_info import DriverInfo
 
 from aisys_verify.plan.edges import edges_by_caller
@@ -47,6 +48,18 @@ LEAK_SECRETS_ENV = "AISYS_STANDIN_LEAK_SECRETS"
 # redis-py resolves its version (importlib.metadata, ~4 ms) for every client it builds unless given this;
 # built once at import (the launcher imports this module before forking), the same CLIENT SETINFO is sent
 DRIVER_INFO = DriverInfo()
+
+
+class FileCredentials(CredentialProvider):
+    """Redis credentials read from the secret file at each new connection: a rotated password (the file
+    rewritten) is used from the next connection on, without a restart (security.rotation rolls the groups by
+    closing their connections). Redis's ``default`` user, as the real agents' single password."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get_credentials(self) -> tuple[str, str]:
+        return "default", self.path.read_text(encoding="utf-8").strip()
 
 
 @dataclass
@@ -103,9 +116,11 @@ class GroupRuntime:
         """One client per distinct Redis address: agents behind separate proxies get separate clients."""
         address = self.plan.redis_for(agent_key, self.host)
         if address not in self.redis_clients:
-            self.redis_clients[address] = aioredis.Redis(host=address[0], port=address[1], socket_timeout=1.0,
-                                                         socket_connect_timeout=0.5, decode_responses=True,
-                                                         driver_info=DRIVER_INFO)
+            secret = os.environ.get("REDIS_PASSWORD_FILE")
+            self.redis_clients[address] = aioredis.Redis(
+                host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=0.5,
+                decode_responses=True, driver_info=DRIVER_INFO, client_name=f"{self.host}/{self.group}",
+                credential_provider=FileCredentials(Path(secret)) if secret else None)
         return self.redis_clients[address]
 
     async def stop(self) -> None:

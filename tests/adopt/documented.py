@@ -154,6 +154,8 @@ PYTEST: dict[str, bool] = {
     ".venv/bin/python -m pytest suites/conformance --aisys-spec ../shared/reference-system --aisys-standin-profile "
     "reference --aisys-standin-defects all": True,
     "pytest suites/security/test_curve.py -m security": True,
+    "pytest suites/security/test_rotation.py -m security": True,
+    "AISYS_ROTATION_STRATEGY=all_at_once pytest suites/security/test_rotation.py": True,
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of

@@ -5,6 +5,7 @@ the gateway fail, naming the gateway and what was accepted."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,7 @@ def test_a_standin_logging_its_redis_password_is_caught(tmp_path: Path) -> None:
     assert any("aisys-canary-" in p.read_text(errors="replace") for p in logs), "the defect leaked nothing"
 
 
+@pytest.mark.slow
 def test_e2e_suite_passes_with_curvezmq_on(tmp_path: Path) -> None:
     """``SECURE_ZMQ=1 pytest suites/e2e -m e2e``: the session stack's stand-ins serve CurveZMQ only (the check in
     suites/security/test_stack_curve.py: every agent answers a CurveZMQ client, none a plaintext one) and the
@@ -79,3 +81,21 @@ def test_e2e_suite_passes_with_curvezmq_on(tmp_path: Path) -> None:
     assert "CurveZMQ on (SECURE_ZMQ=1)" in out, out[-3000:]
     summary = out.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary, out[-3000:]
+
+
+@pytest.mark.slow
+def test_rotation_restarting_all_groups_at_once_fails(tmp_path: Path) -> None:
+    """A rotation that restarts every group at once (AISYS_ROTATION_STRATEGY=all_at_once) instead of rolling
+    them makes the rotation case fail, counting the dialogue turns not answered."""
+    env = {**os.environ, "AISYS_ROTATION_STRATEGY": "all_at_once", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "suites" / "security" / "test_rotation.py"),
+                          "-p", "no:cacheprovider", "-q", f"--basetemp={tmp_path / 'run'}"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out[-3000:]
+    assert "FAILED suites/security/test_rotation.py::test_redis_password_rotation_keeps_the_dialogue_answering" \
+        in out, out[-3000:]
+    found = re.search(r"rotation \(all_at_once, \d+ groups, [\d.]+ s\): (\d+) dialogue turns, (\d+) not answered", out)
+    assert found and int(found.group(2)) > 0, out[-3000:]
+    assert "the groups must keep serving while they re-connect" in out, out[-3000:]
+    assert "aisys-canary-" not in out, "the report shows a password"
