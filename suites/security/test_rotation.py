@@ -1,7 +1,8 @@
 """Rotating the stand-ins' Redis password (security.rotation): the new one added beside the old, the agents
 rolled group by group, the old one revoked; afterwards the old password is refused and the new accepted, and
 the dialogue path answered every turn sent meanwhile (the measured count is printed and kept as a JUnit
-property), and neither password is in anything the stand-ins wrote. ``AISYS_ROTATION_STRATEGY=all_at_once`` (a mutation) restarts every group at once instead."""
+property), and neither password is in anything the stand-ins wrote. ``AISYS_ROTATION_STRATEGY=all_at_once``
+(a mutation) restarts every group at once instead."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class How:
 
 
 COLLECT = "--collect-only -q: the point is the wiring (options, markers, selection), the suites run in scripts/main"
-COLLECTED = r"[1-9]\d* (tests )?collected|[1-9]\d*/\d+ tests collected"
+COLLECTED = r"[1-9]\d* (tests? )?collected|[1-9]\d*/\d+ tests collected"
 LINT_DONE = r"file\(s\) checked: \d+ errors"
 CHANGE_ME = "inventory init writes addresses CHANGE-ME: check names the file:line and exits 2"
 REMOTE = "needs remote Docker hosts (ssh://deploy@mainpc.example): not reachable here"
