@@ -93,9 +93,12 @@ class RotationReport:
 
 def _admin(address: str, port: int, password: str) -> Any:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
+    # no retry: a refused password (an AuthenticationError is a ConnectionError to redis-py) is the answer
     return redis.Redis(host=address, port=port, username="default", password=password, socket_timeout=2.0,
-                       client_name="aisys-verify-rotation")
+                       client_name="aisys-verify-rotation", retry=Retry(NoBackoff(), 0))
 
 
 def accepts(address: str, port: int, password: str) -> bool:
@@ -144,9 +147,9 @@ def _roll_group(cluster: LocalCluster, admins: dict[str, Any], host: str, group:
 def rotate(cluster: LocalCluster, secret_file: Path, old_secret: Secret, new_secret: Secret, gateway_url: str, *,
            strategy: str = "rolling", group_timeout: float = 20.0, settle_s: float = 0.5) -> RotationReport:
     """Rotate every host's Redis password from ``old`` to ``new`` (see the module's steps) under dialogue load."""
-    old, new = old_secret.reveal(), new_secret.reveal()
     if strategy not in STRATEGIES:
         raise InvalidValue(f"rotation strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    old, new = old_secret.reveal(), new_secret.reveal()
     redis_of = {h: cluster.plan.redis[h] for h in cluster.hosts()}
     admins = {h: _admin(a, p, old) for h, (a, p) in redis_of.items()}
     groups: Sequence[tuple[str, str]] = list(cluster.groups)
