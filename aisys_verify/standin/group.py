@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 import zmq.asyncio
@@ -72,6 +73,7 @@ class GroupRuntime:
     memory_exporter: object | None = None
     redis_clients: dict[tuple[str, int], aioredis.Redis] = field(default_factory=dict)
     authenticator: object | None = None  # the ZAP handler when CurveZMQ is on (SECURE_ZMQ)
+    readable_secrets: dict[str, str] = field(default_factory=dict)  # *_FILE variable -> its file, read at start
 
     async def start(self) -> None:
         members = list(agents_of_group(self.topology, self.host, self.group))
@@ -83,6 +85,7 @@ class GroupRuntime:
         edges = edges_by_caller(self.topology)  # computed once per topology (the launcher's, before forking)
         bind = self.plan.bind_address(self.host)
         log_dir = Path(self.plan.log_dir) if self.plan.log_dir else None
+        secret_lines = self._read_secrets()
         for agent in members:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
             profile = profile_of(self.topology, self.plan, agent)
@@ -94,7 +97,9 @@ class GroupRuntime:
             self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key],
                                             list(edges.get(agent.key, ())),
                                             self.plan.address_of(agent.key, self.host)))
-        self._log_secrets()
+        for runtime in self.agents:
+            for event, level, fields in secret_lines:
+                runtime.ctx.log(event, level, **fields)
         try:
             for runtime in self.agents:
                 await runtime.start()
@@ -102,21 +107,32 @@ class GroupRuntime:
             await self.stop()
             raise
 
-    def _log_secrets(self) -> None:
-        """Read each ``*_FILE`` secret given (a file that cannot be read fails the start) and log its name."""
+    def _read_secrets(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Read each ``*_FILE`` secret given (before the Redis clients are made: they use the readable ones);
+        the log lines to write once the agents exist: ``secret_loaded`` (name, file, length) or
+        ``secret_unreadable`` (a compose secret mounted 0600 for another uid, say: said, not fatal)."""
         leak = os.environ.get(LEAK_SECRETS_ENV, "") == "1"
+        lines: list[tuple[str, str, dict[str, Any]]] = []
         for variable in (v for v in SECRET_FILES if os.environ.get(v)):
             path = Path(os.environ[variable])
-            value = path.read_text(encoding="utf-8").strip()  # OSError: the group fails, naming the file
-            for runtime in self.agents:
-                runtime.ctx.log("secret_loaded", name=variable.removesuffix("_FILE"), source=str(path),
-                                **({"value": value} if leak else {"length": len(value)}))
+            fields: dict[str, Any] = {"name": variable.removesuffix("_FILE"), "source": str(path)}
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                lines.append(("secret_unreadable", "warning",
+                              {**fields, "error": f"{type(exc).__name__}: {exc.strerror or exc}"}))
+                continue
+            self.readable_secrets[variable] = str(path)
+            shown = {"value": value} if leak else {"length": len(value)}
+            lines.append(("secret_loaded", "info", {**fields, **shown}))
+        return lines
 
     def _redis(self, agent_key: str) -> aioredis.Redis:
         """One client per distinct Redis address: agents behind separate proxies get separate clients."""
         address = self.plan.redis_for(agent_key, self.host)
         if address not in self.redis_clients:
-            secret = os.environ.get("REDIS_PASSWORD_FILE")
+            # only a secret file that could be read (_log_secrets): else no password rather than no connection
+            secret = self.readable_secrets.get("REDIS_PASSWORD_FILE")
             self.redis_clients[address] = aioredis.Redis(
                 host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=0.5,
                 decode_responses=True, driver_info=DRIVER_INFO, client_name=f"{self.host}/{self.group}",

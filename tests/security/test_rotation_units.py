@@ -84,3 +84,24 @@ def test_accepts_follows_the_acl(redis_port: int) -> None:
     admin.execute_command("ACL", "SETUSER", "default", "<old")
     assert not accepts("127.0.0.1", redis_port, "old") and accepts("127.0.0.1", redis_port, "new")
     admin.close()
+
+
+def test_an_unreadable_secret_file_is_logged_and_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compose secret the stand-in's user cannot read (here: a folder where the file should be) is logged as
+    secret_unreadable and the Redis client gets no password, rather than the group failing to start."""
+    from aisys_verify.plan.run import default_plan
+    from aisys_verify.spec.loader import load_spec
+    from aisys_verify.standin.group import GroupRuntime
+
+    topology = load_spec([str(Path(__file__).resolve().parents[2] / "system")])
+    runtime = GroupRuntime(topology, default_plan(topology), "pc2", "x")
+    monkeypatch.setenv("REDIS_PASSWORD_FILE", str(tmp_path))  # a folder: reading it fails
+    (event, level, fields), = runtime._read_secrets()
+    assert (event, level, fields["name"]) == ("secret_unreadable", "warning", "REDIS_PASSWORD")
+    assert "IsADirectoryError" in fields["error"] and runtime.readable_secrets == {}
+    good = tmp_path / "pw"
+    good.write_text("s3cret")
+    monkeypatch.setenv("REDIS_PASSWORD_FILE", str(good))
+    (event, _, fields), = runtime._read_secrets()
+    assert event == "secret_loaded" and fields["length"] == 6 and "value" not in fields
+    assert runtime.readable_secrets == {"REDIS_PASSWORD_FILE": str(good)}
