@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import zmq
 import zmq.asyncio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aisys_verify.errors import SecurityFailure, UsageError
 from aisys_verify.security import CURVE_CASE_NAMES, HandshakeLog, check_curve_case, curve_attempt
@@ -145,3 +147,15 @@ def test_process_keys_are_the_clients_of_this_process(tmp_path: Path) -> None:
     folder = make_certificates(tmp_path / "zmq")
     keys = process_keys({"SECURE_ZMQ": "1", "ZMQ_CERTIFICATES_DIR": str(folder)})
     assert keys is not None and keys.client_public == load_keys(folder).client_public
+
+
+_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=8)
+
+
+@given(hosts=st.lists(_NAMES, max_size=5), host=_NAMES, spaces=st.booleans())
+def test_secure_for_a_host_list(hosts: list[str], host: str, spaces: bool) -> None:
+    """SECURE_ZMQ as a host list: on exactly for the listed hosts (whatever the spacing), unless the whole
+    value is one of the on-words (then on for every host)."""
+    value = (", " if spaces else ",").join(hosts)
+    expected = value.strip().lower() in ("1", "true", "yes", "on") or host in hosts
+    assert secure_for(host, {"SECURE_ZMQ": value}) is expected
