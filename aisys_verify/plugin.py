@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aisys_verify.gpu.session import GpuPlanSession
     from aisys_verify.lint.runner import LintReport
     from aisys_verify.load.session import LoadDriver
+    from aisys_verify.security.curve import CurveStand
     from aisys_verify.security.secrets import Secret
     from aisys_verify.security.stand import TlsStand
     from aisys_verify.slo.assertions import SloSession
@@ -382,23 +383,18 @@ def aisys_tls_stand(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     """The configured spec's hosts selected by AISYS_TLS_CLIENT_AUTH (default pc2=required) as stand-ins with
     HTTPS on their HTTP side, the run's PKI minted in pytest's temporary folder, and the canary given to them
     as a *_FILE path (aisys_verify.security.stand)."""
-    from aisys_verify.security.secrets import write_secret_file
-    from aisys_verify.security.stand import DEFAULT_SELECTION, SELECTION_ENV, parse_selection, tls_standins
+    from aisys_verify.security.session import tls_stand
 
-    resolved: VerifyConfig = request.config.stash[CONFIG_KEY]
-    try:
-        selection = parse_selection(os.environ.get(SELECTION_ENV, DEFAULT_SELECTION))
-    except UsageError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    from aisys_verify.security.session import canary_scan
+    yield from tls_stand(request.config, request.config.stash[CONFIG_KEY], tmp_path_factory, aisys_canary)
 
-    workdir = tmp_path_factory.mktemp("security")
-    secret_file = write_secret_file(aisys_canary, workdir / "secrets" / "canary")
-    for sub in ("logs", "data", "plan.json"):  # its own secrets folder holds the value on purpose
-        canary_scan(request.config).add_place(workdir / sub)
-    with tls_standins([str(p) for p in resolved.spec], workdir, selection, spec_vars=resolved.spec_vars,
-                      environ={"REDIS_PASSWORD_FILE": str(secret_file)}) as stand:
-        yield stand
+
+@pytest.fixture(scope="session")
+def aisys_curve_stand(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CurveStand]:
+    """The hosts AISYS_CURVE_HOSTS names (default pc2) as stand-ins with CurveZMQ on (SECURE_ZMQ), certificates
+    minted per run in pytest's temporary folder (aisys_verify.security.curve)."""
+    from aisys_verify.security.session import curve_stand
+
+    yield from curve_stand(request.config.stash[CONFIG_KEY], tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -64,8 +64,11 @@ class RoundTripper:
         from aisys_verify.standin.client import HEALTH_CHECK
 
         if self._zmq_socket is None:
+            from aisys_verify.standin.curve import process_keys, secure_client
+
             fresh: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)
             fresh.setsockopt(zmq.LINGER, 0)
+            secure_client(fresh, process_keys())  # CurveZMQ when SECURE_ZMQ=1 (the stack's keys)
             fresh.connect(f"tcp://{self.address}:{self.port}")
             self._zmq_socket = fresh
         sock = self._zmq_socket

@@ -120,8 +120,11 @@ class ZmqWorkload(_Paced, User):
     def _socket(self, url: str) -> Any:
         sock = self._sockets.get(url)
         if sock is None:
+            from aisys_verify.standin.curve import process_keys, secure_client
+
             sock = self._sockets[url] = self._ctx.socket(zmq.REQ)
             sock.setsockopt(zmq.LINGER, 0)
+            secure_client(sock, process_keys())  # CurveZMQ when SECURE_ZMQ=1 (the stack's keys)
             sock.connect(url)
         return sock
 

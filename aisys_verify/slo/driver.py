@@ -215,8 +215,11 @@ class _Worker:
 
         sock = self.sockets.get(target.url)
         if sock is None:
+            from aisys_verify.standin.curve import process_keys, secure_client
+
             sock = self.context.socket(self.zmq.REQ)
             sock.setsockopt(self.zmq.LINGER, 0)
+            secure_client(sock, process_keys())  # CurveZMQ when SECURE_ZMQ=1 (the stack's keys)
             sock.connect(target.url)
             self.sockets[target.url] = sock
         sock.send(protocol.encode(protocol.envelope(target.action, SOURCE, dict(target.fields(i)))))

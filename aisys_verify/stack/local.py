@@ -78,6 +78,10 @@ class LocalStack(OwnStack):
             self.capabilities = self.capabilities | {"network"}  # Toxiproxy on the edges: network faults
         plan_path = self.workdir / "plan.json"
         plan_path.write_text(self.plan.to_json(), encoding="utf-8")
+        from aisys_verify.standin.curve import stack_certificates
+
+        if curve := stack_certificates():  # SECURE_ZMQ=1: the launcher and its groups inherit the variables
+            self.progress(f"aisys-verify: CurveZMQ on (SECURE_ZMQ=1), certificates in {curve}")
         self.layers = start_layers(self.topology)
         self.progress(f"aisys-verify: stack {self.stack_id} on {self.network}.x: "
                       f"{len(self.topology.agents)} agents in {sum(len(x) for x in self.layers)} groups, "

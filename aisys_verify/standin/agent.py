@@ -30,6 +30,7 @@ from aisys_verify.errors import Wedged as Wedged
 from aisys_verify.plan.edges import CallEdge, registries
 from aisys_verify.standin import protocol, reference, tracing
 from aisys_verify.standin.calls import CallFailed, CallPolicy
+from aisys_verify.standin.curve import monitor_handshakes, secure_server
 from aisys_verify.standin.httpd import HttpRequest, HttpResponse, serve
 from aisys_verify.standin.roles import make_role
 from aisys_verify.standin.roles.base import AgentContext, Role
@@ -88,10 +89,14 @@ class AgentRuntime:
         # reference: a REP, so the transport itself serves one request at a time as the real agent's does
         main = context.socket(zmq.REP if self.profile.reference else zmq.ROUTER)
         health = context.socket(zmq.REP)
-        for sock in (main, health):
+        curve = self.ctx.caller.curve  # the group's CurveZMQ keys (SECURE_ZMQ), None: plaintext
+        for sock, sock_name in ((main, "main"), (health, "health")):
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.MAXMSGSIZE, TRANSPORT_MAX_BYTES)  # drop absurd frames at the transport
             self.sockets.append(sock)
+            if curve is not None:
+                secure_server(sock, curve)
+                self.tasks.append(asyncio.create_task(monitor_handshakes(sock, self.ctx.log, sock_name)))
         agent = self.ctx.agent
         tls = server_context_for(agent.key)  # HTTPS (mTLS) where the run's TLS plan says so
         try:

@@ -23,6 +23,7 @@ import zmq.asyncio
 
 from aisys_verify.errors import CallFailed as CallFailed
 from aisys_verify.standin import protocol
+from aisys_verify.standin.curve import CurveKeys, secure_client
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,9 @@ class Caller:
 
     def __init__(self, agent: str, context: zmq.asyncio.Context, book: AddressBook,
                  policy: CallPolicy | None = None, policies: Mapping[str, CallPolicy] | None = None,
-                 reference: bool = False) -> None:
+                 reference: bool = False, curve: CurveKeys | None = None) -> None:
         self.agent = agent
+        self.curve = curve  # CurveZMQ client keys when the group is secure (SECURE_ZMQ)
         self.reference = reference  # the real agents' envelope (ISO timestamp) instead of the ideal one
         self.context = context
         self.book = book
@@ -133,6 +135,7 @@ class Caller:
     async def _once(self, endpoint: Endpoint, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         sock = self.context.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        secure_client(sock, self.curve)
         try:
             sock.connect(endpoint.url)
             await sock.send(protocol.encode(message))
@@ -157,6 +160,7 @@ class Caller:
             if sock is None:
                 sock = self.context.socket(zmq.REQ)
                 sock.setsockopt(zmq.LINGER, 0)
+                secure_client(sock, self.curve)
                 sock.connect(endpoint.url)
             await sock.send(frame)
             try:

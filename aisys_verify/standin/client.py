@@ -21,10 +21,13 @@ def exchange(url: str, frame: bytes, timeout: float) -> bytes | None:
     A fresh socket every time: a REQ that got no reply cannot send again."""
     import zmq
 
+    from aisys_verify.standin.curve import process_keys, secure_client
+
     context: zmq.Context[Any] = zmq.Context.instance()
     sock = context.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     try:
+        secure_client(sock, process_keys())  # CurveZMQ when SECURE_ZMQ=1 here, as the real agents' clients
         sock.connect(url)
         sock.send(frame)
         if not sock.poll(int(timeout * 1000)):

@@ -30,6 +30,7 @@ from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.stack.loopback import claim_network, release_network
 from aisys_verify.stack.redis_server import spawn_redis
+from aisys_verify.standin.curve import CERTS_ENV, SECURE_ENV
 from aisys_verify.standin.environ import ENV_VARS
 from aisys_verify.waiting import poll, wait_until
 
@@ -127,7 +128,8 @@ class LocalCluster:
         cmd = [sys.executable, "-m", "aisys_verify.standin", "run", *(f"--spec={s}" for s in self.spec),
                "--host", host, "--group", group, "--plan", str(self.plan_path),
                *(f"--var={k}={v}" for k, v in self.spec_vars.items())]
-        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS} | self.environ
+        dropped = (*ENV_VARS, SECURE_ENV, CERTS_ENV)  # CurveZMQ too: the caller's shell must not turn it on here
+        env = {k: v for k, v in os.environ.items() if k not in dropped} | self.environ
         with log.open("ab") as err:
             popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True, env=env)
         proc = Proc(f"{host}/{group}", popen, log)

@@ -17,9 +17,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 import zmq.asyncio
+from redis.credentials import CredentialProvider
 from redis.driver_info import DriverInfo
 
 from aisys_verify.plan.edges import edges_by_caller
@@ -29,6 +31,7 @@ from aisys_verify.spec.loader import load_spec
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.agent import AgentRuntime
 from aisys_verify.standin.calls import Caller
+from aisys_verify.standin.curve import keys_for, start_authenticator
 from aisys_verify.standin.environ import apply_environment, spec_vars_with_env
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
@@ -37,9 +40,27 @@ from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
 from aisys_verify.standin.wiring import address_book
 
+# the real agents' secrets given as files (_FILE, the compose/Kubernetes convention): read, named in the log, never
+# shown; AISYS_STANDIN_LEAK_SECRETS=1 is a defect for mutation tests only (the value in the log: the canary scan
+# must catch it)
+SECRET_FILES = ("REDIS_PASSWORD_FILE",)
+LEAK_SECRETS_ENV = "AISYS_STANDIN_LEAK_SECRETS"
+
 # redis-py resolves its version (importlib.metadata, ~4 ms) for every client it builds unless given this;
 # built once at import (the launcher imports this module before forking), the same CLIENT SETINFO is sent
 DRIVER_INFO = DriverInfo()
+
+
+class FileCredentials(CredentialProvider):
+    """Redis credentials read from the secret file at each new connection: a rotated password (the file
+    rewritten) is used from the next connection on, without a restart (security.rotation rolls the groups by
+    closing their connections). Redis's ``default`` user, as the real agents' single password."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get_credentials(self) -> tuple[str, str]:
+        return "default", self.path.read_text(encoding="utf-8").strip()
 
 
 @dataclass
@@ -51,25 +72,34 @@ class GroupRuntime:
     agents: list[AgentRuntime] = field(default_factory=list)
     memory_exporter: object | None = None
     redis_clients: dict[tuple[str, int], aioredis.Redis] = field(default_factory=dict)
+    authenticator: object | None = None  # the ZAP handler when CurveZMQ is on (SECURE_ZMQ)
+    readable_secrets: dict[str, str] = field(default_factory=dict)  # *_FILE variable -> its file, read at start
 
     async def start(self) -> None:
         members = list(agents_of_group(self.topology, self.host, self.group))
         context = zmq.asyncio.Context.instance()
+        curve = keys_for(self.host)
+        if curve is not None:
+            self.authenticator = start_authenticator(context, curve)
         tracer, self.memory_exporter = make_tracer(f"{self.host}/{self.group}", self.plan.trace)
         edges = edges_by_caller(self.topology)  # computed once per topology (the launcher's, before forking)
         bind = self.plan.bind_address(self.host)
         log_dir = Path(self.plan.log_dir) if self.plan.log_dir else None
+        secret_lines = self._read_secrets()
         for agent in members:
             log = JsonLog(agent.name, log_dir / self.host / f"{agent.name}.log" if log_dir else None)
             profile = profile_of(self.topology, self.plan, agent)
             caller = Caller(agent.name, context, address_book(self.topology, self.plan, agent),
-                            reference=profile.reference)
+                            reference=profile.reference, curve=curve)
             ctx = AgentContext(agent, self.topology, self.plan, caller, self._redis(agent.key), tracer, log,
                                Metrics(agent.name, f"{self.host}-{self.group}".replace("_", "-")),
                                Path(self.plan.data_dir), profile=profile)
             self.agents.append(AgentRuntime(ctx, bind, self.plan.http_ports[agent.key],
                                             list(edges.get(agent.key, ())),
                                             self.plan.address_of(agent.key, self.host)))
+        for runtime in self.agents:
+            for event, level, fields in secret_lines:
+                runtime.ctx.log(event, level, **fields)
         try:
             for runtime in self.agents:
                 await runtime.start()
@@ -77,13 +107,36 @@ class GroupRuntime:
             await self.stop()
             raise
 
+    def _read_secrets(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Read each ``*_FILE`` secret given (before the Redis clients are made: they use the readable ones);
+        the log lines to write once the agents exist: ``secret_loaded`` (name, file, length) or
+        ``secret_unreadable`` (a compose secret mounted 0600 for another uid, say: said, not fatal)."""
+        leak = os.environ.get(LEAK_SECRETS_ENV, "") == "1"
+        lines: list[tuple[str, str, dict[str, Any]]] = []
+        for variable in (v for v in SECRET_FILES if os.environ.get(v)):
+            path = Path(os.environ[variable])
+            fields: dict[str, Any] = {"name": variable.removesuffix("_FILE"), "source": str(path)}
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                lines.append(("secret_unreadable", "warning",
+                              {**fields, "error": f"{type(exc).__name__}: {exc.strerror or exc}"}))
+                continue
+            self.readable_secrets[variable] = str(path)
+            shown = {"value": value} if leak else {"length": len(value)}
+            lines.append(("secret_loaded", "info", {**fields, **shown}))
+        return lines
+
     def _redis(self, agent_key: str) -> aioredis.Redis:
         """One client per distinct Redis address: agents behind separate proxies get separate clients."""
         address = self.plan.redis_for(agent_key, self.host)
         if address not in self.redis_clients:
-            self.redis_clients[address] = aioredis.Redis(host=address[0], port=address[1], socket_timeout=1.0,
-                                                         socket_connect_timeout=0.5, decode_responses=True,
-                                                         driver_info=DRIVER_INFO)
+            # only a secret file that could be read (_log_secrets): else no password rather than no connection
+            secret = self.readable_secrets.get("REDIS_PASSWORD_FILE")
+            self.redis_clients[address] = aioredis.Redis(
+                host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=0.5,
+                decode_responses=True, driver_info=DRIVER_INFO, client_name=f"{self.host}/{self.group}",
+                credential_provider=FileCredentials(Path(secret)) if secret else None)
         return self.redis_clients[address]
 
     async def stop(self) -> None:
@@ -91,6 +144,9 @@ class GroupRuntime:
         for client in self.redis_clients.values():
             with contextlib.suppress(Exception):
                 await client.aclose()
+        stop_auth = getattr(self.authenticator, "stop", None)
+        if stop_auth is not None:
+            stop_auth()
         for runtime in self.agents:
             runtime.ctx.log.close()
 

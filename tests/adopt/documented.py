@@ -50,7 +50,7 @@ class How:
 
 
 COLLECT = "--collect-only -q: the point is the wiring (options, markers, selection), the suites run in scripts/main"
-COLLECTED = r"[1-9]\d* (tests )?collected|[1-9]\d*/\d+ tests collected"
+COLLECTED = r"[1-9]\d* (tests? )?collected|[1-9]\d*/\d+ tests collected"
 LINT_DONE = r"file\(s\) checked: \d+ errors"
 CHANGE_ME = "inventory init writes addresses CHANGE-ME: check names the file:line and exits 2"
 REMOTE = "needs remote Docker hosts (ssh://deploy@mainpc.example): not reachable here"
@@ -123,6 +123,9 @@ QUICK: dict[str, How] = {
     "DOCKER_CONTEXT=mainpc docker compose -f compose/mainpc.yml -f compose/mainpc.secrets.yml up -d": How(
         None, why=REMOTE),
     "DOCKER_CONTEXT=pc2 docker compose -f compose/pc2.yml -f compose/pc2.secrets.yml up -d": How(None, why=REMOTE),
+    "python benchmarks/bench_security.py --requests 300": How(
+        ".venv/bin/python benchmarks/bench_security.py --requests 20", (0,), r"zmq CurveZMQ \(kept socket\)",
+        bounded="20 requests a row, not 300: the wiring, in a second; figures in docs/security.md"),
 }
 
 # run with --collect-only -q appended (COLLECT); True: the same wiring as one before it (another spelling, a
@@ -150,6 +153,9 @@ PYTEST: dict[str, bool] = {
     "vision_gpu,speech_gpu,learning_gpu,reasoning_gpu,vision_dream_gpu": True,
     ".venv/bin/python -m pytest suites/conformance --aisys-spec ../shared/reference-system --aisys-standin-profile "
     "reference --aisys-standin-defects all": True,
+    "pytest suites/security/test_curve.py -m security": True,
+    "pytest suites/security/test_rotation.py -m security": True,
+    "AISYS_ROTATION_STRATEGY=all_at_once pytest suites/security/test_rotation.py": True,
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of
