@@ -114,6 +114,7 @@ class _HostCounters:
         self.started = time.time()
         self.last: dict[tuple[str, str], tuple[float, float]] = {}  # group -> last raw (user, system)
         self.total: dict[tuple[str, str], list[float]] = {g: [0.0, 0.0] for g in groups}
+        self.idle: dict[str, float] = {}  # per host, kept monotonic: a rate reads a counter's drop as a reset
 
     def add(self, group: tuple[str, str], user: float, system: float) -> None:
         before = self.last.get(group)
@@ -136,10 +137,10 @@ class _HostCounters:
             acc[2] += memory.get((host, group), 0.0)
         elapsed = now - self.started
         for host, (user, system, resident) in hosts.items():
+            idle = self.idle[host] = max(self.idle.get(host, 0.0), elapsed - (user + system) / self.cpus)
             # CPU time of a process cannot be attributed to one CPU: each of the machine's CPUs gets the mean
             for cpu in range(self.cpus):
-                for mode, value in (("user", user / self.cpus), ("system", system / self.cpus),
-                                    ("idle", max(0.0, elapsed - (user + system) / self.cpus))):
+                for mode, value in (("user", user / self.cpus), ("system", system / self.cpus), ("idle", idle)):
                     out[_key("node_cpu_seconds_total", instance=host, cpu=str(cpu), mode=mode)] = value
             out[_key("node_memory_MemTotal_bytes", instance=host)] = self.memory_total
             out[_key("node_memory_MemAvailable_bytes", instance=host)] = max(0.0, self.memory_total - resident)

@@ -94,7 +94,7 @@ def test_latency_from_the_actual_send_fails_the_check(stalled: tuple[RunRecord, 
     record, _, window, _ = stalled
     from_send = RunRecord(record.endpoints, record.phases,
                           [replace(s, latency_s=s.latency_s - s.lag_s) for s in record.samples], model="open")
-    with pytest.raises(AssertionError, match="timed .* short of the truth|under the truth"):
+    with pytest.raises(AssertionError, match=r"timed .* short of the truth|under the truth"):
         check_open_record(from_send, window)
     # and the record survives its own file format, lags included
     again = RunRecord.load(record.save(tmp_path / "slo-run.json"))
