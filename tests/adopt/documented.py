@@ -150,6 +150,7 @@ PYTEST: dict[str, bool] = {
     "vision_gpu,speech_gpu,learning_gpu,reasoning_gpu,vision_dream_gpu": True,
     ".venv/bin/python -m pytest suites/conformance --aisys-spec ../shared/reference-system --aisys-standin-profile "
     "reference --aisys-standin-defects all": True,
+    "AISYS_FAKE_NVML_CONFIG=native/fake-nvml/stacks/default-stack.json pytest suites -m slo": False,  # docs/slo.md
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of
