@@ -40,6 +40,7 @@ from aisys_verify.load.results import EndpointInfo
 from aisys_verify.load.results import Phase as LoadPhase
 from aisys_verify.replies import client_error, error_text, failed
 from aisys_verify.slo.data import ExactLatencies
+from aisys_verify.slo.gauges import GaugeReadings
 from aisys_verify.slo.prom import Scrape
 
 SOURCE = "aisys-verify-slo"
@@ -125,6 +126,7 @@ class RunRecord:
                  metrics: Scrape | None = None, runnable_per_core: float | None = None,
                  model: str = "paced") -> None:
         self.model = model  # 'closed', 'paced' or 'open' (see the module's docstring)
+        self.gauges: GaugeReadings | None = None  # resource gauges sampled during the run (ResourceSampler)
         self.metrics = metrics  # the agents' counter deltas over the run, when it was scraped
         # mean runnable tasks per CPU during the run (Linux /proc/stat): above 2.5 the machine was
         # oversubscribed and latencies include other processes' contention
@@ -186,7 +188,12 @@ class RunRecord:
                              round(s.lag_s, 7)] for s in self.samples],
                 "metrics": None if self.metrics is None else {
                     "taken_at": self.metrics.taken_at, "failed": list(self.metrics.failed),
-                    "samples": [[name, dict(labels), value] for (name, labels), value in self.metrics.samples.items()]}}
+                    "samples": [[name, dict(labels), value] for (name, labels), value in self.metrics.samples.items()]},
+                "gauges": None if self.gauges is None else {
+                    "dropped": dict(self.gauges.dropped),
+                    "readings": [[r.taken_at, [[name, dict(labels), value]
+                                               for (name, labels), value in r.samples.items()]]
+                                 for r in self.gauges.readings]}}
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         out = Path(path)
@@ -211,10 +218,16 @@ class RunRecord:
                 m = data["metrics"]
                 metrics = Scrape(float(m["taken_at"]), {(str(n), tuple(sorted(dict(lb).items()))): float(v)
                                                         for n, lb, v in m["samples"]}, tuple(m["failed"]))
-            return cls([EndpointInfo(**e) for e in data["endpoints"]], [Phase(**p) for p in data["phases"]],
+            record = cls([EndpointInfo(**e) for e in data["endpoints"]], [Phase(**p) for p in data["phases"]],
                        [Sample(str(a), str(b), float(c), float(d), bool(e), str(f), float(rest[0]) if rest else 0.0)
                         for a, b, c, d, e, f, *rest in data["samples"]], metrics, data.get("runnable_per_core"),
                        str(data.get("model", "paced")))
+            if data.get("gauges"):
+                g = data["gauges"]
+                record.gauges = GaugeReadings(tuple(
+                    Scrape(float(t), {(str(n), tuple(sorted(dict(lb).items()))): float(v) for n, lb, v in rows})
+                    for t, rows in g["readings"]), {str(k): str(v) for k, v in dict(g["dropped"]).items()})
+            return record
         except (KeyError, TypeError, ValueError) as exc:
             raise RunRecordError(f"'{path}': malformed run record ({type(exc).__name__}: {exc})") from None
 

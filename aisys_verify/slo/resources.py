@@ -294,3 +294,44 @@ class ResourceSampler:
         from aisys_verify.slo.gauges import exposition
 
         return exposition(self.readings[-1] if self.readings else Scrape(time.time()))
+
+
+class GaugeExporter:
+    """The sampler's last reading over HTTP (``GET /metrics``, Prometheus's text format), for a Prometheus
+    beside the stack to scrape while the run lasts: ``with GaugeExporter(sampler) as exporter: exporter.url``."""
+
+    def __init__(self, sampler: ResourceSampler, host: str = "127.0.0.1", port: int = 0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # http.server's name for it
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404, "only /metrics here")
+                    return
+                body = sampler.exposition().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:  # scrapes are not worth a line on stderr each
+                return
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="aisys-slo-exporter")
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/metrics"
+
+    def __enter__(self) -> GaugeExporter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

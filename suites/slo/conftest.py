@@ -62,7 +62,7 @@ def slo_baseline(aisys_stack: Stack) -> Baseline:
                          rate_per_s=rate)
         after = session.scrape(aisys_stack)
         record.metrics = after.minus(before)
-    gauges = sampler.result()
+    gauges = record.gauges = sampler.result()
     evaluation = session.evaluate(load=record, metrics=record.metrics, gauges=gauges)
     profile = getattr(getattr(aisys_stack, "plan", None), "standin_profile", "ideal")
     shown = (f"stand-in profile {profile}, {rate:g} requests/s for {BASELINE_S:g} s\n{table(evaluation)}\n"

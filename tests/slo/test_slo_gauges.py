@@ -126,3 +126,14 @@ def test_exposition_reads_back(rows: list[tuple[str, dict[str, str], float]]) ->
 
     reading = {(name, tuple(sorted(labels))): value for (name, labels), value in samples.items()}
     assert parse_text(exposition(Scrape(0.0, reading))) == reading
+
+
+def test_a_run_record_keeps_its_gauges(slos: dict[str, SloSpec], tmp_path: Path) -> None:
+    """`slo report slo-run.json` judges the resource SLOs from the readings the record saved."""
+    from aisys_verify.slo import RunRecord
+
+    record = RunRecord([], [], [])
+    record.gauges = GaugeReadings(tuple(_gpu(float(i), {"rtx-3060": 61 + i}) for i in range(4)), {"docker": "gone"})
+    again = RunRecord.load(record.save(tmp_path / "slo-run.json"))
+    assert again.gauges == record.gauges
+    assert judge_gauge(slos["rtx3060_gpu_utilization"], again.gauges).status is Status.PASS

@@ -6,6 +6,7 @@ mutation: a sampler that returns its first reading forever (constants) must fail
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -25,7 +26,8 @@ from aisys_verify.slo.prom import Labels, Scrape
 
 REPO = Path(__file__).resolve().parents[2]
 BURN = "import time\nend = time.time() + 60\nwhile time.time() < end: pass\n"
-HOLD = "import time\nb = bytearray(160 * 2**20)\nb[::4096] = b'x' * len(b[::4096])\nprint('ready', flush=True)\ntime.sleep(60)\n"
+HOLD = ("import time\nb = bytearray(160 * 2**20)\nb[::4096] = b'x' * len(b[::4096])\n"  # every page touched: resident
+        "print('ready', flush=True)\ntime.sleep(60)\n")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -176,7 +178,7 @@ def check_follows_series(readings: GaugeReadings, series: list[int], period_s: f
     for value in seen[1:]:
         if value != runs[-1]:
             runs.append(value)
-    for a, b in zip(runs, runs[1:], strict=False):  # each change is the series' next value
+    for a, b in itertools.pairwise(runs):  # each change is the series' next value
         assert series[(series.index(a) + 1) % len(series)] == b, f"{a} -> {b} is not the series' order {series}"
     assert len(runs) >= len(seen) * 0.05 / period_s * 0.5, "the values change less often than the period says"
     other = {round(v * 100) for _, v in _series(readings, "nvidia_smi_utilization_gpu_ratio", gpu_type="rtx-4090")}
@@ -241,3 +243,20 @@ def test_exported_names_are_the_slo_configs() -> None:
     labels: set[Labels] = {lb for name, lb in series if name == "node_cpu_seconds_total"}
     assert {dict(lb)["mode"] for lb in labels} == {"user", "system", "idle"}
     assert isinstance(Scrape(0.0, series), Scrape)
+
+
+@pytest.mark.integration
+def test_exporter_serves_the_last_reading_to_a_scrape() -> None:
+    """What a Prometheus beside the stack would scrape: the same series, by the names the SLO queries use."""
+    from aisys_verify.slo import GaugeExporter
+    from aisys_verify.slo.prom import scrape
+
+    stack = _Stack({("mainpc", "self"): os.getpid()})
+    with ResourceSampler([ProcessSource(stack, [("mainpc", "self")])], 0.1) as sampler, \
+            GaugeExporter(sampler) as exporter:
+        time.sleep(0.3)
+        got = scrape({"gauges": exporter.url})
+        last = sampler.readings[-1]
+    assert not got.failed, got.failed
+    assert set(got.samples) == set(last.samples)
+    assert any(name == "node_memory_MemAvailable_bytes" for name, _ in got.samples)
