@@ -28,6 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aisys_verify.errors import ScrapeError
@@ -93,7 +94,7 @@ def machine_memory_bytes() -> float:
                 total = float(line.split()[1]) * 1024
     for limit in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         with contextlib.suppress(OSError, ValueError):
-            value = float(open(limit, encoding="ascii").read().strip())
+            value = float(Path(limit).read_text(encoding="ascii").strip())
             if 0 < value < total:
                 total = value
     return total
