@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import threading
@@ -126,18 +127,26 @@ class _HostCounters:
             self.total[group][i] += now - then if now >= then else now
 
     def series(self, memory: dict[tuple[str, str], float], now: float) -> Series:
+        """The series of the groups read at least once; a host's only when one of its groups was read now
+        (``memory`` holds the groups read this round): a group never read is no data, never zero."""
         out: Series = {}
         hosts: dict[str, list[float]] = {}
         for (host, group), (user, system) in self.total.items():
+            if (host, group) not in self.last:
+                continue
+            # its CPU seconds so far stay true while it is not read (down, restarting): the counter keeps them
             out[_key("container_cpu_usage_seconds_total", instance=host, group=group)] = user + system
-            if (host, group) in memory:
-                out[_key("container_memory_working_set_bytes", instance=host, group=group)] = memory[(host, group)]
-            acc = hosts.setdefault(host, [0.0, 0.0, 0.0])
+            acc = hosts.setdefault(host, [0.0, 0.0, 0.0, 0.0])
             acc[0] += user
             acc[1] += system
-            acc[2] += memory.get((host, group), 0.0)
+            if (host, group) in memory:
+                out[_key("container_memory_working_set_bytes", instance=host, group=group)] = memory[(host, group)]
+                acc[2] += memory[(host, group)]
+                acc[3] += 1
         elapsed = now - self.started
-        for host, (user, system, resident) in hosts.items():
+        for host, (user, system, resident, read) in hosts.items():
+            if not read:
+                continue
             idle = self.idle[host] = max(self.idle.get(host, 0.0), elapsed - (user + system) / self.cpus)
             # CPU time of a process cannot be attributed to one CPU: each of the machine's CPUs gets the mean
             for cpu in range(self.cpus):
@@ -199,6 +208,7 @@ class DockerSource:
     window, integrated into CPU seconds over the time between readings; memory usage)."""
 
     name = "docker"
+    interval_s = 2.0  # docker stats takes about that per call: back to back it would keep dockerd busy
 
     def __init__(self, stack: Any, groups: Sequence[tuple[str, str]]) -> None:
         self.containers = {stack.group_container(*g): g for g in groups}
@@ -216,14 +226,17 @@ class DockerSource:
         memory: dict[tuple[str, str], float] = {}
         for line in done.stdout.splitlines():
             row = json.loads(line)
-            group = self.containers.get(row.get("Name", "")) or self.containers.get(row.get("ID", ""))
+            # 'Container' is the argument as given (the stack's full container id); 'ID' docker's short form
+            group = self.containers.get(row.get("Container", "")) or self.containers.get(row.get("Name", "")) or next(
+                (g for c, g in self.containers.items() if row.get("ID") and c.startswith(str(row["ID"]))), None)
             if group is None:
                 continue
             self.seconds[group] += float(str(row["CPUPerc"]).rstrip("%") or 0) / 100 * step
             self.counters.add(group, self.seconds[group], 0.0)
             memory[group] = docker_size(str(row["MemUsage"]).split("/")[0])
-        if not memory and done.returncode:
-            raise OSError(f"docker stats failed: {done.stderr.strip()[:200]}")
+        if not memory:  # not one of the stack's containers answered: no data, never zeros
+            raise ScrapeError(f"docker stats gave no row for the stack's {len(self.containers)} container(s)"
+                              + (f": {done.stderr.strip()[:200]}" if done.stderr.strip() else ""))
         return self.counters.series(memory, now)
 
 
@@ -255,6 +268,7 @@ class ResourceSampler:
         self.interval_s = interval_s
         self.readings: list[Scrape] = []
         self.dropped: dict[str, str] = {}
+        self._read_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="aisys-slo-gauges")
 
@@ -263,6 +277,10 @@ class ResourceSampler:
         merged: Series = {}
         now = time.time()
         for source in list(self.sources):
+            wait = float(getattr(source, "interval_s", 0.0))  # a slow source is read at its own pace
+            if wait and now - self._read_at.get(source.name, -math.inf) < wait:
+                continue
+            self._read_at[source.name] = now
             try:
                 merged.update(source.read(now))
             except Exception as exc:  # any source's trouble: drop it, say why, keep the others
@@ -283,7 +301,8 @@ class ResourceSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.sample()  # the run's end is a reading too: a rate needs both ends
+        self._read_at.clear()
+        self.sample()  # the run's end is a reading of every source too: a rate needs both ends
 
     def result(self) -> GaugeReadings:
         from aisys_verify.slo.gauges import GaugeReadings
