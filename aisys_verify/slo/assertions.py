@@ -14,6 +14,7 @@ from aisys_verify.slo.budget import PhaseBurn, phase_burn
 from aisys_verify.slo.compare import Change
 from aisys_verify.slo.data import Counts, LoadResultsLike
 from aisys_verify.slo.evaluate import Evaluation, evaluate
+from aisys_verify.slo.gauges import GaugeReadings
 from aisys_verify.slo.model import SliKind, SloSpec, from_slo_config
 from aisys_verify.slo.prom import Scrape, scrape
 from aisys_verify.slo.sli import ServiceMap, endpoints_for, load_latencies
@@ -86,9 +87,11 @@ class SloSession:
         return scrape({f"{e.host}/{e.agent}": f"{e.http_url}/metrics" for e in stack.endpoints()}, timeout)
 
     def evaluate(self, *, load: LoadResultsLike | None = None, metrics: Scrape | None = None,
-                 phase: str | None = None, only: Sequence[str] | None = None) -> Evaluation:
+                 phase: str | None = None, only: Sequence[str] | None = None,
+                 gauges: GaugeReadings | None = None) -> Evaluation:
         chosen = [self.slo(n) for n in only] if only is not None else list(self.slos)
-        return evaluate(chosen, self.services, load=load, metrics=metrics, phase=phase, confidence=self.confidence)
+        return evaluate(chosen, self.services, load=load, metrics=metrics, phase=phase, confidence=self.confidence,
+                        gauges=gauges)
 
     def burn(self, name: str, load: LoadResultsLike, phases: Sequence[str] | None = None) -> list[PhaseBurn]:
         """Budget burn per phase of a load run, from the SLO's endpoints (a latency SLO's bad events are

@@ -84,7 +84,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     session = _session(args)
     load, metrics = read_run(args.results)
-    evaluation = session.evaluate(load=load, metrics=metrics, phase=args.phase)
+    evaluation = session.evaluate(load=load, metrics=metrics, phase=args.phase,
+                                  gauges=getattr(load, "gauges", None))  # an SLO run record's resource gauges
     print(table(evaluation))
     if args.json:
         write_json(evaluation, args.json)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from aisys_verify.slo.data import Counts, LatencySample, LoadResultsLike
+from aisys_verify.slo.gauges import GaugeReadings, judge_gauge
 from aisys_verify.slo.model import SliKind, SloSpec
 from aisys_verify.slo.prom import Scrape
 from aisys_verify.slo.sli import ServiceMap, load_counts, load_latencies, metrics_counts, metrics_latencies
@@ -58,7 +59,7 @@ def judge(slo: SloSpec, data: Counts | LatencySample | str | None, source: str,
 
 def evaluate(slos: Sequence[SloSpec], services: ServiceMap, *, load: LoadResultsLike | None = None,
              metrics: Scrape | None = None, phase: str | None = None,
-             confidence: float = DEFAULT_CONFIDENCE) -> Evaluation:
+             confidence: float = DEFAULT_CONFIDENCE, gauges: GaugeReadings | None = None) -> Evaluation:
     verdicts: list[Verdict] = []
     others: list[Verdict] = []
     for slo in slos:
@@ -81,7 +82,9 @@ def evaluate(slos: Sequence[SloSpec], services: ServiceMap, *, load: LoadResults
                                      f"latencies understate the load asked for ({got.reason})")
             if got is not None and got.samples:
                 found.append(got)
-        if metrics is not None:
+        if gauges is not None and slo.kind is SliKind.GAUGE:  # resource SLOs: sampled gauges (gauges.py)
+            found.append(judge_gauge(slo, gauges, confidence))
+        elif metrics is not None:
             if slo.kind is SliKind.GAUGE:
                 found.append(no_data(slo, "no data: the stand-ins export no host or GPU gauges (nvidia_smi_*, "
                                      "node_*); a real node exporter or NVML would", confidence, METRICS))

@@ -70,8 +70,10 @@ class Verdict:
                  f"  observed:  {self.observed_text()} over {self.samples} sample(s)"
                  + (f", {self.bad} beyond the objective" if self.bad is not None else "")
                  + (f" ({self.source})" if self.source else ""),
-                 f"  interval:  {self.interval_text()} ({self.confidence:.0%} one-sided bounds"
-                 + (f"; data {self.resolution}" if self.resolution else "") + ")",
+                 f"  interval:  {self.interval_text()} ("
+                 + ("the readings' range" if self.slo.kind is SliKind.GAUGE
+                    else f"{self.confidence:.0%} one-sided bounds"
+                    + (f"; data {self.resolution}" if self.resolution else "")) + ")",
                  f"  why:       {self.reason}"]
         if self.needed is not None:
             lines.append(f"  needs:     >= {self.needed} samples to decide at the observed rate")

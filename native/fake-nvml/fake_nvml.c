@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
+#include <time.h>
 #include <nvml.h>
 
 /* ---- a minimal JSON reader (objects, arrays, strings without \u escapes, numbers, literals) ---- */
@@ -156,6 +157,7 @@ struct nvmlDevice_st {
     unsigned n_procs;
     unsigned util[MAX_SERIES], mem_util[MAX_SERIES];
     unsigned n_util;
+    unsigned long long util_period_ms;  /* > 0: the series is over time, one value per period since first init */
 };
 
 static struct nvmlDevice_st devices[MAX_DEVICES], mig_devices[MAX_DEVICES * MAX_MIG];
@@ -166,6 +168,9 @@ static int initialised;
 /* where each GPU's utilisation series is: kept across nvmlShutdown/nvmlInit, so a sampler that opens NVML
    per sample still walks the series */
 static unsigned util_at[MAX_DEVICES];
+/* the time-based series' origin: the first successful nvmlInit of the process (monotonic clock) */
+static struct timespec util_origin;
+static int util_origin_set;
 
 static void copy(char *dst, size_t size, const char *src) { snprintf(dst, size, "%s", src ? src : ""); }
 
@@ -188,6 +193,10 @@ static void read_util(struct nvmlDevice_st *d, const jnode *dev) {
     unsigned i = 0;
     if (mem && mem->type == J_ARR)
         for (const jnode *v = mem->child; v && i < MAX_SERIES; v = v->next) d->mem_util[i++] = (unsigned)v->num;
+    /* utilization_period_ms: the series is a time series (value k holds from k x period after the first
+       nvmlInit, wrapping round), so a gauge sampled at any rate sees the configured levels over time */
+    double period = jnum(dev, "utilization_period_ms", 0);
+    d->util_period_ms = period > 0 ? (unsigned long long)period : 0;
 }
 
 static int load_config(void) {
@@ -277,6 +286,7 @@ static nvmlReturn_t put_string(char *dst, unsigned int length, const char *src) 
 nvmlReturn_t nvmlInitWithFlags(unsigned int flags) {
     (void)flags;
     if (!initialised && !load_config()) return NVML_ERROR_DRIVER_NOT_LOADED;
+    if (!util_origin_set) { clock_gettime(CLOCK_MONOTONIC, &util_origin); util_origin_set = 1; }
     initialised++;
     return NVML_SUCCESS;
 }
@@ -335,8 +345,15 @@ nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d, nvmlUtilization_t *u)
     NEED_INIT(); NEED(d); NEED(u);
     if (d->is_mig) return NVML_ERROR_NOT_SUPPORTED;  /* as on real MIG devices */
     if (!d->n_util) { u->gpu = u->memory = 0; return NVML_SUCCESS; }
-    /* each call is the next sample of the configured series, wrapping round */
-    unsigned at = util_at[d - devices]++ % d->n_util;
+    unsigned at;
+    if (d->util_period_ms) {  /* a time series: the value of the period we are in */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long ms = (long long)(now.tv_sec - util_origin.tv_sec) * 1000 + (now.tv_nsec - util_origin.tv_nsec) / 1000000;
+        at = (unsigned)((unsigned long long)(ms < 0 ? 0 : ms) / d->util_period_ms % d->n_util);
+    } else {  /* each call is the next sample of the configured series, wrapping round */
+        at = util_at[d - devices]++ % d->n_util;
+    }
     u->gpu = d->util[at];
     u->memory = d->mem_util[at];
     return NVML_SUCCESS;

@@ -10,7 +10,18 @@ from pathlib import Path
 import pytest
 
 from aisys_verify import UP, Stack, attach_json, attach_svg, attach_text, labels, probe, step
-from aisys_verify.slo import Evaluation, RunRecord, SloSession, Status, run, table, verdicts_svg
+from aisys_verify.slo import (
+    Evaluation,
+    GaugeReadings,
+    ResourceSampler,
+    RunRecord,
+    SloSession,
+    Status,
+    default_sources,
+    run,
+    table,
+    verdicts_svg,
+)
 
 from .plan import BASELINE_S, BASELINE_WORKERS, baseline_rate, baseline_targets
 
@@ -27,6 +38,7 @@ class Baseline:
     session: SloSession
     record: RunRecord
     evaluation: Evaluation
+    gauges: GaugeReadings
 
     def __repr__(self) -> str:  # shown in failure tracebacks: the summary, not every verdict
         counts = ", ".join(f"{len(self.evaluation.with_status(s))} {s.value}" for s in Status)
@@ -36,7 +48,8 @@ class Baseline:
 @pytest.fixture(scope="session")
 def slo_baseline(aisys_stack: Stack) -> Baseline:
     """The spec's SLOs judged over one paced baseline run (client-side latencies, server-side counter
-    deltas of every agent), with no fault: the verdict table is attached to the report."""
+    deltas of every agent, resource gauges sampled during it: the groups' CPU and memory, NVML's GPUs), with
+    no fault: the verdict table is attached to the report."""
     session = SloSession(aisys_stack.topology)
     if aisys_stack.proxies:
         aisys_stack.toxiproxy_client.reset()  # no fault left by an earlier suite may bias the baseline
@@ -44,11 +57,13 @@ def slo_baseline(aisys_stack: Stack) -> Baseline:
     rate = baseline_rate(aisys_stack)
     with step(f"baseline load: {rate:g} requests/s for {BASELINE_S:g} s"):
         before = session.scrape(aisys_stack)
-        record = run(baseline_targets(aisys_stack), [("baseline", BASELINE_S)], workers=BASELINE_WORKERS,
-                     rate_per_s=rate)
+        with ResourceSampler(default_sources(aisys_stack)) as sampler:
+            record = run(baseline_targets(aisys_stack), [("baseline", BASELINE_S)], workers=BASELINE_WORKERS,
+                         rate_per_s=rate)
         after = session.scrape(aisys_stack)
         record.metrics = after.minus(before)
-    evaluation = session.evaluate(load=record, metrics=record.metrics)
+    gauges = record.gauges = sampler.result()
+    evaluation = session.evaluate(load=record, metrics=record.metrics, gauges=gauges)
     profile = getattr(getattr(aisys_stack, "plan", None), "standin_profile", "ideal")
     shown = (f"stand-in profile {profile}, {rate:g} requests/s for {BASELINE_S:g} s\n{table(evaluation)}\n"
              f"client-side latency per target (s):\n{_percentiles(record)}")
@@ -61,7 +76,9 @@ def slo_baseline(aisys_stack: Stack) -> Baseline:
                                  "saturated": record.saturated, "host": record.host_note(),
                                  "scrape failures": list(record.metrics.failed),
                                  "errors": record.errors(limit=20)})
-    return Baseline(session, record, evaluation)
+    attach_text("resource gauges (last reading, Prometheus text format)", sampler.exposition()
+                + "".join(f"# not read: {k}: {v}\n" for k, v in gauges.dropped.items()))
+    return Baseline(session, record, evaluation, gauges)
 
 
 def _percentiles(record: RunRecord) -> str:

@@ -156,6 +156,7 @@ PYTEST: dict[str, bool] = {
     "pytest suites/security/test_curve.py -m security": True,
     "pytest suites/security/test_rotation.py -m security": True,
     "AISYS_ROTATION_STRATEGY=all_at_once pytest suites/security/test_rotation.py": True,
+    "AISYS_FAKE_NVML_CONFIG=native/fake-nvml/stacks/default-stack.json pytest suites -m slo": False,  # docs/slo.md
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of
