@@ -27,9 +27,16 @@ from aisys_verify.backup.manifest import StoreEntry
 from aisys_verify.errors import BackupError
 
 SAVE_TIMEOUT_S = 60.0
-# the last write sequence a store holds: the writers of the DR drill put {"seq": N} in memory content
-WATERMARK_SQL = ("SELECT MAX(json_extract(content, '$.seq')) FROM memories "
-                 "WHERE json_valid(content) AND json_type(content, '$.seq') = 'integer'")
+# the last write sequence a store holds: the DR drill's writer sends the text "aisys-dr-writer seq N" as
+# add_memory's content, as the real MemoryClient sends text (memclient.py); content {"seq": N} counts too
+WATERMARK_TEXT = "aisys-dr-writer seq "
+WATERMARK_SQL = (
+    "SELECT MAX(seq) FROM ("
+    "SELECT json_extract(content, '$.seq') AS seq FROM memories "
+    "WHERE json_valid(content) AND json_type(content, '$.seq') = 'integer' UNION ALL "
+    f"SELECT CAST(substr(json_extract(content, '$'), {len(WATERMARK_TEXT) + 1}) AS INTEGER) FROM memories "
+    "WHERE json_valid(content) AND json_type(content) = 'text' "
+    f"AND json_extract(content, '$') GLOB '{WATERMARK_TEXT}[0-9]*')")
 
 
 @dataclass(frozen=True)

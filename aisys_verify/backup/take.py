@@ -111,7 +111,10 @@ def own_stack(config: Any) -> Iterator[Any]:
         raise CapabilityMissing(f"disaster drills destroy and restore a host's stores on the local backend; the "
                                 f"{config.backend} backend cannot yet (docs/backup.md, Limits)", "backup")
 
-    stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), stack_options(config))
+    # the drill writes as the real MemoryClient (add_memory): of the stand-ins' profiles only the reference one
+    # answers it as the real orchestrator does
+    options = replace(stack_options(config), standin_profile="reference")
+    stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), options)
     try:
         stack.start()
         yield stack
