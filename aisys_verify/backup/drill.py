@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aisys_verify.backup.compose_host import destroy_compose_host, is_compose, recover_compose_host
 from aisys_verify.backup.host import destroy_host, recover_host
 from aisys_verify.backup.memclient import ABSENT, PRESENT, add_memory, read_memory, search_finds
 from aisys_verify.backup.take import create_backup, latest_backup, stack_targets
@@ -151,13 +152,18 @@ def disaster_drill(stack: Any, backups_dir: Path, *, host: str | None = None, me
         raise BackupError(f"the drill's writer got no add_memory acknowledged by {memory_agent} at {url} "
                           f"({len(writer.failures)} failures, first: {writer.failures[:1]}); the stand-ins answer "
                           "add_memory in the reference profile only (--aisys-standin-profile reference)")
+    compose = is_compose(stack)
     disaster_at = time.time()
-    killed = destroy_host(stack, host)
+    killed = destroy_compose_host(stack, host) if compose else destroy_host(stack, host)
     restore_started = time.time()
     backup = latest_backup(backups_dir)
-    manifest = recover_host(stack, host, backup, killed)
+    manifest = (recover_compose_host(stack, host, backup, killed) if compose
+                else recover_host(stack, host, backup, killed))
     restored_at = time.time()
-    stack.wait_healthy(rto_timeout_s)
+    if compose:  # every agent of the stack, not only the host's: the others depend on it
+        stack.runner.wait_healthy(list(stack.services), rto_timeout_s)
+    else:
+        stack.wait_healthy(rto_timeout_s)
     healthy_at = time.time()
     watermark = manifest.watermark
     survivors = [a for a in writer.acks if watermark is not None and a.seq <= watermark]

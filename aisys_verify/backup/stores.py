@@ -46,13 +46,26 @@ class StoreTarget:
     host: str
     kind: str  # redis | sqlite | files
     name: str
-    path: Path | None = None
+    path: Path | None = None  # on a volume: the path inside it
     address: str = ""
     port: int = 0
+    volume: VolumeRef | None = None  # the store's files are on this Docker volume (the compose backend)
 
     @property
     def source(self) -> str:
-        return f"{self.address}:{self.port}" if self.kind == "redis" else str(self.path)
+        where = f"{self.address}:{self.port}" if self.kind == "redis" else str(self.path)
+        return f"{where} on volume {self.volume.key}" if self.volume else where
+
+
+@dataclass(frozen=True)
+class VolumeRef:
+    """A Docker volume of a compose stack's host: ``key`` as the compose file names it (the same in every stack
+    of the spec: where a restore puts a store back), ``name`` as Docker knows it (this stack's)."""
+
+    key: str
+    name: str
+    image: str  # what the helper container runs (the local base image: python3 with sqlite3, coreutils)
+    stack_id: str  # its label, so that a sweep of the stack removes a helper left behind
 
 
 def capture(target: StoreTarget, folder: Path, scratch: Path) -> StoreEntry:
@@ -81,6 +94,26 @@ def capture(target: StoreTarget, folder: Path, scratch: Path) -> StoreEntry:
 def _capture_redis(target: StoreTarget, folder: Path) -> list[Path]:
     import redis
 
+    def copy(dirname: Path, dbfilename: str, aof_dir: Path | None) -> list[Path]:
+        # the file is renamed into place when the save finishes: copying now reads the complete new snapshot
+        files = [Path(shutil.copyfile(dirname / dbfilename, folder / "dump.rdb"))]
+        if aof_dir is not None:
+            shutil.copytree(aof_dir, folder / "appendonlydir")
+            files += sorted(p for p in (folder / "appendonlydir").rglob("*") if p.is_file())
+        return files
+
+    try:
+        return copy(*redis_bgsave(target))
+    except (redis.RedisError, OSError) as exc:
+        raise BackupError(f"{target.host}: redis {target.source}: {type(exc).__name__}: {exc} (is the stack "
+                          "running? 'aisys-verify status')") from exc
+
+
+def redis_bgsave(target: StoreTarget) -> tuple[Path, str, Path | None]:
+    """BGSAVE on the server and wait for it: (its --dir, its dbfilename, its AOF folder when AOF is on), as the
+    server sees them (a container's paths on the compose backend)."""
+    import redis
+
     client = redis.Redis(host=target.address, port=target.port, socket_timeout=10)
     try:
         dirname = Path(str(client.config_get("dir")["dir"]))
@@ -107,16 +140,8 @@ def _capture_redis(target: StoreTarget, folder: Path) -> list[Path]:
         if info.get("rdb_last_bgsave_status") != "ok":
             raise BackupError(f"{target.host}: redis {target.source}: BGSAVE failed "
                               f"(rdb_last_bgsave_status {info.get('rdb_last_bgsave_status')}): see its log")
-        # the file is renamed into place when the save finishes: copying now reads the complete new snapshot
-        files = [Path(shutil.copyfile(dirname / dbfilename, folder / "dump.rdb"))]
-        if aof:
-            aof_dir = dirname / str(client.config_get("appenddirname")["appenddirname"])
-            shutil.copytree(aof_dir, folder / "appendonlydir")
-            files += sorted(p for p in (folder / "appendonlydir").rglob("*") if p.is_file())
-        return files
-    except (redis.RedisError, OSError) as exc:
-        raise BackupError(f"{target.host}: redis {target.source}: {type(exc).__name__}: {exc} (is the stack "
-                          "running? 'aisys-verify status')") from exc
+        aof_dir = dirname / str(client.config_get("appenddirname")["appenddirname"]) if aof else None
+        return dirname, dbfilename, aof_dir
     finally:
         client.close()
 

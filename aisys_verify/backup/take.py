@@ -39,7 +39,14 @@ def plan_targets(plan: Any, hosts: Iterable[str] | None = None) -> list[StoreTar
 
 
 def stack_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
-    """The stores of a running stack object (the local backend: it carries its RunPlan)."""
+    """The stores of a running stack object: the local backend's (it carries its RunPlan) or the compose
+    backend's (its volumes, read by a helper container: volumes.py)."""
+    from aisys_verify.backup.compose_host import is_compose
+
+    if is_compose(stack):
+        from aisys_verify.backup.volumes import compose_targets
+
+        return compose_targets(stack, hosts)
     plan = getattr(stack, "plan", None)
     if plan is None or not hasattr(plan, "redis"):
         from aisys_verify.errors import CapabilityMissing
@@ -62,7 +69,13 @@ def create_backup(targets: Sequence[StoreTarget], folder: Path, stack_id: str) -
         started = time.time()
         stores = []
         for target in targets:
-            entry = capture(target, folder / target.host / target.kind, scratch)
+            sub = folder / target.host / target.kind
+            if target.volume is not None:
+                from aisys_verify.backup.volumes import capture_volume
+
+                entry = capture_volume(target, sub, scratch)
+            else:
+                entry = capture(target, sub, scratch)
             stores.append(replace(entry, files=tuple(Path(f).relative_to(folder).as_posix() for f in entry.files)))
         created = time.time()
         files = tuple(file_entry(folder, folder / f) for s in stores for f in s.files)
@@ -103,13 +116,14 @@ def latest_backup(root: Path) -> Path:
 def own_stack(config: Any) -> Iterator[Any]:
     """A stack of ``config``'s spec and backend of its own, stood up and torn down around the block: disaster
     drills destroy a host's data, which a shared session stack must not suffer. CapabilityMissing (a skip)
-    before anything starts unless the backend is local: only it lets a drill reach a host's stores."""
+    before anything starts unless the backend is local or compose: only they let a drill reach a host's
+    stores."""
     from aisys_verify.errors import CapabilityMissing
     from aisys_verify.stack.base import backend_class, stack_options
 
-    if config.backend != "local":
-        raise CapabilityMissing(f"disaster drills destroy and restore a host's stores on the local backend; the "
-                                f"{config.backend} backend cannot yet (docs/backup.md, Limits)", "backup")
+    if config.backend not in ("local", "compose"):
+        raise CapabilityMissing(f"disaster drills destroy and restore a host's stores on the local and compose "
+                                f"backends; the {config.backend} backend cannot (docs/backup.md, Limits)", "backup")
 
     # the drill writes as the real MemoryClient (add_memory): of the stand-ins' profiles only the reference one
     # answers it as the real orchestrator does

@@ -1,0 +1,257 @@
+"""The stores of a compose stack, read from and written back to the Docker volumes of each host's project.
+
+Nothing here reads a volume's files from this machine's side (a volume's folder belongs to the engine, and on
+a remote engine it is not here at all): a short-lived helper container of the local base image
+(``aisys-verify/base:bookworm``: python3 with sqlite3, coreutils; nothing pulled) does it, with no network.
+
+* Listing and backups mount every volume **read-only** at ``/v/<key>`` and a scratch folder of this machine at
+  ``/out``. SQLite databases are copied with the online backup API from a read-only connection (a live
+  writer keeps writing; SQLite reads a WAL database on a read-only mount through a private wal-index, and
+  re-reads when a checkpoint moves under it); Redis is saved with BGSAVE over its published port, then its
+  RDB file is copied from its volume.
+* A restore mounts the volumes read-write, empties each, copies the restored files in and gives them the
+  owner of the volume's top folder (the stand-ins run as an unprivileged user: they must write them again).
+
+Which stores there are comes from the stack's own volumes (found by the stack's labels, keyed as the compose
+file names them) and the files' content (a SQLite database is known by its header), not from file names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aisys_verify.backup.manifest import StoreEntry
+from aisys_verify.backup.stores import (
+    StoreTarget,
+    VolumeRef,
+    files_logical,
+    redis_bgsave,
+    redis_logical_of_rdb,
+    sqlite_logical,
+    sqlite_watermark,
+)
+from aisys_verify.errors import BackupError, ComposeError
+
+COMPOSE_VOLUME = "com.docker.compose.volume"
+HELPER_ROLE = "backup-helper"
+HELPER_TIMEOUT_S = 300.0
+FILES_STAGING = ".files"  # staging: plain files of the volumes, merged into their folders before the copy in
+
+# runs in the helper container: python3 -c HELPER MODE ARGS...; prints one JSON document on stdout
+HELPER = r"""
+import json, os, shutil, sqlite3, sys
+mode, args = sys.argv[1], sys.argv[2:]
+if mode == "list":
+    found = []
+    for key in sorted(os.listdir("/v")):
+        for root, dirs, files in os.walk(os.path.join("/v", key)):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                if os.path.islink(path) or name.endswith(("-wal", "-shm", "-journal")):
+                    continue
+                with open(path, "rb") as f:
+                    head = f.read(16)
+                found.append({"volume": key, "path": os.path.relpath(path, os.path.join("/v", key)),
+                              "sqlite": head == b"SQLite format 3\x00"})
+    print(json.dumps(found))
+elif mode == "sqlite":
+    source, out = args
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    src = sqlite3.connect("file:" + source + "?mode=ro", uri=True, timeout=10)
+    dest = sqlite3.connect(out)
+    src.backup(dest)
+    dest.execute("PRAGMA journal_mode=DELETE")
+    dest.close(); src.close()
+    print(json.dumps([out]))
+elif mode == "copy":
+    out, pairs = args[0], args[1:]
+    for source, target in zip(pairs[::2], pairs[1::2]):
+        dest = os.path.join(out, target)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(source, dest)
+    print(json.dumps(pairs[1::2]))
+elif mode == "wipe":
+    for key in sorted(os.listdir("/v")):
+        top = os.path.join("/v", key)
+        for name in os.listdir(top):
+            path = os.path.join(top, name)
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+    print(json.dumps(sorted(os.listdir("/v"))))
+elif mode == "put":
+    for key in sorted(os.listdir("/in")):
+        top = os.path.join("/v", key)
+        st = os.stat(top)
+        shutil.copytree(os.path.join("/in", key), top, dirs_exist_ok=True)
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), st.st_uid, st.st_gid)
+    print(json.dumps(sorted(os.listdir("/in"))))
+"""
+
+
+def host_volumes(stack: Any, host: str) -> list[VolumeRef]:
+    """The Docker volumes of ``host``'s project in a compose stack, by the stack's labels."""
+    from aisys_verify.stack.compose_names import LABEL_HOST
+    from aisys_verify.stack.docker import LABEL_STACK, run_docker
+
+    fmt = f'{{{{.Name}}}}\t{{{{.Label "{COMPOSE_VOLUME}"}}}}'
+    out = run_docker("volume", "ls", "--filter", f"label={LABEL_STACK}={stack.stack_id}", "--filter",
+                     f"label={LABEL_HOST}={host}", "--format", fmt, timeout=60).stdout
+    refs = []
+    for line in out.splitlines():
+        name, _, key = line.partition("\t")
+        if name:
+            refs.append(VolumeRef(key or name, name, stack.images.base, stack.stack_id))
+    return sorted(refs, key=lambda r: r.key)
+
+
+def run_helper(volumes: Sequence[VolumeRef], mode: str, *args: str, writable: bool = False,
+               binds: Iterable[tuple[Path, str, bool]] = ()) -> Any:
+    """The helper container over ``volumes`` (read-only unless ``writable``) and ``binds`` (this machine's
+    folders: path, target, read-only); its JSON answer."""
+    from aisys_verify.stack.compose_names import LABEL_ROLE
+    from aisys_verify.stack.docker import LABEL_OWNER, LABEL_STACK, owner_label, run_docker
+
+    if not volumes:
+        raise BackupError(f"no volume to {mode}: the stack's host has none")
+    first = volumes[0]
+    cmd = ["run", "--rm", "--network", "none", "--user", "0:0", "--label", f"{LABEL_STACK}={first.stack_id}",
+           "--label", f"{LABEL_OWNER}={owner_label()}", "--label", f"{LABEL_ROLE}={HELPER_ROLE}"]
+    for ref in volumes:
+        cmd += ["--mount", f"type=volume,source={ref.name},target=/v/{ref.key}{'' if writable else ',readonly'}"]
+    for path, target, read_only in binds:
+        cmd += ["--mount", f"type=bind,source={path.resolve()},target={target}{',readonly' if read_only else ''}"]
+    cmd += [first.image, "python3", "-c", HELPER, mode, *args]
+    try:
+        proc = run_docker(*cmd, timeout=HELPER_TIMEOUT_S)
+    except ComposeError as exc:
+        raise BackupError(f"the backup helper ({mode} on volume(s) {', '.join(r.name for r in volumes)}) failed: "
+                          f"{exc}") from exc
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _own(folder: Path) -> None:
+    """Files the helper wrote as root: give them to whoever runs this (they are removed by us later)."""
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0:
+        return
+    for path in [folder, *folder.rglob("*")]:
+        try:
+            os.chown(path, uid, gid)
+        except PermissionError as exc:
+            raise BackupError(f"{path}: written by the backup helper as root and cannot be taken over: {exc}") from exc
+
+
+# --- targets and capture --------------------------------------------------------------------------------
+
+
+def compose_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
+    """The stores of a running compose stack: per host its Redis (BGSAVE, the RDB from its volume), every
+    SQLite database on its volumes, and the other files of each volume (one store per volume)."""
+    from aisys_verify.stack.compose_names import REDIS_VOLUME
+
+    wanted = list(hosts) if hosts is not None else [h.name for h in stack.topology.hosts]
+    targets: list[StoreTarget] = []
+    for host in sorted(wanted):
+        refs = host_volumes(stack, host)
+        by_key = {r.key: r for r in refs}
+        if REDIS_VOLUME not in by_key:
+            raise BackupError(f"{host}: stack {stack.stack_id} has no Redis volume ({REDIS_VOLUME}) for this host: "
+                              "a stack started before backups of the compose backend existed? start it again")
+        address, port = stack.redis_address(host)
+        targets.append(StoreTarget(host, "redis", "redis", address=address, port=int(port),
+                                   volume=by_key[REDIS_VOLUME]))
+        others = [r for r in refs if r.key != REDIS_VOLUME]
+        listing = run_helper(others, "list") if others else []
+        plain: set[str] = set()
+        for item in listing:
+            ref = by_key[item["volume"]]
+            if item["sqlite"]:
+                targets.append(StoreTarget(host, "sqlite", f"{ref.key}/{item['path']}", path=Path(item["path"]),
+                                           volume=ref))
+            else:
+                plain.add(ref.key)
+        targets += [StoreTarget(host, "files", key, path=Path("."), volume=by_key[key]) for key in sorted(plain)]
+    return targets
+
+
+def capture_volume(target: StoreTarget, folder: Path, scratch: Path) -> StoreEntry:
+    """Like stores.capture, through the helper: ``folder`` is the backup's <host>/<kind>/ subfolder."""
+    ref = target.volume
+    assert ref is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    watermark: int | None = None
+    if target.kind == "redis":
+        dirname, dbfilename, _ = redis_bgsave(target)
+        inside = f"/v/{ref.key}/{Path(dirname / dbfilename).relative_to(dirname)}"
+        run_helper([ref], "copy", "/out", inside, "dump.rdb", binds=[(folder, "/out", False)])
+        _own(folder)
+        files = [folder / "dump.rdb"]
+        logical = redis_logical_of_rdb(files[0], scratch)
+    elif target.kind == "sqlite":
+        assert target.path is not None
+        out = folder / target.name
+        run_helper([ref], "sqlite", f"/v/{ref.key}/{target.path}", f"/out/{target.name}",
+                   binds=[(folder, "/out", False)])
+        _own(folder)
+        files, logical, watermark = [out], sqlite_logical(out), sqlite_watermark(out)
+    elif target.kind == "files":
+        listing = [i for i in run_helper([ref], "list") if not i["sqlite"]]
+        pairs = [a for i in listing for a in (f"/v/{ref.key}/{i['path']}", f"{target.name}/{i['path']}")]
+        run_helper([ref], "copy", "/out", *pairs, binds=[(folder, "/out", False)])
+        _own(folder)
+        out = folder / target.name
+        out.mkdir(exist_ok=True)
+        files, logical = sorted(p for p in out.rglob("*") if p.is_file()), files_logical(out)
+    else:
+        raise BackupError(f"{target.host}: unknown store kind {target.kind!r} (redis, sqlite or files)")
+    return StoreEntry(target.host, target.kind, target.name, tuple(str(p) for p in files), logical, watermark,
+                      target.source)
+
+
+# --- restore ------------------------------------------------------------------------------------------
+
+
+def staging_place(staging: Path) -> Any:
+    """restore.Placement into ``staging/<volume key>/...``, the tree ``put_volumes`` copies into the volumes."""
+    from aisys_verify.stack.compose_names import REDIS_VOLUME
+
+    def place(store: StoreEntry) -> Path | None:
+        if store.kind == "redis":
+            return staging / REDIS_VOLUME
+        if store.kind == "files":  # beside, not in, the volume's folder: a files restore empties its target first
+            return staging / FILES_STAGING / store.name
+        return staging / store.name  # sqlite: <key>/<path in the volume>
+
+    return place
+
+
+def wipe_volumes(volumes: Sequence[VolumeRef]) -> None:
+    """Empty each volume (the volume itself stays: its containers keep mounting it)."""
+    if volumes:
+        run_helper(volumes, "wipe", writable=True)
+
+
+def put_volumes(volumes: Sequence[VolumeRef], staging: Path) -> list[str]:
+    """Empty the volumes ``staging`` has a folder for and copy that folder in; the keys written."""
+    plain = staging / FILES_STAGING
+    if plain.is_dir():
+        for folder in plain.iterdir():
+            shutil.copytree(folder, staging / folder.name, dirs_exist_ok=True)
+        shutil.rmtree(plain)
+    keys = {p.name for p in staging.iterdir() if p.is_dir()}
+    chosen = [r for r in volumes if r.key in keys]
+    missing = sorted(keys - {r.key for r in chosen})
+    if missing:
+        raise BackupError(f"the backup holds volume(s) {', '.join(missing)} that the stack does not have "
+                          f"(it has {', '.join(r.key for r in volumes)})")
+    wipe_volumes(chosen)
+    written: list[str] = run_helper(chosen, "put", writable=True, binds=[(staging, "/in", True)])
+    shutil.rmtree(staging, ignore_errors=True)
+    return written
