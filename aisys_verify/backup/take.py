@@ -67,16 +67,14 @@ def create_backup(targets: Sequence[StoreTarget], folder: Path, stack_id: str) -
     scratch = Path(tempfile.mkdtemp(prefix="aisys-backup-"))
     try:
         started = time.time()
-        stores = []
-        for target in targets:
-            sub = folder / target.host / target.kind
-            if target.volume is not None:
-                from aisys_verify.backup.volumes import capture_volume
+        entries = [capture(t, folder / t.host / t.kind, scratch) for t in targets if t.volume is None]
+        on_volumes = [t for t in targets if t.volume is not None]
+        if on_volumes:  # a compose stack's: one helper container per host reads all its volumes (volumes.py)
+            from aisys_verify.backup.volumes import capture_host
 
-                entry = capture_volume(target, sub, scratch)
-            else:
-                entry = capture(target, sub, scratch)
-            stores.append(replace(entry, files=tuple(Path(f).relative_to(folder).as_posix() for f in entry.files)))
+            for host in dict.fromkeys(t.host for t in on_volumes):
+                entries += capture_host([t for t in on_volumes if t.host == host], folder / host, scratch)
+        stores = [replace(e, files=tuple(Path(f).relative_to(folder).as_posix() for f in e.files)) for e in entries]
         created = time.time()
         files = tuple(file_entry(folder, folder / f) for s in stores for f in s.files)
         manifest = Manifest(stack_id, created, tuple(stores), files, started=started)

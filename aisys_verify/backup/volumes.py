@@ -35,7 +35,7 @@ from aisys_verify.backup.stores import (
     sqlite_logical,
     sqlite_watermark,
 )
-from aisys_verify.errors import BackupError, ComposeError
+from aisys_verify.errors import BackupError, ComposeError, UsageError
 
 COMPOSE_VOLUME = "com.docker.compose.volume"
 HELPER_ROLE = "backup-helper"
@@ -46,52 +46,54 @@ FILES_STAGING = ".files"  # staging: plain files of the volumes, merged into the
 HELPER = r"""
 import json, os, shutil, sqlite3, sys
 mode, args = sys.argv[1], sys.argv[2:]
-if mode == "list":
-    found = []
-    for key in sorted(os.listdir("/v")):
-        for root, dirs, files in os.walk(os.path.join("/v", key)):
-            dirs.sort()
-            for name in sorted(files):
-                path = os.path.join(root, name)
-                if os.path.islink(path) or name.endswith(("-wal", "-shm", "-journal")):
-                    continue
-                with open(path, "rb") as f:
-                    head = f.read(16)
-                found.append({"volume": key, "path": os.path.relpath(path, os.path.join("/v", key)),
-                              "sqlite": head == b"SQLite format 3\x00"})
-    print(json.dumps(found))
-elif mode == "sqlite":
-    source, out = args
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    src = sqlite3.connect("file:" + source + "?mode=ro", uri=True, timeout=10)
-    dest = sqlite3.connect(out)
-    src.backup(dest)
-    dest.execute("PRAGMA journal_mode=DELETE")
-    dest.close(); src.close()
-    print(json.dumps([out]))
-elif mode == "copy":
-    out, pairs = args[0], args[1:]
-    for source, target in zip(pairs[::2], pairs[1::2]):
-        dest = os.path.join(out, target)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        shutil.copyfile(source, dest)
-    print(json.dumps(pairs[1::2]))
-elif mode == "wipe":
-    for key in sorted(os.listdir("/v")):
+def walk(key):
+    top = os.path.join("/v", key)
+    for root, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if not os.path.islink(path) and not name.endswith(("-wal", "-shm", "-journal")):
+                yield path, os.path.relpath(path, top)
+if mode == "capture":  # args: the Redis volume's key and file (or "-" "-"), then the other volumes' keys
+    redis_key, rdb, keys = args[0], args[1], args[2:]
+    done = {"redis": None, "sqlite": [], "files": {}}
+    if redis_key != "-":
+        os.makedirs("/out/redis")
+        shutil.copyfile(os.path.join("/v", redis_key, rdb), "/out/redis/dump.rdb")
+        done["redis"] = "redis/dump.rdb"
+    for key in keys:  # after Redis: the memory cache there is written after the SQLite commit
+        for path, rel in walk(key):
+            with open(path, "rb") as f:
+                head = f.read(16)
+            if head == b"SQLite format 3\x00":
+                out = os.path.join("/out/sqlite", key, rel)
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                src = sqlite3.connect("file:" + path + "?mode=ro", uri=True, timeout=10)
+                dest = sqlite3.connect(out)
+                src.backup(dest)
+                dest.execute("PRAGMA journal_mode=DELETE")
+                dest.close(); src.close()
+                done["sqlite"].append(key + "/" + rel)
+            else:
+                out = os.path.join("/out/files", key, rel)
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                shutil.copyfile(path, out)
+                done["files"].setdefault(key, []).append(rel)
+    print(json.dumps(done))
+elif mode == "put":  # empty each volume /in has a folder for, copy the folder in, owned as the volume's top
+    keys = sorted(os.listdir("/in")) if os.path.isdir("/in") else sorted(os.listdir("/v"))
+    for key in keys:
         top = os.path.join("/v", key)
         for name in os.listdir(top):
             path = os.path.join(top, name)
             shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
-    print(json.dumps(sorted(os.listdir("/v"))))
-elif mode == "put":
-    for key in sorted(os.listdir("/in")):
-        top = os.path.join("/v", key)
-        st = os.stat(top)
-        shutil.copytree(os.path.join("/in", key), top, dirs_exist_ok=True)
-        for root, dirs, files in os.walk(top):
-            for name in dirs + files:
-                os.chown(os.path.join(root, name), st.st_uid, st.st_gid)
-    print(json.dumps(sorted(os.listdir("/in"))))
+        if os.path.isdir("/in"):
+            st = os.stat(top)
+            shutil.copytree(os.path.join("/in", key), top, dirs_exist_ok=True)
+            for root, dirs, files in os.walk(top):
+                for name in dirs + files:
+                    os.chown(os.path.join(root, name), st.st_uid, st.st_gid)
+    print(json.dumps(keys))
 """
 
 
@@ -152,11 +154,15 @@ def _own(folder: Path) -> None:
 
 
 def compose_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
-    """The stores of a running compose stack: per host its Redis (BGSAVE, the RDB from its volume), every
-    SQLite database on its volumes, and the other files of each volume (one store per volume)."""
+    """The stores of a running compose stack, per host: its Redis (BGSAVE, then the RDB from its volume) and
+    each other volume of its project (kind ``volume``: at capture, every SQLite database on it becomes a
+    sqlite store and its other files one files store)."""
     from aisys_verify.stack.compose_names import REDIS_VOLUME
 
     wanted = list(hosts) if hosts is not None else [h.name for h in stack.topology.hosts]
+    unknown = sorted(set(wanted) - set(stack.host_projects))
+    if unknown:
+        raise UsageError(f"no host {', '.join(unknown)} in the stack: it has {', '.join(sorted(stack.host_projects))}")
     targets: list[StoreTarget] = []
     for host in sorted(wanted):
         refs = host_volumes(stack, host)
@@ -167,52 +173,47 @@ def compose_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[Stor
         address, port = stack.redis_address(host)
         targets.append(StoreTarget(host, "redis", "redis", address=address, port=int(port),
                                    volume=by_key[REDIS_VOLUME]))
-        others = [r for r in refs if r.key != REDIS_VOLUME]
-        listing = run_helper(others, "list") if others else []
-        plain: set[str] = set()
-        for item in listing:
-            ref = by_key[item["volume"]]
-            if item["sqlite"]:
-                targets.append(StoreTarget(host, "sqlite", f"{ref.key}/{item['path']}", path=Path(item["path"]),
-                                           volume=ref))
-            else:
-                plain.add(ref.key)
-        targets += [StoreTarget(host, "files", key, path=Path("."), volume=by_key[key]) for key in sorted(plain)]
+        targets += [StoreTarget(host, "volume", r.key, path=Path("."), volume=r) for r in refs
+                    if r.key != REDIS_VOLUME]
     return targets
 
 
-def capture_volume(target: StoreTarget, folder: Path, scratch: Path) -> StoreEntry:
-    """Like stores.capture, through the helper: ``folder`` is the backup's <host>/<kind>/ subfolder."""
-    ref = target.volume
-    assert ref is not None
+def capture_host(targets: Sequence[StoreTarget], folder: Path, scratch: Path) -> list[StoreEntry]:
+    """One host's volume targets into ``folder`` (the backup's <host>/ subfolder), through one helper run:
+    Redis saved first, then the RDB and every other volume's files copied (SQLite by the backup API)."""
+    redis_targets = [t for t in targets if t.kind == "redis"]
+    others = [t for t in targets if t.kind == "volume"]
+    wrong = [t for t in targets if t.kind not in ("redis", "volume")]
+    if wrong or len(redis_targets) > 1:
+        raise BackupError(f"{targets[0].host}: a compose host is backed up as one Redis and its volumes, not "
+                          f"{', '.join(f'{t.kind}:{t.name}' for t in wrong) or 'two Redis servers'}")
+    refs = [t.volume for t in targets if t.volume is not None]
+    args = ["-", "-"]
+    if redis_targets:
+        dirname, dbfilename, _ = redis_bgsave(redis_targets[0])
+        ref = redis_targets[0].volume
+        assert ref is not None
+        args = [ref.key, (dirname / dbfilename).relative_to(dirname).as_posix()]
     folder.mkdir(parents=True, exist_ok=True)
-    watermark: int | None = None
-    if target.kind == "redis":
-        dirname, dbfilename, _ = redis_bgsave(target)
-        inside = f"/v/{ref.key}/{Path(dirname / dbfilename).relative_to(dirname)}"
-        run_helper([ref], "copy", "/out", inside, "dump.rdb", binds=[(folder, "/out", False)])
-        _own(folder)
-        files = [folder / "dump.rdb"]
-        logical = redis_logical_of_rdb(files[0], scratch)
-    elif target.kind == "sqlite":
-        assert target.path is not None
-        out = folder / target.name
-        run_helper([ref], "sqlite", f"/v/{ref.key}/{target.path}", f"/out/{target.name}",
-                   binds=[(folder, "/out", False)])
-        _own(folder)
-        files, logical, watermark = [out], sqlite_logical(out), sqlite_watermark(out)
-    elif target.kind == "files":
-        listing = [i for i in run_helper([ref], "list") if not i["sqlite"]]
-        pairs = [a for i in listing for a in (f"/v/{ref.key}/{i['path']}", f"{target.name}/{i['path']}")]
-        run_helper([ref], "copy", "/out", *pairs, binds=[(folder, "/out", False)])
-        _own(folder)
-        out = folder / target.name
-        out.mkdir(exist_ok=True)
-        files, logical = sorted(p for p in out.rglob("*") if p.is_file()), files_logical(out)
-    else:
-        raise BackupError(f"{target.host}: unknown store kind {target.kind!r} (redis, sqlite or files)")
-    return StoreEntry(target.host, target.kind, target.name, tuple(str(p) for p in files), logical, watermark,
-                      target.source)
+    done = run_helper(refs, "capture", *args, *(t.name for t in others), binds=[(folder, "/out", False)])
+    _own(folder)
+    entries: list[StoreEntry] = []
+    for target in redis_targets:
+        rdb = folder / "redis" / "dump.rdb"
+        entries.append(StoreEntry(target.host, "redis", "redis", (str(rdb),), redis_logical_of_rdb(rdb, scratch), None,
+                                  target.source))
+    by_key = {t.name: t for t in others}
+    for name in done["sqlite"]:
+        out = folder / "sqlite" / name
+        target = by_key[name.split("/", 1)[0]]
+        entries.append(StoreEntry(target.host, "sqlite", name, (str(out),), sqlite_logical(out),
+                                  sqlite_watermark(out), f"{name.split('/', 1)[1]} on volume {target.name}"))
+    for key, names in sorted(done["files"].items()):
+        out = folder / "files" / key
+        files = tuple(str(out / n) for n in sorted(names))
+        entries.append(StoreEntry(by_key[key].host, "files", key, files, files_logical(out), None,
+                                  f"volume {key}"))
+    return entries
 
 
 # --- restore ------------------------------------------------------------------------------------------
@@ -235,11 +236,12 @@ def staging_place(staging: Path) -> Any:
 def wipe_volumes(volumes: Sequence[VolumeRef]) -> None:
     """Empty each volume (the volume itself stays: its containers keep mounting it)."""
     if volumes:
-        run_helper(volumes, "wipe", writable=True)
+        run_helper(volumes, "put", writable=True)
 
 
 def put_volumes(volumes: Sequence[VolumeRef], staging: Path) -> list[str]:
-    """Empty the volumes ``staging`` has a folder for and copy that folder in; the keys written."""
+    """Empty the volumes ``staging`` has a folder for and copy that folder in (one helper run); the keys
+    written."""
     plain = staging / FILES_STAGING
     if plain.is_dir():
         for folder in plain.iterdir():
@@ -251,7 +253,5 @@ def put_volumes(volumes: Sequence[VolumeRef], staging: Path) -> list[str]:
     if missing:
         raise BackupError(f"the backup holds volume(s) {', '.join(missing)} that the stack does not have "
                           f"(it has {', '.join(r.key for r in volumes)})")
-    wipe_volumes(chosen)
     written: list[str] = run_helper(chosen, "put", writable=True, binds=[(staging, "/in", True)])
-    shutil.rmtree(staging, ignore_errors=True)
     return written

@@ -63,9 +63,9 @@ def test_a_backup_from_read_only_volumes_restores_into_a_fresh_stack(stack: Any,
         client.set("aisys:dr:probe", "kept")  # a persistent key: the Redis comparison has content to compare
     targets = stack_targets(stack)
     assert {(t.kind, t.volume.key if t.volume else None) for t in targets} == {
-        ("redis", "aisys_redis"), ("sqlite", "aisys_data")}, targets
+        ("redis", "aisys_redis"), ("volume", "aisys_data")}, targets
     with pytest.raises(BackupError, match=r"[Rr]ead-only file system"):  # the backup's mounts cannot write
-        volumes.run_helper([t.volume for t in targets if t.volume], "wipe")
+        volumes.run_helper([t.volume for t in targets if t.volume], "put")  # empties the volumes if it can
     manifest = create_backup(targets, tmp_path / "b1", stack.stack_id)
     assert manifest.watermark == 105
     verify_backup(tmp_path / "b1")
