@@ -22,14 +22,16 @@ from typing import Any
 from aisys_verify.backup.manifest import Manifest
 from aisys_verify.backup.restore import restore_backup
 from aisys_verify.backup.stores import same_content
-from aisys_verify.backup.volumes import compose_targets, host_volumes, put_volumes, staging_place, wipe_volumes
+from aisys_verify.backup.volumes import (
+    compose_targets,
+    host_volumes,
+    put_volumes,
+    staging_place,
+    wipe_volumes,
+)
 from aisys_verify.errors import BackupError, BackupInvalid
 
 REDIS_START_S = 60.0
-
-
-def is_compose(stack: Any) -> bool:
-    return all(hasattr(stack, name) for name in ("host_projects", "runner", "services", "group_container"))
 
 
 def _redis_container(stack: Any, host: str) -> str:

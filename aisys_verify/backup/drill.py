@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.backup.compose_host import destroy_compose_host, is_compose, recover_compose_host
+from aisys_verify.backup.compose_host import destroy_compose_host, recover_compose_host
 from aisys_verify.backup.host import destroy_host, recover_host
 from aisys_verify.backup.memclient import ABSENT, PRESENT, add_memory, read_memory, search_finds
 from aisys_verify.backup.take import create_backup, latest_backup, stack_targets
+from aisys_verify.backup.volumes import is_compose
 from aisys_verify.errors import BackupError
 
 MEMORY_AGENT = "MemoryOrchestratorService"  # where the real MemoryClient writes (TOPOLOGY.md: PC2, port 7140)

@@ -41,11 +41,9 @@ def plan_targets(plan: Any, hosts: Iterable[str] | None = None) -> list[StoreTar
 def stack_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
     """The stores of a running stack object: the local backend's (it carries its RunPlan) or the compose
     backend's (its volumes, read by a helper container: volumes.py)."""
-    from aisys_verify.backup.compose_host import is_compose
+    from aisys_verify.backup.volumes import compose_targets, is_compose
 
     if is_compose(stack):
-        from aisys_verify.backup.volumes import compose_targets
-
         return compose_targets(stack, hosts)
     plan = getattr(stack, "plan", None)
     if plan is None or not hasattr(plan, "redis"):

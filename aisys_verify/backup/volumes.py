@@ -97,6 +97,11 @@ elif mode == "put":  # empty each volume /in has a folder for, copy the folder i
 """
 
 
+def is_compose(stack: Any) -> bool:
+    """A stack of the compose backend (its hosts are compose projects with volumes)."""
+    return all(hasattr(stack, name) for name in ("host_projects", "runner", "services", "group_container"))
+
+
 def host_volumes(stack: Any, host: str) -> list[VolumeRef]:
     """The Docker volumes of ``host``'s project in a compose stack, by the stack's labels."""
     from aisys_verify.stack.compose_names import LABEL_HOST

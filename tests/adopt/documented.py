@@ -150,6 +150,8 @@ PYTEST: dict[str, bool] = {
     "vision_gpu,speech_gpu,learning_gpu,reasoning_gpu,vision_dream_gpu": True,
     ".venv/bin/python -m pytest suites/conformance --aisys-spec ../shared/reference-system --aisys-standin-profile "
     "reference --aisys-standin-defects all": True,
+    "pytest suites/dr -m backup --aisys-backend=compose --aisys-spec tests/backup/mini_spec": False,
+    ".venv/bin/python -m pytest tests/compose/test_backup.py": True,
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of
