@@ -19,10 +19,13 @@ from aisys_verify.backup.manifest import MANIFEST, Manifest, file_entry, write_m
 from aisys_verify.backup.stores import StoreTarget, capture
 from aisys_verify.errors import BackupError, UsageError
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
 
 def plan_targets(plan: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
     """The stores of a stack run from ``plan`` (a RunPlan): each host's Redis (where this process reaches it
-    directly, never through a proxy) and every SQLite database under the host's data folder."""
+    directly, never through a proxy) and every SQLite database under the host's data folder (known by its
+    header, whatever its name; named by its path in the folder)."""
     wanted = set(hosts) if hosts is not None else None
     unknown = sorted((wanted or set()) - set(plan.redis))
     if unknown:
@@ -34,8 +37,19 @@ def plan_targets(plan: Any, hosts: Iterable[str] | None = None) -> list[StoreTar
         address, port = plan.redis[host]
         targets.append(StoreTarget(host, "redis", "redis", address=address, port=int(port)))
         data = Path(plan.data_dir) / host
-        targets += [StoreTarget(host, "sqlite", p.name, path=p) for p in sorted(data.glob("*.sqlite"))]
+        targets += [StoreTarget(host, "sqlite", p.relative_to(data).as_posix(), path=p) for p in sqlite_files(data)]
     return targets
+
+
+def sqlite_files(folder: Path) -> list[Path]:
+    """Every SQLite database under ``folder`` (by its 16-byte header), not its -wal/-shm/-journal files."""
+    found = []
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+        if path.is_file() and not path.is_symlink() and not path.name.endswith(("-wal", "-shm", "-journal")):
+            with path.open("rb") as f:
+                if f.read(16) == SQLITE_HEADER:
+                    found.append(path)
+    return found
 
 
 def stack_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:

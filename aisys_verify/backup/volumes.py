@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,37 @@ def _own(folder: Path) -> None:
             raise BackupError(f"{path}: written by the backup helper as root and cannot be taken over: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class RecordedComposeStack:
+    """What a backup needs of a compose stack another process runs ('aisys-verify up --backend compose'), read
+    from its work folder: its id, each host's project and Redis address (published on the host's address)."""
+
+    stack_id: str
+    host_projects: dict[str, str]
+    redis: dict[str, tuple[str, int]]
+    images: Any
+
+    def redis_address(self, host: str) -> tuple[str, int]:
+        return self.redis[host]
+
+    @classmethod
+    def from_workdir(cls, stack_id: str, workdir: Path) -> RecordedComposeStack:
+        from aisys_verify.stack.compose_names import slug
+        from aisys_verify.stack.images import ImageSet
+
+        try:
+            plan = json.loads((workdir / "plan.json").read_text(encoding="utf-8"))
+            endpoints = json.loads((workdir / "endpoints.json").read_text(encoding="utf-8"))
+            addresses = {str(e["host"]): str(e["address"]) for e in endpoints}
+            redis = {host: (addresses[host], int(port)) for host, (_, port) in plan["redis"].items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"compose stack {stack_id}: its work folder {workdir} has no readable plan.json and "
+                             f"endpoints.json ({type(exc).__name__}: {exc}): is it still running? "
+                             "'aisys-verify status'") from exc
+        return cls(stack_id, {h: f"aisys-{stack_id}-{slug(h)}" for h in sorted(redis)}, redis,
+                   ImageSet(base=os.environ.get("AISYS_BASE_IMAGE", ImageSet.base)))
+
+
 # --- targets and capture --------------------------------------------------------------------------------
 
 
@@ -164,7 +196,7 @@ def compose_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[Stor
     sqlite store and its other files one files store)."""
     from aisys_verify.stack.compose_names import REDIS_VOLUME
 
-    wanted = list(hosts) if hosts is not None else [h.name for h in stack.topology.hosts]
+    wanted = list(hosts) if hosts is not None else list(stack.host_projects)
     unknown = sorted(set(wanted) - set(stack.host_projects))
     if unknown:
         raise UsageError(f"no host {', '.join(unknown)} in the stack: it has {', '.join(sorted(stack.host_projects))}")

@@ -5,6 +5,7 @@ go in as the real MemoryClient sends them).
 * a backup read from the volumes by a helper container that mounts them read-only (a write there fails),
   verified, and restored into a fresh compose stack (new containers, new volumes) proved equal, its memories
   read back with get_memory;
+* ``aisys-verify backup create`` of a compose stack named by its id (its record and work folder);
 * suites/dr itself on the compose backend (the fresh-store restore and the disaster drill, RPO and RTO
   judged against the mini spec's recovery_objectives), in a pytest subprocess;
 * a mutation: a recovery that leaves the destroyed host's volumes as they were is caught (the first lost
@@ -78,6 +79,16 @@ def test_a_backup_from_read_only_volumes_restores_into_a_fresh_stack(stack: Any,
         fresh_address, fresh_port = fresh.redis_address("pc2")
         with redis.Redis(host=fresh_address, port=fresh_port) as client:
             assert client.get("aisys:dr:probe") == b"kept"
+
+
+def test_the_cli_backs_up_a_compose_stack_from_its_record(stack: Any, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from aisys_verify.cli import main
+
+    assert main(["backup", "create", stack.stack_id, str(tmp_path / "cli")]) == 0
+    out = capsys.readouterr().out
+    assert "pc2/redis:redis" in out and "pc2/sqlite:aisys_data/pc2/MemoryOrchestratorService.sqlite" in out, out
+    assert main(["backup", "verify", str(tmp_path / "cli")]) == 0
 
 
 def test_the_dr_suite_runs_on_the_compose_backend() -> None:
