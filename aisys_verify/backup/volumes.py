@@ -129,7 +129,10 @@ def run_helper(volumes: Sequence[VolumeRef], mode: str, *args: str, writable: bo
     if not volumes:
         raise BackupError(f"no volume to {mode}: the stack's host has none")
     first = volumes[0]
-    cmd = ["run", "--rm", "--network", "none", "--user", "0:0", "--label", f"{LABEL_STACK}={first.stack_id}",
+    # reading runs as whoever runs this, so the copies it writes are theirs; writing back runs as root, which
+    # alone can give the restored files the owner of the volume (the stand-ins' unprivileged user)
+    user = "0:0" if writable else f"{os.getuid()}:{os.getgid()}"
+    cmd = ["run", "--rm", "--network", "none", "--user", user, "--label", f"{LABEL_STACK}={first.stack_id}",
            "--label", f"{LABEL_OWNER}={owner_label()}", "--label", f"{LABEL_ROLE}={HELPER_ROLE}"]
     for ref in volumes:
         cmd += ["--mount", f"type=volume,source={ref.name},target=/v/{ref.key}{'' if writable else ',readonly'}"]
@@ -142,18 +145,6 @@ def run_helper(volumes: Sequence[VolumeRef], mode: str, *args: str, writable: bo
         raise BackupError(f"the backup helper ({mode} on volume(s) {', '.join(r.name for r in volumes)}) failed: "
                           f"{exc}") from exc
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _own(folder: Path) -> None:
-    """Files the helper wrote as root: give them to whoever runs this (they are removed by us later)."""
-    uid, gid = os.getuid(), os.getgid()
-    if uid == 0:
-        return
-    for path in [folder, *folder.rglob("*")]:
-        try:
-            os.chown(path, uid, gid)
-        except PermissionError as exc:
-            raise BackupError(f"{path}: written by the backup helper as root and cannot be taken over: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -233,7 +224,6 @@ def capture_host(targets: Sequence[StoreTarget], folder: Path, scratch: Path) ->
         args = [ref.key, (dirname / dbfilename).relative_to(dirname).as_posix()]
     folder.mkdir(parents=True, exist_ok=True)
     done = run_helper(refs, "capture", *args, *(t.name for t in others), binds=[(folder, "/out", False)])
-    _own(folder)
     entries: list[StoreEntry] = []
     for target in redis_targets:
         rdb = folder / "redis" / "dump.rdb"
