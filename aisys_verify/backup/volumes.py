@@ -144,7 +144,11 @@ def run_helper(volumes: Sequence[VolumeRef], mode: str, *args: str, writable: bo
     except ComposeError as exc:
         raise BackupError(f"the backup helper ({mode} on volume(s) {', '.join(r.name for r in volumes)}) failed: "
                           f"{exc}") from exc
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise BackupError(f"the backup helper ({mode}) answered no JSON: {proc.stdout[-300:]!r} "
+                          f"{proc.stderr[-300:]!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,13 @@ def capture_host(targets: Sequence[StoreTarget], folder: Path, scratch: Path) ->
     refs = [t.volume for t in targets if t.volume is not None]
     args = ["-", "-"]
     if redis_targets:
-        dirname, dbfilename, _ = redis_bgsave(redis_targets[0])
+        import redis
+
+        try:
+            dirname, dbfilename, _ = redis_bgsave(redis_targets[0])
+        except (redis.RedisError, OSError) as exc:
+            raise BackupError(f"{redis_targets[0].host}: redis {redis_targets[0].source}: {type(exc).__name__}: "
+                              f"{exc} (is the stack running? 'aisys-verify status')") from exc
         ref = redis_targets[0].volume
         assert ref is not None
         args = [ref.key, (dirname / dbfilename).relative_to(dirname).as_posix()]
