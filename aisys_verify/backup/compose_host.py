@@ -40,14 +40,25 @@ def _redis_container(stack: Any, host: str) -> str:
     return str(stack.runner.cid(stack.host_projects[host], REDIS_SERVICE))
 
 
-def _kill(stack: Any, ids: list[str]) -> None:
+def _running(ids: list[str]) -> list[str]:
+    """Those of ``ids`` whose container runs (one docker inspect for all: this is on the RTO's clock)."""
+    from aisys_verify.stack.docker import run_docker
+
+    if not ids:
+        return []
+    proc = run_docker("inspect", "--format", "{{.Id}} {{.State.Running}}", *ids, check=False, timeout=60)
+    alive = {line.split()[0] for line in proc.stdout.splitlines() if line.endswith(" true")}
+    return [cid for cid in ids if any(full.startswith(cid) for full in alive)]
+
+
+def _kill(ids: list[str]) -> None:
     from aisys_verify.stack.docker import run_docker
     from aisys_verify.waiting import wait_until
 
-    running = [cid for cid in ids if stack.runner.container_state(cid)[0]]
+    running = _running(ids)
     if running:
         run_docker("kill", "--signal", "KILL", *running, check=False, timeout=60)
-    if wait_until(lambda: not any(stack.runner.container_state(cid)[0] for cid in running), 30, 0.1) is None:
+    if wait_until(lambda: not _running(running), 30, 0.1) is None:
         raise BackupError(f"containers {', '.join(c[:12] for c in running)} still run 30 s after docker kill")
 
 
@@ -62,7 +73,7 @@ def destroy_compose_host(stack: Any, host: str) -> list[tuple[str, str]]:
         raise BackupError(f"no host {host!r} in stack {stack.stack_id}: it has "
                           f"{', '.join(sorted(stack.host_projects))}")
     killed = host_groups(stack, host)
-    _kill(stack, [stack.group_container(*key) for key in killed] + [_redis_container(stack, host)])
+    _kill([stack.group_container(*key) for key in killed] + [_redis_container(stack, host)])
     wipe_volumes(host_volumes(stack, host))
     return killed
 
@@ -126,6 +137,7 @@ def recover_compose_host(stack: Any, host: str, backup: Path, groups: Iterable[t
     """Restore ``host``'s stores from ``backup`` (refused unless it verifies) into its volumes, start its
     Redis, (with ``prove``: compare the restored stores with the backup), then its ``groups`` in start order."""
     from aisys_verify.plan.order import start_layers
+    from aisys_verify.stack.docker import run_docker
 
     staging = Path(tempfile.mkdtemp(prefix="aisys-restore-"))
     try:
@@ -133,8 +145,7 @@ def recover_compose_host(stack: Any, host: str, backup: Path, groups: Iterable[t
         if not any(s.host == host for s in manifest.stores):
             raise BackupError(f"backup {backup} holds no store of host {host!r}: nothing to restore it from")
         # a fresh stack's containers hold the stores open: they go down before their files are replaced
-        _kill(stack, [stack.group_container(*key) for key in host_groups(stack, host)]
-              + [_redis_container(stack, host)])
+        _kill([stack.group_container(*key) for key in host_groups(stack, host)] + [_redis_container(stack, host)])
         put_volumes(host_volumes(stack, host), staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -142,9 +153,11 @@ def recover_compose_host(stack: Any, host: str, backup: Path, groups: Iterable[t
     if prove:
         prove_restored(stack, host, manifest)
     wanted = list(groups)
-    order = [key for layer in start_layers(stack.topology, [host]) for key in layer]
-    for key in [k for k in order if k in wanted] + [k for k in wanted if k not in order]:
-        stack.restart_group(*key, timeout=group_timeout)
+    layers = [[k for k in layer if k in wanted] for layer in start_layers(stack.topology, [host])]
+    layers.append([k for k in wanted if not any(k in layer for layer in layers)])
+    for layer in (x for x in layers if x):  # a layer's containers start together, then wait for their health
+        run_docker("start", *(stack.group_container(*key) for key in layer), timeout=120)
+        stack.runner.wait_healthy(layer, group_timeout)
     return manifest
 
 
