@@ -10,6 +10,7 @@ stores.WATERMARK_SQL), with ``metadata.seq`` as well for a store that keeps meta
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aisys_verify.backup.stores import WATERMARK_TEXT
@@ -31,8 +32,6 @@ def _request(url: str, action: str, data: dict[str, Any], timeout: float) -> Any
     raw = exchange(url, encode(reference_envelope(action, WRITER, {"data": data})), timeout)
     if raw is None:
         return None
-    import json
-
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError):
