@@ -1,8 +1,9 @@
 """The stores of a compose stack, read from and written back to the Docker volumes of each host's project.
 
-Nothing here reads a volume's files from this machine's side (a volume's folder belongs to the engine, and on
-a remote engine it is not here at all): a short-lived helper container of the local base image
-(``aisys-verify/base:bookworm``: python3 with sqlite3, coreutils; nothing pulled) does it, with no network.
+Nothing here reads a volume's folder from this machine's side (it belongs to the engine): a short-lived helper
+container of the local base image (``aisys-verify/base:bookworm``: python3 with sqlite3; nothing pulled) does
+it, with no network, bind-mounting a folder of this machine for what it copies out or in (so the engine must
+run on this machine, as it does for the compose backend's stacks).
 
 * Listing and backups mount every volume **read-only** at ``/v/<key>`` and a scratch folder of this machine at
   ``/out``. SQLite databases are copied with the online backup API from a read-only connection (a live
