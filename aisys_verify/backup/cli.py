@@ -1,6 +1,6 @@
 """``aisys-verify backup create|verify|restore|list``.
 
-create backs up a running stack (one started by ``aisys-verify up``, named by its id; local backend) into a
+create backs up a running stack (one started by ``aisys-verify up``, named by its id; local or compose) into a
 new folder; verify checks a backup folder (exit 0 whole, 1 with one line per bad file); restore restores a
 backup into a new folder with fresh Redis servers and proves every store equal to its source (exit 1 if
 not, and it writes nothing unless the backup verifies); list shows the backups under a folder.
@@ -21,7 +21,8 @@ def add_commands(sub: Any, spec_args: Callable[[argparse.ArgumentParser], None])
     bsub = backup.add_subparsers(dest="backup_command", required=True, parser_class=type(backup))
     create = bsub.add_parser("create", help="back up a running stack's stores into a new folder", description=(
         "Back up every host's Redis (BGSAVE) and SQLite stores (online backup API) of a stack started by "
-        "'aisys-verify up' (see 'aisys-verify status' for its id) into FOLDER, with a manifest."))
+        "'aisys-verify up' (see 'aisys-verify status' for its id) into FOLDER, with a manifest. A compose stack's "
+        "stores are read from its volumes by a helper container mounting them read-only."))
     create.add_argument("stack_id", metavar="STACK_ID")
     create.add_argument("folder", type=Path, metavar="FOLDER", help="a new (or empty) folder")
     create.add_argument("--host", action="append", default=None, help="only this host's stores; repeatable")
@@ -54,10 +55,16 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise UsageError(f"no running stack {args.stack_id!r} (running: {', '.join(sorted(records)) or 'none'}; "
                          "'aisys-verify up' starts one)")
     plan_path = Path(record.workdir) / "plan.json"
-    if record.backend != "local" or not plan_path.is_file():
+    if record.backend == "compose":  # its volumes, through a helper container (docs/backup.md, compose backend)
+        from aisys_verify.backup.volumes import RecordedComposeStack, compose_targets
+
+        targets = compose_targets(RecordedComposeStack.from_workdir(args.stack_id, Path(record.workdir)), args.host)
+    elif record.backend != "local" or not plan_path.is_file():
         raise UsageError(f"stack {args.stack_id} runs on the {record.backend} backend: 'backup create' reads the "
-                         "stores of local stacks only (see docs/backup.md)")
-    manifest = create_backup(plan_targets(RunPlan.from_file(plan_path), args.host), args.folder, args.stack_id)
+                         "stores of local and compose stacks only (see docs/backup.md)")
+    else:
+        targets = plan_targets(RunPlan.from_file(plan_path), args.host)
+    manifest = create_backup(targets, args.folder, args.stack_id)
     for store in manifest.stores:
         print(f"  {store.key}: {store.logical.get('count')} rows/keys"
               f"{f', watermark {store.watermark}' if store.watermark is not None else ''}")

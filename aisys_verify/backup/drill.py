@@ -1,20 +1,23 @@
 """The disaster drill: acknowledged writes with sequence numbers, backups on a schedule, a host destroyed,
 restored from its latest backup, and the recovery measured.
 
-* The writer POSTs ``/memory/store`` on the web gateway at a fixed rate; each write's content carries
-  ``{"seq": N}``; a write counts as acknowledged when the gateway answers 201 with a memory id. Its clock
-  readings are kept (time of acknowledgement, per sequence number).
+* The writer writes as the real MemoryClient does (memclient.py): ``add_memory`` over ZeroMQ to
+  MemoryOrchestratorService's main socket, found through the stack (the spec's port, the address the stack or
+  the inventory gives its host), at a fixed rate; each write's content carries its sequence number N; a write
+  counts as acknowledged when the orchestrator answers success with a memory id. Its clock readings are kept
+  (time of acknowledgement, per sequence number). In the stand-ins, only the reference profile answers
+  ``add_memory`` (as the real orchestrator does): the drill's own stack runs it (take.own_stack).
 * Backups of the host's stores run every ``backup_interval_s`` while the writer runs (take.py).
 * The disaster: the writer is stopped (so every acknowledgement is known), then the whole host is destroyed
-  (host.py: groups and Redis SIGKILLed, data folders deleted).
+  (host.py: groups and Redis killed, data folders or volumes emptied).
 * Recovery: the latest backup is verified and restored, Redis and the groups start again, and the drill
   waits until every agent of the stack is healthy and the backup's last write (its watermark) reads back
-  through the gateway.
+  with ``get_memory``.
 
 RTO: disaster to serving again. RPO: disaster time minus the acknowledgement time of the last acknowledged
 write that survived (the highest sequence at or below the watermark), with the count of acknowledged writes
 lost (above it). Survival is checked, not assumed: the last survivor must read back, and the first lost
-write must be absent (404).
+write must be absent (``get_memory``: not found; ``search_memory`` for its text: not among the results).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aisys_verify.backup.compose_host import destroy_compose_host, recover_compose_host
 from aisys_verify.backup.host import destroy_host, recover_host
+from aisys_verify.backup.memclient import ABSENT, PRESENT, add_memory, read_memory, search_finds
 from aisys_verify.backup.take import create_backup, latest_backup, stack_targets
+from aisys_verify.backup.volumes import is_compose
 from aisys_verify.errors import BackupError
 
-WRITER = "aisys-dr-writer"
+MEMORY_AGENT = "MemoryOrchestratorService"  # where the real MemoryClient writes (TOPOLOGY.md: PC2, port 7140)
 
 
 @dataclass(frozen=True)
@@ -40,16 +46,17 @@ class Ack:
 
 
 class Writer:
-    """Writes ``{"seq": N}`` through the gateway at ``rate_hz`` on a thread until ``stop()``.
+    """Writes sequence numbers with ``add_memory`` to the orchestrator at ``url`` (its ZeroMQ main socket) at
+    ``rate_hz`` on a thread until ``stop()``.
 
     Sequence numbers start at the epoch milliseconds (unless ``first_seq`` is given), so they grow across
     runs: a store still holding an earlier run's writes never lifts this run's watermark above its own
-    writes (which would count lost writes as survivors).
+    writes (which would count lost writes as survivors). The real orchestrator serves about 10 requests/s
+    (PROTOCOL.md §1): keep ``rate_hz`` well below that.
     """
 
-    def __init__(self, gateway_url: str, rate_hz: float = 20.0, timeout: float = 5.0,
-                 first_seq: int | None = None) -> None:
-        self.url = gateway_url.rstrip("/")
+    def __init__(self, url: str, rate_hz: float = 4.0, timeout: float = 5.0, first_seq: int | None = None) -> None:
+        self.url = url
         self.first_seq = first_seq if first_seq is not None else int(time.time() * 1000)
         self.period = 1.0 / rate_hz
         self.timeout = timeout
@@ -67,22 +74,18 @@ class Writer:
         self._thread.join(self.timeout + 5)
 
     def _run(self) -> None:
-        from aisys_verify.httpjson import http_json
-
         seq = self.first_seq - 1
         next_at = time.monotonic()
         while not self._stop.is_set():
             seq += 1
             try:
-                reply = http_json("POST", f"{self.url}/memory/store", {"content": {"seq": seq, "writer": WRITER},
-                                                                       "session_id": WRITER}, timeout=self.timeout)
-                memory_id = reply.json_object().get("memory_id")
-                if reply.status == 201 and isinstance(memory_id, str):
-                    self.acks.append(Ack(seq, time.time(), memory_id))
-                else:
-                    self.failures.append((seq, time.time(), f"HTTP {reply.status}: {str(reply.body)[:120]}"))
+                memory_id, why = add_memory(self.url, seq, self.timeout)
             except OSError as exc:
-                self.failures.append((seq, time.time(), str(exc)))
+                memory_id, why = None, str(exc)
+            if memory_id is not None:
+                self.acks.append(Ack(seq, time.time(), memory_id))
+            else:
+                self.failures.append((seq, time.time(), why))
             next_at += self.period
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
@@ -126,11 +129,14 @@ class DrillReport:
                 "first_lost": vars(self.first_lost) if self.first_lost else None, "backups": self.backups}
 
 
-def disaster_drill(stack: Any, backups_dir: Path, *, host: str = "pc2", gateway: str = "UnifiedWebAgent",
-                   rate_hz: float = 20.0, backup_interval_s: float = 2.0, backups: int = 3,
+def disaster_drill(stack: Any, backups_dir: Path, *, host: str | None = None, memory_agent: str = MEMORY_AGENT,
+                   rate_hz: float = 4.0, backup_interval_s: float = 2.0, backups: int = 3,
                    after_last_backup_s: float = 1.0, rto_timeout_s: float = 120.0) -> DrillReport:
-    """Run the drill on a stack of the local backend; the report holds the measured RPO and RTO."""
-    url = stack.endpoint(gateway).http_url
+    """Run the drill; the report holds the measured RPO and RTO. ``host`` (default: the memory agent's host in
+    the spec) is the one destroyed and restored."""
+    endpoint = stack.endpoint(memory_agent)
+    host = host or endpoint.host
+    url = endpoint.main_url
     writer = Writer(url, rate_hz).start()
     taken: list[dict[str, Any]] = []
     try:
@@ -144,15 +150,21 @@ def disaster_drill(stack: Any, backups_dir: Path, *, host: str = "pc2", gateway:
     finally:
         writer.stop()
     if not writer.acks:
-        raise BackupError(f"the drill's writer got no write acknowledged through {url}/memory/store "
-                          f"({len(writer.failures)} failures, first: {writer.failures[:1]})")
+        raise BackupError(f"the drill's writer got no add_memory acknowledged by {memory_agent} at {url} "
+                          f"({len(writer.failures)} failures, first: {writer.failures[:1]}); the stand-ins answer "
+                          "add_memory in the reference profile only (--aisys-standin-profile reference)")
+    compose = is_compose(stack)
     disaster_at = time.time()
-    killed = destroy_host(stack, host)
+    killed = destroy_compose_host(stack, host) if compose else destroy_host(stack, host)
     restore_started = time.time()
     backup = latest_backup(backups_dir)
-    manifest = recover_host(stack, host, backup, killed)
+    manifest = (recover_compose_host(stack, host, backup, killed) if compose
+                else recover_host(stack, host, backup, killed))
     restored_at = time.time()
-    stack.wait_healthy(rto_timeout_s)
+    if compose:  # every agent of the stack, not only the host's: the others depend on it
+        stack.runner.wait_healthy(list(stack.services), rto_timeout_s)
+    else:
+        stack.wait_healthy(rto_timeout_s)
     healthy_at = time.time()
     watermark = manifest.watermark
     survivors = [a for a in writer.acks if watermark is not None and a.seq <= watermark]
@@ -160,33 +172,27 @@ def disaster_drill(stack: Any, backups_dir: Path, *, host: str = "pc2", gateway:
     last = max(survivors, key=lambda a: a.seq) if survivors else None
     serving_at = _wait_readable(url, last, rto_timeout_s - (time.time() - disaster_at)) if last else time.time()
     first_lost = min(lost, key=lambda a: a.seq) if lost else None
-    if first_lost is not None and _read(url, first_lost)[0] != 404:
-        raise BackupError(f"write {first_lost.seq} (memory {first_lost.memory_id}) is above the backup's watermark "
-                          f"{watermark} yet still reads back: the restore did not replace the host's store")
+    if first_lost is not None:
+        state, found = read_memory(url, first_lost.memory_id, first_lost.seq), search_finds(
+            url, first_lost.memory_id, first_lost.seq)
+        if state != ABSENT or found is not False:
+            raise BackupError(f"write {first_lost.seq} (memory {first_lost.memory_id}) is above the backup's "
+                              f"watermark {watermark} yet get_memory says {state!r} and search_memory "
+                              f"{'finds it' if found else 'gave no usable reply' if found is None else 'not'}: "
+                              "the restore did not replace the host's store")
     return DrillReport(host, disaster_at, serving_at, healthy_at, str(backup), watermark, len(writer.acks),
                        len(lost), last, first_lost, taken, first_write_at=writer.acks[0].t,
                        restore_started_at=restore_started, restored_at=restored_at,
                        write_failures=len(writer.failures), acks=list(writer.acks))
 
 
-def _read(url: str, ack: Ack) -> tuple[int, Any]:
-    from aisys_verify.httpjson import http_json
-
-    try:
-        reply = http_json("GET", f"{url}/memory/{ack.memory_id}", timeout=3.0)
-    except OSError:
-        return 0, None
-    memory = reply.json_object().get("memory")
-    return reply.status, memory.get("content") if isinstance(memory, dict) else None
-
-
 def _wait_readable(url: str, ack: Ack, timeout: float) -> float:
-    """The time the write ``ack`` first read back through the gateway with its own sequence number."""
+    """The time the write ``ack`` first read back with ``get_memory`` (its own content)."""
     from aisys_verify.waiting import poll
 
-    waited = poll(lambda: _read(url, ack), max(timeout, 1.0), 0.05,
-                  until=lambda read: read[0] == 200 and isinstance(read[1], dict) and read[1].get("seq") == ack.seq)
+    waited = poll(lambda: read_memory(url, ack.memory_id, ack.seq), max(timeout, 1.0), 0.05,
+                  until=lambda state: state == PRESENT)
     if not waited.met:
         raise BackupError(f"the last backed-up write (seq {ack.seq}, memory {ack.memory_id}) did not read back "
-                          f"through {url} within {timeout:.0f} s of the disaster (last: HTTP {waited.last[0]})")
+                          f"with get_memory from {url} within {timeout:.0f} s of the disaster (last: {waited.last})")
     return time.time()

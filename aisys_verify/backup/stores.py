@@ -28,9 +28,16 @@ from aisys_verify.errors import BackupError
 from aisys_verify.waiting import poll
 
 SAVE_TIMEOUT_S = 60.0
-# the last write sequence a store holds: the writers of the DR drill put {"seq": N} in memory content
-WATERMARK_SQL = ("SELECT MAX(json_extract(content, '$.seq')) FROM memories "
-                 "WHERE json_valid(content) AND json_type(content, '$.seq') = 'integer'")
+# the last write sequence a store holds: the DR drill's writer sends the text "aisys-dr-writer seq N" as
+# add_memory's content, as the real MemoryClient sends text (memclient.py); content {"seq": N} counts too
+WATERMARK_TEXT = "aisys-dr-writer seq "
+WATERMARK_SQL = (
+    "SELECT MAX(seq) FROM ("
+    "SELECT json_extract(content, '$.seq') AS seq FROM memories "
+    "WHERE json_valid(content) AND json_type(content, '$.seq') = 'integer' UNION ALL "
+    f"SELECT CAST(substr(json_extract(content, '$'), {len(WATERMARK_TEXT) + 1}) AS INTEGER) FROM memories "
+    "WHERE json_valid(content) AND json_type(content) = 'text' "
+    f"AND json_extract(content, '$') GLOB '{WATERMARK_TEXT}[0-9]*')")
 
 
 @dataclass(frozen=True)
@@ -40,13 +47,26 @@ class StoreTarget:
     host: str
     kind: str  # redis | sqlite | files
     name: str
-    path: Path | None = None
+    path: Path | None = None  # on a volume: the path inside it
     address: str = ""
     port: int = 0
+    volume: VolumeRef | None = None  # the store's files are on this Docker volume (the compose backend)
 
     @property
     def source(self) -> str:
-        return f"{self.address}:{self.port}" if self.kind == "redis" else str(self.path)
+        where = f"{self.address}:{self.port}" if self.kind == "redis" else str(self.path)
+        return f"{where} on volume {self.volume.key}" if self.volume else where
+
+
+@dataclass(frozen=True)
+class VolumeRef:
+    """A Docker volume of a compose stack's host: ``key`` as the compose file names it (the same in every stack
+    of the spec: where a restore puts a store back), ``name`` as Docker knows it (this stack's)."""
+
+    key: str
+    name: str
+    image: str  # what the helper container runs (the local base image: python3 with sqlite3, coreutils)
+    stack_id: str  # its label, so that a sweep of the stack removes a helper left behind
 
 
 def capture(target: StoreTarget, folder: Path, scratch: Path) -> StoreEntry:
@@ -75,6 +95,26 @@ def capture(target: StoreTarget, folder: Path, scratch: Path) -> StoreEntry:
 def _capture_redis(target: StoreTarget, folder: Path) -> list[Path]:
     import redis
 
+    def copy(dirname: Path, dbfilename: str, aof_dir: Path | None) -> list[Path]:
+        # the file is renamed into place when the save finishes: copying now reads the complete new snapshot
+        files = [Path(shutil.copyfile(dirname / dbfilename, folder / "dump.rdb"))]
+        if aof_dir is not None:
+            shutil.copytree(aof_dir, folder / "appendonlydir")
+            files += sorted(p for p in (folder / "appendonlydir").rglob("*") if p.is_file())
+        return files
+
+    try:
+        return copy(*redis_bgsave(target))
+    except (redis.RedisError, OSError) as exc:
+        raise BackupError(f"{target.host}: redis {target.source}: {type(exc).__name__}: {exc} (is the stack "
+                          "running? 'aisys-verify status')") from exc
+
+
+def redis_bgsave(target: StoreTarget) -> tuple[Path, str, Path | None]:
+    """BGSAVE on the server and wait for it: (its --dir, its dbfilename, its AOF folder when AOF is on), as the
+    server sees them (a container's paths on the compose backend)."""
+    import redis
+
     client = redis.Redis(host=target.address, port=target.port, socket_timeout=10)
     try:
         dirname = Path(str(client.config_get("dir")["dir"]))
@@ -99,16 +139,8 @@ def _capture_redis(target: StoreTarget, folder: Path) -> list[Path]:
         if info.get("rdb_last_bgsave_status") != "ok":
             raise BackupError(f"{target.host}: redis {target.source}: BGSAVE failed "
                               f"(rdb_last_bgsave_status {info.get('rdb_last_bgsave_status')}): see its log")
-        # the file is renamed into place when the save finishes: copying now reads the complete new snapshot
-        files = [Path(shutil.copyfile(dirname / dbfilename, folder / "dump.rdb"))]
-        if aof:
-            aof_dir = dirname / str(client.config_get("appenddirname")["appenddirname"])
-            shutil.copytree(aof_dir, folder / "appendonlydir")
-            files += sorted(p for p in (folder / "appendonlydir").rglob("*") if p.is_file())
-        return files
-    except (redis.RedisError, OSError) as exc:
-        raise BackupError(f"{target.host}: redis {target.source}: {type(exc).__name__}: {exc} (is the stack "
-                          "running? 'aisys-verify status')") from exc
+        aof_dir = dirname / str(client.config_get("appenddirname")["appenddirname"]) if aof else None
+        return dirname, dbfilename, aof_dir
     finally:
         client.close()
 

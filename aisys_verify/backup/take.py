@@ -19,10 +19,13 @@ from aisys_verify.backup.manifest import MANIFEST, Manifest, file_entry, write_m
 from aisys_verify.backup.stores import StoreTarget, capture
 from aisys_verify.errors import BackupError, UsageError
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
 
 def plan_targets(plan: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
     """The stores of a stack run from ``plan`` (a RunPlan): each host's Redis (where this process reaches it
-    directly, never through a proxy) and every SQLite database under the host's data folder."""
+    directly, never through a proxy) and every SQLite database under the host's data folder (known by its
+    header, whatever its name; named by its path in the folder)."""
     wanted = set(hosts) if hosts is not None else None
     unknown = sorted((wanted or set()) - set(plan.redis))
     if unknown:
@@ -34,12 +37,28 @@ def plan_targets(plan: Any, hosts: Iterable[str] | None = None) -> list[StoreTar
         address, port = plan.redis[host]
         targets.append(StoreTarget(host, "redis", "redis", address=address, port=int(port)))
         data = Path(plan.data_dir) / host
-        targets += [StoreTarget(host, "sqlite", p.name, path=p) for p in sorted(data.glob("*.sqlite"))]
+        targets += [StoreTarget(host, "sqlite", p.relative_to(data).as_posix(), path=p) for p in sqlite_files(data)]
     return targets
 
 
+def sqlite_files(folder: Path) -> list[Path]:
+    """Every SQLite database under ``folder`` (by its 16-byte header), not its -wal/-shm/-journal files."""
+    found = []
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+        if path.is_file() and not path.is_symlink() and not path.name.endswith(("-wal", "-shm", "-journal")):
+            with path.open("rb") as f:
+                if f.read(16) == SQLITE_HEADER:
+                    found.append(path)
+    return found
+
+
 def stack_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
-    """The stores of a running stack object (the local backend: it carries its RunPlan)."""
+    """The stores of a running stack object: the local backend's (it carries its RunPlan) or the compose
+    backend's (its volumes, read by a helper container: volumes.py)."""
+    from aisys_verify.backup.volumes import compose_targets, is_compose
+
+    if is_compose(stack):
+        return compose_targets(stack, hosts)
     plan = getattr(stack, "plan", None)
     if plan is None or not hasattr(plan, "redis"):
         from aisys_verify.errors import CapabilityMissing
@@ -60,10 +79,14 @@ def create_backup(targets: Sequence[StoreTarget], folder: Path, stack_id: str) -
     scratch = Path(tempfile.mkdtemp(prefix="aisys-backup-"))
     try:
         started = time.time()
-        stores = []
-        for target in targets:
-            entry = capture(target, folder / target.host / target.kind, scratch)
-            stores.append(replace(entry, files=tuple(Path(f).relative_to(folder).as_posix() for f in entry.files)))
+        entries = [capture(t, folder / t.host / t.kind, scratch) for t in targets if t.volume is None]
+        on_volumes = [t for t in targets if t.volume is not None]
+        if on_volumes:  # a compose stack's: one helper container per host reads all its volumes (volumes.py)
+            from aisys_verify.backup.volumes import capture_host
+
+            for host in dict.fromkeys(t.host for t in on_volumes):
+                entries += capture_host([t for t in on_volumes if t.host == host], folder / host, scratch)
+        stores = [replace(e, files=tuple(Path(f).relative_to(folder).as_posix() for f in e.files)) for e in entries]
         created = time.time()
         files = tuple(file_entry(folder, folder / f) for s in stores for f in s.files)
         manifest = Manifest(stack_id, created, tuple(stores), files, started=started)
@@ -103,15 +126,19 @@ def latest_backup(root: Path) -> Path:
 def own_stack(config: Any) -> Iterator[Any]:
     """A stack of ``config``'s spec and backend of its own, stood up and torn down around the block: disaster
     drills destroy a host's data, which a shared session stack must not suffer. CapabilityMissing (a skip)
-    before anything starts unless the backend is local: only it lets a drill reach a host's stores."""
+    before anything starts unless the backend is local or compose: only they let a drill reach a host's
+    stores."""
     from aisys_verify.errors import CapabilityMissing
     from aisys_verify.stack.base import backend_class, stack_options
 
-    if config.backend != "local":
-        raise CapabilityMissing(f"disaster drills destroy and restore a host's stores on the local backend; the "
-                                f"{config.backend} backend cannot yet (docs/backup.md, Limits)", "backup")
+    if config.backend not in ("local", "compose"):
+        raise CapabilityMissing(f"disaster drills destroy and restore a host's stores on the local and compose "
+                                f"backends; the {config.backend} backend cannot (docs/backup.md, Limits)", "backup")
 
-    stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), stack_options(config))
+    # the drill writes as the real MemoryClient (add_memory): of the stand-ins' profiles only the reference one
+    # answers it as the real orchestrator does
+    options = replace(stack_options(config), standin_profile="reference")
+    stack = backend_class(config.backend)(config.spec, dict(config.spec_vars), options)
     try:
         stack.start()
         yield stack

@@ -21,6 +21,8 @@ DATA_DIR = "/var/lib/aisys"
 TOXIPROXY_SERVICE = "toxiproxy"
 TOXIPROXY_PORT = 8474
 REDIS_SERVICE = "aisys-redis"
+REDIS_VOLUME = "aisys_redis"  # the host Redis's --dir, a volume of the host's project
+REDIS_DATA_DIR = "/data"
 STOP_GRACE_S = 10  # SIGTERM, then SIGKILL: stand-ins stop in about 2 s when the machine is not busy
 DUMMY_SECRET = "aisys-verify stand-in secret (not a real credential)\n"
 

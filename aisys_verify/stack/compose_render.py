@@ -30,7 +30,9 @@ from aisys_verify.stack.compose_names import (
     LABEL_ROLE,
     LOG_DIR,
     PLAN_PATH,
+    REDIS_DATA_DIR,
     REDIS_SERVICE,
+    REDIS_VOLUME,
     TOXIPROXY_PORT,
     TOXIPROXY_SERVICE,
 )
@@ -242,7 +244,10 @@ class ComposeRenderer:
         port = self.stack.plan.redis[host][1]
         return {"image": self.stack.images.redis,
                 "command": ["redis-server", "--bind", "0.0.0.0", "--port", str(port), "--protected-mode", "no",
-                            "--save", "", "--appendonly", "no"],
+                            "--save", "", "--appendonly", "no", "--dir", REDIS_DATA_DIR],
+                # its files on a volume of the host's project: backups read them from a container mounting it
+                # read-only, a restore writes them back (aisys_verify/backup/volumes.py)
+                "volumes": [{"type": "volume", "source": REDIS_VOLUME, "target": REDIS_DATA_DIR}],
                 "labels": self.labels(**{LABEL_ROLE: "redis", LABEL_HOST: host})}
 
     def labels(self, **extra: str) -> dict[str, str]:
@@ -298,7 +303,9 @@ class ComposeRenderer:
                     volumes.append({"type": "bind", "source": str(self.trace_dir),
                                     "target": "/var/log/aisys-traces"})
                 service["volumes"] = volumes
-                service["healthcheck"] = self.healthcheck(service.get("healthcheck"), command_tail)
+                check = self.healthcheck(service.get("healthcheck"), command_tail)
+                if check is not None:  # a generated group has none: compose refuses a null healthcheck
+                    service["healthcheck"] = check
             service["deploy"] = self.deploy(service.get("deploy"))
             services[name] = service
         redis_port = stack.plan.redis[host][1]
@@ -307,7 +314,7 @@ class ComposeRenderer:
             "networks": {net_key: {"aliases": [self.alias(host, REDIS_SERVICE), self.alias(host, "redis")]}},
             "ports": [f"{stack.host_addresses[host]}:{redis_port}:{redis_port}"],
         }
-        return self.project_file(host, rendered, services, {"aisys_data": {}})
+        return self.project_file(host, rendered, services, {"aisys_data": {}, REDIS_VOLUME: {}})
 
     @staticmethod
     def network_key(rendered: dict[str, Any]) -> str:

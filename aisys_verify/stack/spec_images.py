@@ -220,7 +220,7 @@ def _environment(original: Any) -> dict[str, str]:
 
 def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[str, Any]:
     """The generated project of one host in spec-images mode (see the module's docstring)."""
-    from aisys_verify.stack.compose_names import LABEL_GROUP, LABEL_HOST, LABEL_ROLE, REDIS_SERVICE
+    from aisys_verify.stack.compose_names import LABEL_GROUP, LABEL_HOST, LABEL_ROLE, REDIS_SERVICE, REDIS_VOLUME
     from aisys_verify.stack.compose_names import as_dict as _as_dict
 
     net_key = stack.renderer.network_key(rendered)
@@ -261,6 +261,7 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
     }
     volumes = {k: {kk: vv for kk, vv in (v or {}).items() if kk != "name"}
                for k, v in (rendered.get("volumes") or {}).items()}
+    volumes[REDIS_VOLUME] = {}  # the host Redis's files (compose_render.redis_service)
     return stack.renderer.project_file(host, rendered, services, volumes)
 
 

@@ -2,8 +2,9 @@
 host (every group, its Redis, its data folders) is destroyed under a writer of acknowledged writes, restored
 from its latest backup, and the RPO and RTO are judged against the spec's recovery_objectives.
 
-Runs on a stack of its own (aisys_dr_stack): the session's stack is never damaged. The drill needs to reach
-a host's stores and processes (the local backend); elsewhere it is skipped as a missing capability.
+Runs on a stack of its own (aisys_dr_stack, in the reference profile: the drill writes with add_memory as the
+real MemoryClient does): the session's stack is never damaged. The drill needs to reach a host's stores and
+processes or containers (the local and compose backends); elsewhere it is skipped as a missing capability.
 """
 
 from __future__ import annotations

@@ -157,6 +157,8 @@ PYTEST: dict[str, bool] = {
     "pytest suites/security/test_rotation.py -m security": True,
     "AISYS_ROTATION_STRATEGY=all_at_once pytest suites/security/test_rotation.py": True,
     "AISYS_FAKE_NVML_CONFIG=native/fake-nvml/stacks/default-stack.json pytest suites -m slo": False,  # docs/slo.md
+    "pytest suites/dr -m backup --aisys-backend=compose --aisys-spec tests/backup/mini_spec": False,
+    ".venv/bin/python -m pytest tests/compose/test_backup.py": True,
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of

@@ -23,8 +23,9 @@ SYSTEM = Path(__file__).resolve().parents[2] / "system"
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AISYS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-        local = LocalStack([str(SYSTEM)], options=StackOptions(workdir=tmp_path_factory.mktemp("work"),
-                                                               health_timeout=60), progress=lambda line: None)
+        options = StackOptions(workdir=tmp_path_factory.mktemp("work"), health_timeout=60,
+                               standin_profile="reference")  # the drill writes with add_memory (PROTOCOL.md §5)
+        local = LocalStack([str(SYSTEM)], options=options, progress=lambda line: None)
         local.start()
         try:
             yield local
@@ -55,7 +56,7 @@ def test_a_restore_that_leaves_the_old_store_in_place_is_caught(stack: LocalStac
         return lambda store: None if store.kind == "sqlite" else place(store)
 
     monkeypatch.setattr(host_module, "stack_placement", without_sqlite)
-    with pytest.raises(BackupError, match="still reads back"):
+    with pytest.raises(BackupError, match="the restore did not replace"):
         disaster_drill(stack, tmp_path / "backups", backup_interval_s=0.5, backups=1, after_last_backup_s=0.5)
 
 
