@@ -2,7 +2,7 @@
 
     aisys-verify slo report RESULTS [PATH...] [--openslo FILE] [--phase NAME] [--json OUT] [--strict]
     aisys-verify slo list [PATH...] [--openslo FILE]
-    aisys-verify slo rules [PATH...] [--openslo FILE] [--out DIR] [--test] [--dashboards]
+    aisys-verify slo rules [PATH...] [--openslo FILE] [--only SLO] [--out DIR] [--test] [--dashboards]
 
 RESULTS is a load run folder (aisys_verify.load) or an SLO run record (the SLO driver's JSON, which
 may also hold metric scrapes). Exit 0 when no SLO failed, 1 when one did (or, with --strict, when
@@ -52,6 +52,8 @@ def add_commands(sub: argparse._SubParsersAction[Any],
                                             "ticket), checked with promtool; --test also unit-tests them.")
     spec_args(rules)
     rules.add_argument("--openslo", action="append", default=[], type=Path, metavar="FILE")
+    rules.add_argument("--only", action="append", default=[], metavar="SLO",
+                       help="only this SLO (repeatable; default: every SLO of the spec and the OpenSLO files)")
     rules.add_argument("--out", type=Path, metavar="DIR", help="write DIR/slo-rules.yml (else print the rules)")
     rules.add_argument("--test", action="store_true",
                        help="generate promtool unit tests per SLO into DIR/promtool-tests and run them (needs --out)")
@@ -128,7 +130,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if (args.test or args.dashboards) and args.out is None:
         raise UsageError("--test and --dashboards write files: give --out DIR")
     session = _session(args)
-    rules = rule_set(session.slos)
+    slos = [session.slo(name) for name in args.only] if args.only else list(session.slos)
+    rules = rule_set(slos)
     if args.out is None:
         sys.stdout.write(rules.yaml())
         return 0
@@ -144,8 +147,18 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.dashboards:
         from aisys_verify.slo.dashboards import write_dashboards
 
-        for path in write_dashboards(session.slos, args.out / "dashboards"):
-            print(f"aisys-verify: wrote {path}")
+        from aisys_verify.errors import CapabilityMissing, DashboardInvalid
+        from aisys_verify.slo.dashboards import validate_dashboards
+
+        boards = write_dashboards(slos, args.out / "dashboards")
+        print(f"aisys-verify: wrote {len(boards)} dashboards to {args.out / 'dashboards'}")
+        try:
+            print(validate_dashboards(boards))
+        except CapabilityMissing as exc:
+            print(f"aisys-verify: note: dashboards not checked against Grafana's schema: {exc}", file=sys.stderr)
+        except DashboardInvalid as exc:
+            print(f"aisys-verify: {exc}", file=sys.stderr)
+            return 1
     if args.test:
         try:
             promtool_test(written.tests)
