@@ -145,10 +145,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
         return 1
     print(f"aisys-verify: wrote {len(rules.rules)} rule groups to {written.rules}")
     if args.dashboards:
-        from aisys_verify.slo.dashboards import write_dashboards
-
         from aisys_verify.errors import CapabilityMissing, DashboardInvalid
-        from aisys_verify.slo.dashboards import validate_dashboards
+        from aisys_verify.slo.dashboards import validate_dashboards, write_dashboards
 
         boards = write_dashboards(slos, args.out / "dashboards")
         print(f"aisys-verify: wrote {len(boards)} dashboards to {args.out / 'dashboards'}")
