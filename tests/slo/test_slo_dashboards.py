@@ -88,3 +88,14 @@ def test_a_broken_dashboard_is_refused(slos: tuple[SloSpec, ...], tmp_path: Path
         validate_dashboards([path])
     assert refused.value.problems and all("broken.json" in p or "panels" in p or ":" in p
                                           for p in refused.value.problems)
+
+
+@needs_validator
+def test_rules_command_writes_and_checks_the_dashboards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aisys_verify.cli import main
+
+    code = main(["slo", "rules", str(REPO / "system"), "--only", "coordination_latency", "--out", str(tmp_path),
+                 "--dashboards"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "wrote 1 dashboards" in out and "slo-coordination.json: valid (2 panels)" in out
