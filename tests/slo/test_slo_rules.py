@@ -289,3 +289,21 @@ def test_rules_command_unknown_slo_is_bad_input(capsys: pytest.CaptureFixture[st
 
 # `slo rules --only coordination_latency --out build/slo --test` runs in tests/adopt (docs/observability.md's
 # command, in a clone): the --test path end to end.
+
+
+@needs_promtool
+def test_openslo_slos_get_rules_and_passing_suites_over_their_own_period(tmp_path: Path) -> None:
+    from aisys_verify.slo.openslo import read_openslo
+
+    openslo = read_openslo(REPO / "scenarios" / "slo" / "memory-openslo.yaml")
+    rules = rule_set(openslo)
+    assert [r.slo.name for r in rules.rules] == ["memory-stack-availability", "memory-stack-p99"]
+    assert not rules.notes
+    # the factors follow each SLO's own budget period (OpenSLO timeWindow), not a fixed 30 days
+    period = openslo[0].period_s
+    assert rules.rules[0].thresholds[0][1] == pytest.approx(PAGE.rate(period) * openslo[0].budget)
+    written = write_rules(rules, tmp_path, tests=True)
+    promtool_check([written.rules])
+    page = [p for p in written.tests if "memory-stack-p99.page-1h-5m" in p.name]
+    assert len(page) == 1
+    promtool_test(page)
