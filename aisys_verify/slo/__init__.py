@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aisys_verify.slo.dashboards import dashboards, validate_dashboards, write_dashboards
     from aisys_verify.slo.driver import RunRecord, RunRecordError, Target, run
     from aisys_verify.slo.gauges import GaugeReadings, judge_gauge
+    from aisys_verify.slo.promtool import promtool_check, promtool_test, write_rules
     from aisys_verify.slo.report import burn_table, table, timeline_svg, verdicts_svg, write_json
     from aisys_verify.slo.resources import (
         DockerSource,
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
         ResourceSampler,
         default_sources,
     )
-    from aisys_verify.slo.promtool import promtool_check, promtool_test, write_rules
     from aisys_verify.slo.ruletests import RuleTests, rule_tests
     from aisys_verify.slo.stats import min_samples_upper_bound
 
