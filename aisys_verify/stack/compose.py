@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.observe.attach import attach as observe_attach
+from aisys_verify.observe.attach import detach as observe_detach
 from aisys_verify.plan.order import start_layers
 from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.loader import load_spec
@@ -217,6 +219,7 @@ class ComposeStack:
             if note := health_gate(self.topology, self.plan).note():
                 self.progress(note)
             self.runner.start_layers()
+            observe_attach(self, self.toxiproxy_address)  # on the host, scraping the published ports
         except BaseException:
             self.stop()
             raise
@@ -249,6 +252,7 @@ class ComposeStack:
         with contextlib.suppress(Exception):
             for leftover in labelled_objects(self.stack_id).values():
                 remove_objects(leftover)
+        observe_detach(self)
         self.record.remove()
         live_stacks().discard(self.stack_id)
         if not self.options.keep_workdir and self.options.workdir is None:

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.observe.attach import attach as observe_attach
+from aisys_verify.observe.attach import detach as observe_detach
 from aisys_verify.plan.edges import call_edges
 from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.order import start_layers
@@ -110,6 +112,8 @@ class LocalStack:
             self.progress(start_line(self.options.start, len(self.layers)))
             if note := health_gate(self.topology, self.plan).note():
                 self.progress(note)
+            # Prometheus + Alertmanager (aisys_verify.observe) first: its target discovery (~5 s) overlaps the start
+            observe_attach(self, f"{self.network}.1")
             self._launch(plan_path)
         except BaseException:
             self.stop()
@@ -225,6 +229,7 @@ class LocalStack:
         self.redis.clear()
         if self.toxiproxy is not None:
             self.toxiproxy.stop()
+        observe_detach(self)
         state.kill_recorded(self.record, grace=1.0)  # anything the steps above missed
         self.record.remove()
         state.LIVE_IN_THIS_PROCESS.discard(self.stack_id)

@@ -1,0 +1,45 @@
+"""The backends' hook: start the stack's Prometheus and Alertmanager once its agents are up, stop them with it.
+
+``StackOptions.prometheus`` chooses: ``auto`` (default) starts both when they are installed (a note
+otherwise: tests needing them then skip naming the capability), ``own`` requires them, ``off`` starts
+nothing, and a URL uses a Prometheus that already runs (``--aisys-prometheus``) and starts nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aisys_verify.errors import PrometheusError, StackStartError
+from aisys_verify.observe.servers import Observability, find_binary, for_stack
+
+OBSERVE_CAPABILITIES = frozenset({"prometheus", "alertmanager"})
+
+
+def attach(stack: Any, address: str) -> Observability | None:
+    """Start the stack's own Prometheus and Alertmanager on ``address`` (its loopback address), as the options
+    ask; set ``stack.observability`` and add the capabilities. A StackStartError when they do not start."""
+    stack.observability = None
+    choice = getattr(stack.options, "prometheus", "auto")
+    if choice == "off" or choice.startswith(("http://", "https://")):
+        return None
+    if choice == "auto" and (find_binary("prometheus") is None or find_binary("alertmanager") is None):
+        stack.progress("  no Prometheus/Alertmanager installed (scripts/system-deps installs them): the stack runs "
+                       "without; PromQL and alert tests skip")
+        return None
+    observability = for_stack(stack, stack.workdir / "prometheus", address)
+    try:
+        observability.start(stack.record)
+    except PrometheusError as exc:
+        raise StackStartError(f"the stack's Prometheus did not start: {exc}", "", "prometheus") from exc
+    stack.observability = observability
+    stack.capabilities = stack.capabilities | OBSERVE_CAPABILITIES
+    stack.progress(f"  Prometheus {observability.prometheus_url} ({len(observability.targets)} targets, "
+                   f"{observability.interval_s:g} s scrapes), Alertmanager {observability.alertmanager_url}")
+    return observability
+
+
+def detach(stack: Any) -> None:
+    """Stop what ``attach`` started (idempotent; safe when nothing was)."""
+    observability: Observability | None = getattr(stack, "observability", None)
+    if observability is not None:
+        observability.stop()
