@@ -40,7 +40,7 @@ class PrometheusClient:
             reply = http_raw(method, url, b"" if method == "POST" else None, timeout=self.timeout)
         except OSError as exc:
             raise PrometheusError(f"Prometheus at {self.url} did not answer {path}: {exc}",
-                                  hint="is it running? (the stack's own, or the one --aisys-prometheus names)") from None
+                                  hint="is it running? (the stack's own, or --aisys-prometheus)") from None
         try:
             body = json.loads(reply.body) if reply.body.strip() else {}
         except ValueError:
@@ -81,9 +81,13 @@ class PrometheusClient:
             raise PrometheusError(f"query gave {len(got)} series where one number was expected", query=expr)
         return None if math.isnan(got[0].value) else got[0].value
 
-    def series_count(self, selector: str, start: float, end: float) -> int:
+    def series(self, selector: str, start: float, end: float) -> list[dict[str, str]]:
+        """The label sets of every series ``selector`` selects between ``start`` and ``end`` (epoch seconds)."""
         data = self._get("/api/v1/series", {"match[]": selector, "start": f"{start:.3f}", "end": f"{end:.3f}"})
-        return len(data or [])
+        return [dict(item) for item in data or []]
+
+    def series_count(self, selector: str, start: float, end: float) -> int:
+        return len(self.series(selector, start, end))
 
     def label_values(self, label: str, metric: str | None = None) -> list[str]:
         params = {"match[]": metric} if metric else None

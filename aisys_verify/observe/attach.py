@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aisys_verify.errors import PrometheusError, StackStartError
+from aisys_verify.errors import CapabilityMissing, PrometheusError, StackStartError
+from aisys_verify.observe.api import PrometheusClient
 from aisys_verify.observe.servers import Observability, find_binary, for_stack
 
 OBSERVE_CAPABILITIES = frozenset({"prometheus", "alertmanager"})
@@ -43,3 +44,17 @@ def detach(stack: Any) -> None:
     observability: Observability | None = getattr(stack, "observability", None)
     if observability is not None:
         observability.stop()
+
+
+def prometheus_for(stack: Any, url: str | None = None) -> PrometheusClient:
+    """Where PromQL is read: ``url`` (``--aisys-prometheus``, an http(s) URL), else the stack's own Prometheus;
+    CapabilityMissing (a skip, or a failure under --aisys-strict-capabilities) when there is neither."""
+    if url and url.startswith(("http://", "https://")):
+        return PrometheusClient(url)
+    observability: Observability | None = getattr(stack, "observability", None)
+    if observability is None:
+        raise CapabilityMissing(f"the {type(stack).__name__} stack runs no Prometheus (none installed, or "
+                                "--aisys-prometheus=off): give one with --aisys-prometheus=URL, or run "
+                                "scripts/system-deps", "prometheus")
+    observability.wait_targets()
+    return observability.prometheus

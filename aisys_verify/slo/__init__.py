@@ -20,20 +20,24 @@ from aisys_verify.slo.verdict import Status, Verdict, judge_latency, judge_ratio
 
 if TYPE_CHECKING:
     from aisys_verify.slo.driver import RunRecord, RunRecordError, Target, run
+    from aisys_verify.slo.promql import PromqlEvaluation, PromqlResult, evaluate_promql, over_window
     from aisys_verify.slo.report import burn_table, table, timeline_svg, verdicts_svg, write_json
     from aisys_verify.slo.stats import min_samples_upper_bound
 
 __all__ = [
     "WORKBOOK_ALERTS", "BucketLatencies", "Change", "Counts", "Evaluation", "ExactLatencies", "PhaseBurn",
+    "PromqlEvaluation", "PromqlResult",
     "RunRecord", "RunRecordError", "SketchLatencies", "SliKind", "SloSession", "SloSpec", "Status", "Target",
     "Verdict", "assert_change", "assert_slo", "assert_slos", "bad_fraction_change", "budget_consumed", "burn_rate",
-    "burn_table", "evaluate", "from_slo_config", "judge_latency", "judge_ratio", "min_samples_upper_bound",
-    "phase_burn", "quantile_shift", "run", "table", "timeline_svg", "verdicts_svg", "write_json",
+    "burn_table", "evaluate", "evaluate_promql",
+    "from_slo_config", "judge_latency", "judge_ratio", "min_samples_upper_bound",
+    "over_window", "phase_burn", "quantile_shift", "run", "table", "timeline_svg", "verdicts_svg", "write_json",
 ]
 
 _LAZY = {"RunRecord": "driver", "RunRecordError": "driver", "Target": "driver", "run": "driver",
          "burn_table": "report", "table": "report", "timeline_svg": "report", "verdicts_svg": "report",
-         "write_json": "report", "min_samples_upper_bound": "stats"}
+         "write_json": "report", "min_samples_upper_bound": "stats",
+         "PromqlEvaluation": "promql", "PromqlResult": "promql", "evaluate_promql": "promql", "over_window": "promql"}
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
