@@ -19,6 +19,8 @@ from aisys_verify.slo.model import SliKind, SloSpec, from_slo_config
 from aisys_verify.slo.verdict import Status, Verdict, judge_latency, judge_ratio
 
 if TYPE_CHECKING:
+    from aisys_verify.slo.alerts import SRE_WORKBOOK_WINDOWS, RuleSet, alert_name, alert_rules, record_name, rule_set
+    from aisys_verify.slo.budget import BurnAlert
     from aisys_verify.slo.driver import RunRecord, RunRecordError, Target, run
     from aisys_verify.slo.promql import PromqlEvaluation, PromqlResult, evaluate_promql, over_window
     from aisys_verify.slo.report import burn_table, table, timeline_svg, verdicts_svg, write_json
@@ -39,5 +41,9 @@ _LAZY = {"RunRecord": "driver", "RunRecordError": "driver", "Target": "driver", 
          "write_json": "report", "min_samples_upper_bound": "stats",
          "PromqlEvaluation": "promql", "PromqlResult": "promql", "evaluate_promql": "promql", "over_window": "promql"}
 
+# Prometheus recording and burn-rate alerting rules from SLOs (alerts.py)
+__all__ += ["SRE_WORKBOOK_WINDOWS", "BurnAlert", "RuleSet", "alert_name", "alert_rules", "record_name", "rule_set"]
+_LAZY.update({"SRE_WORKBOOK_WINDOWS": "alerts", "BurnAlert": "budget", "RuleSet": "alerts", "alert_name": "alerts",
+              "alert_rules": "alerts", "record_name": "alerts", "rule_set": "alerts"})
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
