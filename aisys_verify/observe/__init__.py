@@ -6,7 +6,7 @@ docs/observability.md. The SLO config's own PromQL is evaluated by ``aisys_verif
 from __future__ import annotations
 
 from aisys_verify.observe.api import AlertmanagerClient, PrometheusClient, Sample
-from aisys_verify.observe.attach import attach, detach, prometheus_for
+from aisys_verify.observe.attach import attach, detach, prometheus_for, wait_scraped
 from aisys_verify.observe.config import ScrapeTarget, alertmanager_config, prometheus_config, slo_service_label
 from aisys_verify.observe.servers import Observability, find_binary, for_stack
 
@@ -24,4 +24,5 @@ __all__ = [
            "prometheus_config",
            "prometheus_for",
            "slo_service_label",
+           "wait_scraped",
 ]

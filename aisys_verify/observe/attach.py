@@ -58,3 +58,11 @@ def prometheus_for(stack: Any, url: str | None = None) -> PrometheusClient:
                                 "scripts/system-deps", "prometheus")
     observability.wait_targets()
     return observability.prometheus
+
+
+def wait_scraped(stack: Any, moment: float, timeout: float = 10.0) -> bool:
+    """Until the stack's own Prometheus has scraped every agent after ``moment`` (epoch seconds), so that a query
+    at ``moment`` sees a run's last events; True at once for a Prometheus that is not the stack's own (its scrape
+    schedule is its own: allow for it in the window)."""
+    observability: Observability | None = getattr(stack, "observability", None)
+    return True if observability is None else observability.last_scrape_after(moment, timeout)

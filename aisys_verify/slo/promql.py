@@ -12,10 +12,12 @@ For each SLO the engine can judge:
    window, the query's fraction of it: Clopper-Pearson), a latency from the histogram's bucket increases
    (order statistics on counts, ``judge_latency``);
 4. compared with the run's exact measurement (the ``Evaluation`` the engine made from the load run and the
-   agents' counter deltas): a ratio that differs by more than a few events' worth, or a quantile outside the
-   histogram bucket (or its neighbour) the exact value lies in, or verdicts that contradict (pass against
-   fail), is a finding. Latency from the load run is client-side (it includes the hop to the agent), hence the
-   one-bucket slack.
+   agents' counter deltas): a ratio that differs by more than a few events' worth, a quantile outside the
+   histogram bucket (or its neighbours) of the agents' own counts, or verdicts that contradict (pass against
+   fail), is a finding: the query does not compute what the counters it reads say. A latency query is also
+   compared with the load run's exact per-request latencies (client side): a gap beyond the buckets there is a
+   **gap**, reported with the file line but not a finding, since the SLO's histogram measures the agent's own
+   time and cannot see queueing before it or the hop to it (it says what users saw that the query misses).
 
 Gauge SLOs (host and GPU levels) are evaluated as written and judged as a level when they select anything;
 when they select nothing (no node exporter or NVML exporter here), they are listed as not judged, never passed.
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from aisys_verify.errors import PrometheusError, PromqlFinding
 from aisys_verify.observe.api import PrometheusClient
 from aisys_verify.slo.data import BucketLatencies, Counts
-from aisys_verify.slo.evaluate import Evaluation
+from aisys_verify.slo.evaluate import METRICS, Evaluation
 from aisys_verify.slo.model import Selector, SliKind, SloSpec, parse_selectors
 from aisys_verify.slo.prom import bucket_bounds
 from aisys_verify.slo.verdict import DEFAULT_CONFIDENCE, Status, Verdict, judge_latency, judge_ratio, no_data
@@ -52,6 +54,7 @@ class PromqlResult:
     exact: Verdict | None  # the run's exact measurement (None: not evaluated)
     findings: tuple[str, ...] = ()  # each 'file:line: SLO name: what'
     notes: tuple[str, ...] = ()  # worth knowing, not wrong (an error-rate query that reads 'no data' at 0 errors)
+    gaps: tuple[str, ...] = ()  # a latency query against what clients measured: what the server's histogram misses
 
     @property
     def judged(self) -> bool:
@@ -70,6 +73,9 @@ class PromqlEvaluation:
 
     def notes(self) -> list[str]:
         return [n for r in self.results for n in r.notes]
+
+    def gaps(self) -> list[str]:
+        return [g for r in self.results for g in r.gaps]
 
     def by_name(self, name: str) -> PromqlResult:
         for result in self.results:
@@ -96,7 +102,7 @@ class PromqlEvaluation:
                          f"{r.verdict.status.value.upper()[:7]} n={r.verdict.samples}",
                          exact.observed_text() if exact else "-",
                          f"{exact.status.value.upper()[:7]} n={exact.samples}" if exact else "-",
-                         exact.source if exact else "-", "FINDING" if r.findings else "note" if r.notes else "ok"))
+                         exact.source if exact else "-", _check(r)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -104,6 +110,7 @@ class PromqlEvaluation:
         lines.append(f"{len(self.results)} SLOs: {judged} judged from PromQL on {self.url} over "
                      f"{self.end - self.start:.1f} s, {len(self.findings())} finding(s)")
         lines += [f"  finding: {f}" for f in self.findings()]
+        lines += [f"  gap: {g}" for g in self.gaps()]
         lines += [f"  note: {n}" for n in self.notes()]
         return "\n".join(lines)
 
@@ -111,8 +118,12 @@ class PromqlEvaluation:
         return {"prometheus": self.url, "start": self.start, "end": self.end, "findings": self.findings(),
                 "results": [{"slo": r.slo.name, "query": r.query, "value": r.value, "verdict": r.verdict.to_json(),
                              "exact": r.exact.to_json() if r.exact else None, "findings": list(r.findings),
-                             "notes": list(r.notes)}
+                             "gaps": list(r.gaps), "notes": list(r.notes)}
                             for r in self.results]}
+
+
+def _check(result: PromqlResult) -> str:
+    return "FINDING" if result.findings else "gap" if result.gaps else "note" if result.notes else "ok"
 
 
 def _shown(value: float | None, slo: SloSpec) -> str:
@@ -142,6 +153,14 @@ def _exact(exact: Evaluation | None, name: str) -> Verdict | None:
         return exact.by_name(name)
     except KeyError:
         return None
+
+
+def _server_side(exact: Evaluation | None, name: str) -> Verdict | None:
+    """The verdict the engine made from the agents' own counters (the series the query reads), if any."""
+    if exact is None:
+        return None
+    return next((v for v in (*exact.verdicts, *exact.others) if v.slo.name == name and v.source == METRICS
+                 and v.samples), None)
 
 
 def _one(slo: SloSpec, client: PrometheusClient, start: float, end: float, exact_eval: Evaluation | None,
@@ -185,8 +204,15 @@ def _one(slo: SloSpec, client: PrometheusClient, start: float, end: float, exact
     if value is None and verdict.samples > 0:
         findings.append(f"{where}: the query gives no value over the run's {window:.0f} s although its selectors "
                         f"count {verdict.samples} events")
-    findings += _disagreements(slo, where, value, verdict, exact)
-    return PromqlResult(slo, query, value, verdict, exact, tuple(findings), tuple(notes))
+    server = _server_side(exact_eval, slo.name)
+    gaps: list[str] = []
+    if slo.kind is SliKind.LATENCY:
+        findings += _disagreements(slo, where, value, verdict, server)
+        if exact is not None and exact is not server:  # the clients' view (load run)
+            gaps += _disagreements(slo, where, value, verdict, exact)
+    else:
+        findings += _disagreements(slo, where, value, verdict, server or exact)
+    return PromqlResult(slo, query, value, verdict, exact, tuple(findings), tuple(notes), tuple(gaps))
 
 
 def _gauge(slo: SloSpec, client: PrometheusClient, query: str, end: float, exact: Verdict | None,
@@ -269,12 +295,12 @@ def _disagreements(slo: SloSpec, where: str, value: float | None, verdict: Verdi
         return []
     found = []
     if {verdict.status, exact.status} == {Status.PASS, Status.FAIL}:
-        found.append(f"{where}: PromQL judges {verdict.status.value} but the run's exact measurement "
+        found.append(f"{where}: PromQL judges {verdict.status.value} but the run's measurement "
                      f"({exact.source}) judges {exact.status.value}")
     if slo.kind is SliKind.LATENCY:
         bounds = _bucket_of(value, verdict)
         if bounds is not None and not bounds[0] <= exact.observed <= bounds[1]:
-            found.append(f"{where}: PromQL's p{slo.objective * 100:g} {value:.4g} s and the exact {exact.observed:.4g}"
+            found.append(f"{where}: PromQL's p{slo.objective * 100:g} {value:.4g} s and the run's {exact.observed:.4g}"
                          f" s ({exact.source}) are further apart than the histogram's buckets allow "
                          f"({bounds[0]:g}-{bounds[1]:g} s)")
     else:

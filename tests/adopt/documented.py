@@ -150,6 +150,9 @@ PYTEST: dict[str, bool] = {
     "vision_gpu,speech_gpu,learning_gpu,reasoning_gpu,vision_dream_gpu": True,
     ".venv/bin/python -m pytest suites/conformance --aisys-spec ../shared/reference-system --aisys-standin-profile "
     "reference --aisys-standin-defects all": True,
+    ".venv/bin/python -m pytest suites/slo -m slo": False,  # docs/prometheus.md: the PromQL test is collected
+    ".venv/bin/python -m pytest suites/slo -m slo --aisys-prometheus=http://127.0.0.1:9090": False,  # option wiring
+    ".venv/bin/python -m pytest tests/observe": True,
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of

@@ -187,6 +187,18 @@ def test_a_disagreement_with_the_exact_measurement_is_a_finding(
     assert len(found) == 1 and "but the run measured 50 % exactly" in found[0], found
 
 
+def test_a_latency_query_disagreeing_with_the_agents_counts_is_a_finding(
+        short_run: Run, observability: Observability) -> None:
+    session, start, end, exact = short_run
+    slo = session.slo("memory_stack_latency")
+    true = exact.by_name(slo.name)
+    assert true.source == "agent metrics" and not evaluate_promql(
+        [slo], observability.prometheus, start, end, exact=exact).findings()
+    skewed = replace(exact, verdicts=(replace(true, observed=4.0),))  # the counters said p99 4 s: PromQL must differ
+    found = evaluate_promql([slo], observability.prometheus, start, end, exact=skewed).findings()
+    assert len(found) == 1 and "further apart than the histogram's buckets allow" in found[0], found
+
+
 def test_a_latency_fault_pages_through_alertmanager_and_resolves(stack: LocalStack,
                                                                   observability: Observability) -> None:
     session = SloSession(stack.topology)
