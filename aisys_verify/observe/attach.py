@@ -16,9 +16,10 @@ from aisys_verify.observe.servers import Observability, find_binary, for_stack
 OBSERVE_CAPABILITIES = frozenset({"prometheus", "alertmanager"})
 
 
-def attach(stack: Any, address: str) -> Observability | None:
+def attach(stack: Any, address: str, wait: bool = True) -> Observability | None:
     """Start the stack's own Prometheus and Alertmanager on ``address`` (its loopback address), as the options
-    ask; set ``stack.observability`` and add the capabilities. A StackStartError when they do not start."""
+    ask; set ``stack.observability`` and add the capabilities. A StackStartError when they do not start. With
+    ``wait=False`` they start in the background (call ``ready(stack)`` once the agents are up)."""
     stack.observability = None
     choice = getattr(stack.options, "prometheus", "auto")
     if choice == "off" or choice.startswith(("http://", "https://")):
@@ -28,15 +29,26 @@ def attach(stack: Any, address: str) -> Observability | None:
                        "without; PromQL and alert tests skip")
         return None
     observability = for_stack(stack, stack.workdir / "prometheus", address)
+    stack.observability = observability
     try:
-        observability.start(stack.record)
+        observability.start(stack.record, wait=wait)
     except PrometheusError as exc:
         raise StackStartError(f"the stack's Prometheus did not start: {exc}", "", "prometheus") from exc
-    stack.observability = observability
     stack.capabilities = stack.capabilities | OBSERVE_CAPABILITIES
     stack.progress(f"  Prometheus {observability.prometheus_url} ({len(observability.targets)} targets, "
                    f"{observability.interval_s:g} s scrapes), Alertmanager {observability.alertmanager_url}")
     return observability
+
+
+def ready(stack: Any) -> None:
+    """Until what ``attach(..., wait=False)`` started answers; StackStartError when it does not."""
+    observability: Observability | None = getattr(stack, "observability", None)
+    if observability is None:
+        return
+    try:
+        observability.wait_ready()
+    except PrometheusError as exc:
+        raise StackStartError(f"the stack's Prometheus did not start: {exc}", "", "prometheus") from exc
 
 
 def detach(stack: Any) -> None:

@@ -105,9 +105,10 @@ class Observability:
     def alertmanager(self) -> AlertmanagerClient:
         return AlertmanagerClient(self.alertmanager_url)
 
-    def start(self, record: Any, timeout: float = 20.0) -> None:
+    def start(self, record: Any, timeout: float = 20.0, wait: bool = True) -> None:
         """Write both configurations, start Alertmanager then Prometheus, record both PIDs in ``record`` (a
-        StackRecord) and wait until both answer /-/ready. On failure, what started is stopped."""
+        StackRecord) and (``wait``) wait until both answer /-/ready (else call ``wait_ready`` later). On failure,
+        what started is stopped."""
         prometheus, alertmanager = find_binary("prometheus"), find_binary("alertmanager")
         if prometheus is None or alertmanager is None:
             raise PrometheusError("Prometheus or Alertmanager is not installed",
@@ -136,6 +137,15 @@ class Observability:
         try:
             for server in self.servers:
                 record.add(server.name, server.start(), server.marker)
+            if wait:
+                self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Until both answer /-/ready; PrometheusError with the log tail (and both stopped) when one does not."""
+        try:
             self.servers[0].wait_ready(self.alertmanager.ready, timeout)
             self.servers[1].wait_ready(self.prometheus.ready, timeout)
         except BaseException:

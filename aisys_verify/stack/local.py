@@ -31,6 +31,7 @@ from typing import Any
 from aisys_verify.errors import VerifyError
 from aisys_verify.observe.attach import attach as observe_attach
 from aisys_verify.observe.attach import detach as observe_detach
+from aisys_verify.observe.attach import ready as observe_ready
 from aisys_verify.plan.edges import call_edges
 from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.order import start_layers
@@ -112,9 +113,10 @@ class LocalStack:
             self.progress(start_line(self.options.start, len(self.layers)))
             if note := health_gate(self.topology, self.plan).note():
                 self.progress(note)
-            # Prometheus + Alertmanager (aisys_verify.observe) first: its target discovery (~5 s) overlaps the start
-            observe_attach(self, f"{self.network}.1")
+            # Prometheus + Alertmanager (aisys_verify.observe) start in the background, overlapping the agents'
+            observe_attach(self, f"{self.network}.1", wait=False)
             self._launch(plan_path)
+            observe_ready(self)
         except BaseException:
             self.stop()
             raise
