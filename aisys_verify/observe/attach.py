@@ -59,10 +59,13 @@ def detach(stack: Any) -> None:
 
 
 def prometheus_for(stack: Any, url: str | None = None) -> PrometheusClient:
-    """Where PromQL is read: ``url`` (``--aisys-prometheus``, an http(s) URL), else the stack's own Prometheus;
+    """Where PromQL is read: ``url`` (``--aisys-prometheus``, an http(s) URL), else the one the external backend's
+    inventory names (``prometheus:``), else the stack's own Prometheus;
     CapabilityMissing (a skip, or a failure under --aisys-strict-capabilities) when there is neither."""
     if url and url.startswith(("http://", "https://")):
         return PrometheusClient(url)
+    if getattr(stack, "prometheus_url", None):  # the external backend's inventory names the deployment's
+        return PrometheusClient(stack.prometheus_url)
     observability: Observability | None = getattr(stack, "observability", None)
     if observability is None:
         raise CapabilityMissing(f"the {type(stack).__name__} stack runs no Prometheus (none installed, or "

@@ -103,3 +103,21 @@ def test_environment_overrides_the_lower_layers() -> None:
     config = VerifyConfig().with_overrides(prometheus="off").with_environ({"AISYS_PROMETHEUS": "http://p:9090"})
     assert config.prometheus == "http://p:9090"
     assert VerifyConfig().with_environ({}).prometheus is None
+
+
+def test_an_inventory_may_name_the_deployments_prometheus(tmp_path: Path) -> None:
+    from aisys_verify.errors import InventoryError
+    from aisys_verify.observe import prometheus_for
+    from aisys_verify.stack.base import StackOptions
+    from aisys_verify.stack.external import ExternalStack
+    from aisys_verify.stack.inventory import parse_inventory
+
+    hosts = "hosts:\n  mainpc: {address: a}\n  pc2: {address: b}\n"
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(hosts + "prometheus: http://10.0.0.9:9090/\n")
+    stack = ExternalStack([str(REPO / "system")], {}, StackOptions(inventory=inventory), progress=lambda _: None)
+    assert stack.capabilities == frozenset({"prometheus"})
+    assert prometheus_for(stack).url == "http://10.0.0.9:9090"
+    assert prometheus_for(stack, "http://elsewhere:9090").url == "http://elsewhere:9090"  # the option wins
+    with pytest.raises(InventoryError, match=r"inv.yaml:4.*prometheus: expected the URL of a Prometheus"):
+        parse_inventory(hosts + "prometheus: 10.0.0.9:9090\n", "inv.yaml")
