@@ -46,6 +46,8 @@
      ├── WaitTimeout                 (also AssertionError) what a test waited for did not come in time; the last value
      ├── PrometheusError             Prometheus or Alertmanager is missing, did not start, or refused a query
      ├── PromqlFinding               (also AssertionError) an SLO's own PromQL selects nothing or disagrees with the run
+     ├── PromtoolFailed              (also AssertionError) promtool rejected generated rules or their unit tests failed
+     ├── DashboardInvalid            (also AssertionError) a generated Grafana dashboard breaks the dashboard schema
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -416,3 +418,24 @@ class PromqlFinding(VerifyError, AssertionError):
     def __init__(self, message: str, findings: tuple[str, ...]) -> None:
         super().__init__(message)
         self.findings = findings
+
+
+class PromtoolFailed(VerifyError, AssertionError):
+    """``promtool check rules`` rejected a rule file, or ``promtool test rules`` found a failing test: the
+    message names the command and shows promtool's output (which names the file, group and eval time)."""
+
+    def __init__(self, command: list[str], output: str, limit: int = 6000) -> None:
+        self.command = command
+        self.output = output
+        shown = output if len(output) <= limit else output[:limit] + f"\n... ({len(output) - limit} more characters)"
+        super().__init__(f"{' '.join(command)} failed:\n{shown}")
+
+
+class DashboardInvalid(VerifyError, AssertionError):
+    """A generated Grafana dashboard does not satisfy the dashboard schema: ``problems`` lists each as
+    'JSON path: what is wrong'."""
+
+    def __init__(self, name: str, problems: list[str]) -> None:
+        self.name = name
+        self.problems = problems
+        super().__init__(f"dashboard {name!r}: {len(problems)} problem(s):\n" + "\n".join(problems))

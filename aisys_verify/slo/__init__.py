@@ -21,9 +21,12 @@ from aisys_verify.slo.verdict import Status, Verdict, judge_latency, judge_ratio
 if TYPE_CHECKING:
     from aisys_verify.slo.alerts import SRE_WORKBOOK_WINDOWS, RuleSet, alert_name, alert_rules, record_name, rule_set
     from aisys_verify.slo.budget import BurnAlert
+    from aisys_verify.slo.dashboards import dashboards, validate_dashboards, write_dashboards
     from aisys_verify.slo.driver import RunRecord, RunRecordError, Target, run
     from aisys_verify.slo.promql import PromqlEvaluation, PromqlResult, evaluate_promql, over_window
+    from aisys_verify.slo.promtool import promtool_check, promtool_test, write_rules
     from aisys_verify.slo.report import burn_table, table, timeline_svg, verdicts_svg, write_json
+    from aisys_verify.slo.ruletests import RuleTests, rule_tests
     from aisys_verify.slo.stats import min_samples_upper_bound
 
 __all__ = [
@@ -45,5 +48,19 @@ _LAZY = {"RunRecord": "driver", "RunRecordError": "driver", "Target": "driver", 
 __all__ += ["SRE_WORKBOOK_WINDOWS", "BurnAlert", "RuleSet", "alert_name", "alert_rules", "record_name", "rule_set"]
 _LAZY.update({"SRE_WORKBOOK_WINDOWS": "alerts", "BurnAlert": "budget", "RuleSet": "alerts", "alert_name": "alerts",
               "alert_rules": "alerts", "record_name": "alerts", "rule_set": "alerts"})
+# their promtool unit tests, promtool itself, and Grafana dashboards (ruletests.py, promtool.py, dashboards.py)
+__all__ += [
+    "RuleTests",
+    "dashboards",
+    "promtool_check",
+    "promtool_test",
+    "rule_tests",
+    "validate_dashboards",
+    "write_dashboards",
+    "write_rules",
+]
+_LAZY.update({"RuleTests": "ruletests", "rule_tests": "ruletests", "write_rules": "promtool",
+              "promtool_check": "promtool", "promtool_test": "promtool", "dashboards": "dashboards",
+              "write_dashboards": "dashboards", "validate_dashboards": "dashboards"})
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -100,6 +100,7 @@ class RuleSet:
     windows: tuple[BurnAlert, ...]
     interval_s: float | None = None
     notes: tuple[str, ...] = field(default=())
+    period_s: float | None = None  # the period the factors were computed over (each SLO's own when None)
 
     def document(self) -> dict[str, Any]:
         return {"groups": [r.group for r in self.rules]}
@@ -243,7 +244,7 @@ def rule_set(slos: Iterable[SloSpec], *, windows: Sequence[BurnAlert] = SRE_WORK
         rules = _for_slo(slo, rows, period_s, interval_s, buckets, notes)
         if rules is not None:
             out.append(rules)
-    return RuleSet(tuple(out), rows, interval_s, tuple(notes))
+    return RuleSet(tuple(out), rows, interval_s, tuple(notes), period_s)
 
 
 def alert_rules(slos: Iterable[SloSpec], *, windows: Sequence[BurnAlert] = SRE_WORKBOOK_WINDOWS,

@@ -2,10 +2,14 @@
 
     aisys-verify slo report RESULTS [PATH...] [--openslo FILE] [--phase NAME] [--json OUT] [--strict]
     aisys-verify slo list [PATH...] [--openslo FILE]
+    aisys-verify slo rules [PATH...] [--openslo FILE] [--only SLO] [--out DIR] [--test] [--dashboards]
 
 RESULTS is a load run folder (aisys_verify.load) or an SLO run record (the SLO driver's JSON, which
 may also hold metric scrapes). Exit 0 when no SLO failed, 1 when one did (or, with --strict, when
-one is inconclusive), 2 on unusable input.
+one is inconclusive), 2 on unusable input. ``slo rules`` writes Prometheus recording and burn-rate
+alerting rules (stdout, or DIR/slo-rules.yml with --out), checks them with ``promtool check rules`` and,
+with --test, generates and runs ``promtool test rules`` suites; with --dashboards it also writes a Grafana
+dashboard per service (DIR/dashboards/). Exit 1 when promtool rejects them (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aisys_verify.errors import UsageError
+from aisys_verify.errors import PromtoolFailed, UsageError
 from aisys_verify.slo.verdict import Status
 
 
@@ -25,7 +29,7 @@ def add_commands(sub: argparse._SubParsersAction[Any],
                  spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
     slo = sub.add_parser("slo", help="SLO verdicts, error budgets and burn rates over a run",
                          description="Judge the spec's SLOs (and OpenSLO documents) over a load run.")
-    commands = slo.add_subparsers(dest="slo_command", metavar="{report,list}", required=True)
+    commands = slo.add_subparsers(dest="slo_command", metavar="{report,list,rules}", required=True)
     report = commands.add_parser("report", help="a verdict per SLO over a run: table on stdout, JSON with --json",
                                  description="Pass, fail or inconclusive per SLO, with the confidence interval, "
                                              "the sample count and, when undecided, the samples it would need.")
@@ -42,6 +46,20 @@ def add_commands(sub: argparse._SubParsersAction[Any],
     spec_args(listing)
     listing.add_argument("--openslo", action="append", default=[], type=Path, metavar="FILE")
     listing.set_defaults(handler=cmd_list)
+    rules = commands.add_parser("rules", help="Prometheus recording and burn-rate alert rules from the SLOs",
+                                description="Recording rules per SLO error ratio and the SRE Workbook's multi-window, "
+                                            "multi-burn-rate alerts (14.4x 1h/5m and 6x 6h/30m page, 1x 3d/6h "
+                                            "ticket), checked with promtool; --test also unit-tests them.")
+    spec_args(rules)
+    rules.add_argument("--openslo", action="append", default=[], type=Path, metavar="FILE")
+    rules.add_argument("--only", action="append", default=[], metavar="SLO",
+                       help="only this SLO (repeatable; default: every SLO of the spec and the OpenSLO files)")
+    rules.add_argument("--out", type=Path, metavar="DIR", help="write DIR/slo-rules.yml (else print the rules)")
+    rules.add_argument("--test", action="store_true",
+                       help="generate promtool unit tests per SLO into DIR/promtool-tests and run them (needs --out)")
+    rules.add_argument("--dashboards", action="store_true",
+                       help="also write a Grafana dashboard per service into DIR/dashboards (needs --out)")
+    rules.set_defaults(handler=cmd_rules)
 
 
 def _session(args: argparse.Namespace) -> Any:
@@ -102,4 +120,48 @@ def cmd_list(args: argparse.Namespace) -> int:
             for s in session.slos]
     for row in rows:
         print(json.dumps(row))
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from aisys_verify.slo.alerts import rule_set
+    from aisys_verify.slo.promtool import promtool_check, promtool_test, write_rules
+
+    if (args.test or args.dashboards) and args.out is None:
+        raise UsageError("--test and --dashboards write files: give --out DIR")
+    session = _session(args)
+    slos = [session.slo(name) for name in args.only] if args.only else list(session.slos)
+    rules = rule_set(slos)
+    if args.out is None:
+        sys.stdout.write(rules.yaml())
+        return 0
+    written = write_rules(rules, args.out, tests=args.test)
+    for note in written.notes:
+        print(f"aisys-verify: note: {note}", file=sys.stderr)
+    try:
+        print(promtool_check([written.rules]))
+    except PromtoolFailed as exc:
+        print(f"aisys-verify: {exc}", file=sys.stderr)
+        return 1
+    print(f"aisys-verify: wrote {len(rules.rules)} rule groups to {written.rules}")
+    if args.dashboards:
+        from aisys_verify.errors import CapabilityMissing, DashboardInvalid
+        from aisys_verify.slo.dashboards import validate_dashboards, write_dashboards
+
+        boards = write_dashboards(slos, args.out / "dashboards")
+        print(f"aisys-verify: wrote {len(boards)} dashboards to {args.out / 'dashboards'}")
+        try:
+            print(validate_dashboards(boards))
+        except CapabilityMissing as exc:
+            print(f"aisys-verify: note: dashboards not checked against Grafana's schema: {exc}", file=sys.stderr)
+        except DashboardInvalid as exc:
+            print(f"aisys-verify: {exc}", file=sys.stderr)
+            return 1
+    if args.test:
+        try:
+            promtool_test(written.tests)
+        except PromtoolFailed as exc:
+            print(f"aisys-verify: {exc}", file=sys.stderr)
+            return 1
+        print(f"aisys-verify: promtool test rules: {len(written.tests)} files, {written.checks} alert checks passed")
     return 0

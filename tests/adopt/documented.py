@@ -184,3 +184,21 @@ PENDING = (
     "export AISYS_FAKE_NVML_CONFIG=native/fake-nvml/devices/rtx4090.json",
     "LD_LIBRARY_PATH=build/fake-nvml aisys-verify gpu facts --host mainpc",
 )
+
+# docs/observability.md (alert rules, their promtool suites, dashboards, Jaeger)
+QUICK.update({
+    "aisys-verify slo rules system --out build/slo": How(
+        "aisys-verify slo rules system --out build/slo", (0,), r"SUCCESS: 189 rules found"),
+    "aisys-verify slo rules system --only coordination_latency --out build/slo --test": How(
+        "aisys-verify slo rules system --only coordination_latency --out build/slo --test", (0,),
+        r"promtool test rules: 3 files, \d+ alert checks passed"),
+    "aisys-verify slo rules system --out build/slo --test --dashboards": How(
+        None, why="every SLO's promtool suites take ~75 s of CPU: tests/slo/test_slo_rules.py runs them with "
+                  "AISYS_RULE_TESTS=full, and the --test and --dashboards paths on one SLO"),
+    "AISYS_RULE_TESTS=full pytest tests/slo/test_slo_rules.py": How(
+        None, why="~75 s of CPU for 81 promtool files; the quick tier runs one SLO of each series shape"),
+    "scripts/build-grafana-validate": How(None, why="builds with Go from the module proxy (minutes cold): "
+                                                    "scripts/setup runs it"),
+    "scripts/build-jaeger": How(None, why="builds Jaeger with Go from the module proxy (tens of minutes cold): "
+                                          "scripts/setup runs it"),
+})
