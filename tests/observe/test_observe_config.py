@@ -121,3 +121,14 @@ def test_an_inventory_may_name_the_deployments_prometheus(tmp_path: Path) -> Non
     assert prometheus_for(stack, "http://elsewhere:9090").url == "http://elsewhere:9090"  # the option wins
     with pytest.raises(InventoryError, match=r"inv.yaml:4.*prometheus: expected the URL of a Prometheus"):
         parse_inventory(hosts + "prometheus: 10.0.0.9:9090\n", "inv.yaml")
+
+
+def test_the_plugin_resolves_the_option_over_the_ini_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\naisys_prometheus = off\n")
+    pytester.makepyfile(test_it="def test_it(aisys_config):\n    print('PROM', aisys_config.prometheus)\n")
+    assert "PROM off" in str(pytester.runpytest_subprocess("-s").stdout)
+    result = pytester.runpytest_subprocess("-s", "--aisys-prometheus=http://10.0.0.9:9090")
+    result.stdout.fnmatch_lines(["*PROM http://10.0.0.9:9090*"])
+    bad = pytester.runpytest_subprocess("--aisys-prometheus=nonsense")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*prometheus: expected a URL such as http://127.0.0.1:9090 (or own, off)*"])
