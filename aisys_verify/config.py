@@ -13,11 +13,12 @@ Lowest to highest:
    needing what the stack cannot do fails instead of skipping), ``AISYS_IMAGES`` (compose: ``standin`` or
    ``spec``), ``AISYS_STANDIN_GROUPS`` (compose with spec images: groups run as stand-ins, ``a,b``) and
    ``AISYS_HEALTH_TIMEOUT`` (seconds a group may take to turn healthy at stand-up; a busy machine needs more) and
-   ``AISYS_SHARD`` (``I/N``: this job runs shard I of N, split by test id; aisys_verify.shard);
+   ``AISYS_SHARD`` (``I/N``: this job runs shard I of N, split by test id; aisys_verify.shard) and
+   ``AISYS_PROMETHEUS`` (a URL of a Prometheus that already runs, or ``own`` / ``off``; aisys_verify.observe);
 4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults``,
    ``--aisys-standin-profile``, ``--aisys-standin-defects``, ``--aisys-inventory``,
    ``--aisys-strict-capabilities``, ``--aisys-images``, ``--aisys-standin-groups``,
-   ``--aisys-health-timeout``, ``--aisys-shard`` in pytest; ``PATH...``,
+   ``--aisys-health-timeout``, ``--aisys-shard``, ``--aisys-prometheus`` in pytest; ``PATH...``,
    ``--var``, ``--backend`` in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
@@ -49,6 +50,7 @@ ENV_IMAGES = "AISYS_IMAGES"
 ENV_STANDIN_GROUPS = "AISYS_STANDIN_GROUPS"
 ENV_HEALTH_TIMEOUT = "AISYS_HEALTH_TIMEOUT"
 ENV_SHARD = "AISYS_SHARD"
+ENV_PROMETHEUS = "AISYS_PROMETHEUS"
 BACKEND_NAMES = ("local", "compose", "external")
 # compose: standin runs every group from the stand-in image with the framework's run plan (the default);
 # spec runs each service with the image its compose file names, configured only as real agents are
@@ -71,6 +73,9 @@ class VerifyConfig:
     standin_groups: tuple[str, ...] = ()  # compose with spec images: groups (NAME or HOST/NAME) run as stand-ins
     health_timeout: float = 30.0  # seconds a group may take to turn healthy at stand-up (external: to be found)
     shard: Shard | None = None  # this job's share of the tests (I/N by test id); None: every test
+    # a Prometheus that already runs (http://host:9090): PromQL is read there and the stack starts none of its
+    # own; also 'off' (no Prometheus) or 'own' (the stack's own, required). None: the stack's own when installed
+    prometheus: str | None = None
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
                        lint_fail_on: str | Severity | None = None, base: Path | None = None,
@@ -80,9 +85,11 @@ class VerifyConfig:
                        strict_capabilities: bool | None = None, images: str | None = None,
                        standin_groups: str | Sequence[str] | None = None,
                        health_timeout: str | float | None = None,
-                       shard: str | Shard | None = None) -> VerifyConfig:
+                       shard: str | Shard | None = None, prometheus: str | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
+        if prometheus is not None and prometheus.strip():
+            changes["prometheus"] = parse_prometheus(prometheus)
         if shard is not None and str(shard).strip():
             changes["shard"] = shard if isinstance(shard, Shard) else Shard.parse(shard, "shard")
         if health_timeout is not None and str(health_timeout).strip():
@@ -146,7 +153,8 @@ class VerifyConfig:
                                    images=environ.get(ENV_IMAGES) or None,
                                    standin_groups=environ.get(ENV_STANDIN_GROUPS),
                                    health_timeout=environ.get(ENV_HEALTH_TIMEOUT) or None,
-                                   shard=Shard.parse(environ[ENV_SHARD], ENV_SHARD) if environ.get(ENV_SHARD) else None)
+                                   shard=Shard.parse(environ[ENV_SHARD], ENV_SHARD) if environ.get(ENV_SHARD) else None,
+                                   prometheus=environ.get(ENV_PROMETHEUS) or None)
 
     def checked(self) -> VerifyConfig:
         """This config, once every layer is applied; a UsageError for combinations no layer alone can judge."""
@@ -170,6 +178,19 @@ def parse_bool(text: str, where: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise UsageError(f"{where}: expected true or false, got {text!r}")
+
+
+def parse_prometheus(text: str) -> str:
+    """'own', 'off' or an http(s) URL of a Prometheus (its API's base: http://host:9090)."""
+    value = text.strip()
+    if value in ("own", "off", "auto"):
+        return value
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"prometheus: expected a URL such as http://127.0.0.1:9090 (or own, off), got {text!r}")
+    return value.rstrip("/")
 
 
 def parse_severity(value: str | Severity) -> Severity:
@@ -209,5 +230,5 @@ def from_pyproject(start: Path) -> VerifyConfig:
                 standin_profile=table.get("standin_profile"), standin_defects=table.get("standin_defects"),
                 inventory=table.get("inventory"), strict_capabilities=table.get("strict_capabilities"),
                 images=table.get("images"), standin_groups=table.get("standin_groups"),
-                health_timeout=table.get("health_timeout"))
+                health_timeout=table.get("health_timeout"), prometheus=table.get("prometheus"))
     return VerifyConfig()

@@ -44,6 +44,8 @@
      ├── RecoveryObjectiveMissed     (also AssertionError) a measured RPO or RTO exceeds the spec's objective
      ├── HttpNoReply                 (also OSError) what answered on an HTTP port did not speak HTTP
      ├── WaitTimeout                 (also AssertionError) what a test waited for did not come in time; the last value
+     ├── PrometheusError             Prometheus or Alertmanager is missing, did not start, or refused a query
+     ├── PromqlFinding               (also AssertionError) an SLO's own PromQL selects nothing or disagrees with the run
      ├── PromtoolFailed              (also AssertionError) promtool rejected generated rules or their unit tests failed
      ├── DashboardInvalid            (also AssertionError) a generated Grafana dashboard breaks the dashboard schema
      ├── LoadError                   a load run cannot start, or its generator failed
@@ -396,6 +398,26 @@ class WaitTimeout(VerifyError, AssertionError):
         self.what = what
         self.timeout = timeout
         self.last = last
+
+
+class PrometheusError(VerifyError):
+    """Prometheus or Alertmanager is not installed, did not start, or answered a request with an error; names
+    the server (and the query, when there is one) and what to do."""
+
+    def __init__(self, message: str, *, query: str = "", hint: str = "") -> None:
+        text = message + (f"\n    query: {query.strip()}" if query else "") + (f"\n    fix: {hint}" if hint else "")
+        super().__init__(text)
+        self.query = query
+        self.hint = hint
+
+
+class PromqlFinding(VerifyError, AssertionError):
+    """An SLO's own PromQL, run on Prometheus, selects nothing (a wrong metric or label) or computes something
+    other than what the run measured exactly; ``findings`` lists each as 'file:line: SLO name: what'."""
+
+    def __init__(self, message: str, findings: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.findings = findings
 
 
 class PromtoolFailed(VerifyError, AssertionError):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aisys_verify.slo.dashboards import dashboards, validate_dashboards, write_dashboards
     from aisys_verify.slo.driver import RunRecord, RunRecordError, Target, run
     from aisys_verify.slo.gauges import GaugeReadings, judge_gauge
+    from aisys_verify.slo.promql import PromqlEvaluation, PromqlResult, evaluate_promql, over_window
     from aisys_verify.slo.promtool import promtool_check, promtool_test, write_rules
     from aisys_verify.slo.report import burn_table, table, timeline_svg, verdicts_svg, write_json
     from aisys_verify.slo.resources import (
@@ -40,12 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WORKBOOK_ALERTS", "BucketLatencies", "Change", "Counts", "DockerSource", "Evaluation", "ExactLatencies",
-    "GaugeExporter", "GaugeReadings", "GaugeSource", "NvmlSource", "PhaseBurn", "ProcessSource", "ResourceSampler",
-    "RunRecord", "RunRecordError", "SketchLatencies", "SliKind", "SloSession", "SloSpec", "Status", "Target", "Verdict",
-    "assert_change", "assert_slo", "assert_slos", "bad_fraction_change", "budget_consumed", "burn_rate", "burn_table",
-    "default_sources", "evaluate", "from_slo_config", "judge_gauge", "judge_latency", "judge_ratio",
-    "min_samples_upper_bound", "phase_burn", "quantile_shift", "run", "table", "timeline_svg", "verdicts_svg",
-    "write_json",
+    "GaugeExporter", "GaugeReadings", "GaugeSource", "NvmlSource", "PhaseBurn", "ProcessSource", "PromqlEvaluation",
+    "PromqlResult", "ResourceSampler", "RunRecord", "RunRecordError", "SketchLatencies", "SliKind", "SloSession",
+    "SloSpec", "Status", "Target", "Verdict", "assert_change", "assert_slo", "assert_slos", "bad_fraction_change",
+    "budget_consumed", "burn_rate", "burn_table", "default_sources", "evaluate", "evaluate_promql",
+    "from_slo_config", "judge_gauge", "judge_latency", "judge_ratio", "min_samples_upper_bound", "over_window",
+    "phase_burn", "quantile_shift", "run", "table", "timeline_svg", "verdicts_svg", "write_json",
 ]
 
 _LAZY = {"RunRecord": "driver", "RunRecordError": "driver", "Target": "driver", "run": "driver",
@@ -54,7 +55,8 @@ _LAZY = {"RunRecord": "driver", "RunRecordError": "driver", "Target": "driver", 
          "GaugeReadings": "gauges", "judge_gauge": "gauges", "DockerSource": "resources", "GaugeExporter": "resources",
          "GaugeSource": "resources",
          "NvmlSource": "resources", "ProcessSource": "resources", "ResourceSampler": "resources",
-         "default_sources": "resources"}
+         "default_sources": "resources",
+         "PromqlEvaluation": "promql", "PromqlResult": "promql", "evaluate_promql": "promql", "over_window": "promql"}
 
 # Prometheus recording and burn-rate alerting rules from SLOs (alerts.py)
 __all__ += ["SRE_WORKBOOK_WINDOWS", "BurnAlert", "RuleSet", "alert_name", "alert_rules", "record_name", "rule_set"]

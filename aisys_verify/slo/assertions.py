@@ -93,6 +93,13 @@ class SloSession:
         return evaluate(chosen, self.services, load=load, metrics=metrics, phase=phase, confidence=self.confidence,
                         gauges=gauges)
 
+    def promql(self, client: Any, start: float, end: float, exact: Evaluation | None = None) -> Any:
+        """Every SLO's own PromQL over [start, end] on ``client`` (a PrometheusClient), judged and checked
+        against ``exact`` (aisys_verify.slo.promql.evaluate_promql; a PromqlEvaluation)."""
+        from aisys_verify.slo.promql import evaluate_promql
+
+        return evaluate_promql(self.slos, client, start, end, exact=exact, confidence=self.confidence)
+
     def burn(self, name: str, load: LoadResultsLike, phases: Sequence[str] | None = None) -> list[PhaseBurn]:
         """Budget burn per phase of a load run, from the SLO's endpoints (a latency SLO's bad events are
         failed or slower than its bound)."""

@@ -20,9 +20,10 @@ from aisys_verify.spec.source import Location
 # Fixed ports the stack (aisys_verify/stack/) binds next to the agents. Toxiproxy's API is
 # aisys_verify.stack.local.TOXIPROXY_PORT and stack.compose.TOXIPROXY_PORT (8474, Toxiproxy's default);
 # Prometheus (9090, its default, as the real system's docker-compose.observability.yml publishes it) is
-# the scraper the observability work adds. tests/unit/test_spec_fidelity.py keeps this table in step
+# the stack's own scraper (aisys_verify.observe.servers.PROMETHEUS_PORT), beside its Alertmanager (9093, its
+# default and the real system's). tests/unit/test_spec_fidelity.py keeps this table in step
 # with the stack's constants.
-STACK_PORTS: tuple[tuple[str, int], ...] = (("Toxiproxy API", 8474), ("Prometheus", 9090))
+STACK_PORTS: tuple[tuple[str, int], ...] = (("Toxiproxy API", 8474), ("Prometheus", 9090), ("Alertmanager", 9093))
 DEFAULT_REDIS_PORT = 6379  # the loader's default Redis store (aisys_verify.spec.loader.DEFAULT_REDIS_PORT)
 
 

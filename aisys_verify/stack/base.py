@@ -82,6 +82,7 @@ class StackOptions:
     inventory: Path | None = None  # external backend: the inventory file (stack/inventory.py)
     images: str = "standin"  # compose backend: standin | spec (config.IMAGE_MODES)
     standin_groups: tuple[str, ...] = ()  # compose with spec images: groups run from the stand-in image
+    prometheus: str = "auto"  # the stack's own Prometheus: auto | own | off | a URL of one that runs (observe/)
 
     def __post_init__(self) -> None:
         from aisys_verify.errors import UsageError
@@ -97,7 +98,7 @@ def stack_options(config: VerifyConfig, **extra: Any) -> StackOptions:
     fields: dict[str, Any] = {"health_timeout": config.health_timeout, **extra}
     return StackOptions(interpose=config.interpose, standin_profile=config.standin_profile,
                         standin_defects=config.standin_defects, inventory=config.inventory, images=config.images,
-                        standin_groups=config.standin_groups, **fields)
+                        standin_groups=config.standin_groups, prometheus=config.prometheus or "auto", **fields)
 
 
 def start_line(start: str, layers: int) -> str:

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from aisys_verify.observe.attach import attach as observe_attach
+from aisys_verify.observe.attach import detach as observe_detach
 from aisys_verify.plan.order import start_layers
 from aisys_verify.plan.run import RunPlan, default_plan
 from aisys_verify.spec.model import Topology
@@ -189,6 +191,7 @@ class ComposeStack(OwnStack):
         if note := health_gate(self.topology, self.plan).note():
             self.progress(note)
         self.runner.start_layers()
+        observe_attach(self, self.toxiproxy_address)  # Prometheus on the host, scraping the published ports
 
     def stop(self) -> None:
         """Tear everything down (idempotent): every project with its volumes, then anything still labelled."""
@@ -214,6 +217,7 @@ class ComposeStack(OwnStack):
         with contextlib.suppress(Exception):
             for leftover in labelled_objects(self.stack_id).values():
                 remove_objects(leftover)
+        observe_detach(self)
         self.beside.stop_all()
         self._end_stop()
 

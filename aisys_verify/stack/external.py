@@ -63,6 +63,7 @@ class ExternalStack:
         self.stack_id = "ext-" + uuid.uuid4().hex[:8]
         self.started_s: float | None = None
         self.trace_dir: Path | None = self.inventory.traces
+        self.prometheus_url: str | None = self.inventory.prometheus  # read by aisys_verify.observe.prometheus_for
         self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix=f"aisys-{self.stack_id}-"))
         self.plan = RunPlan({h: e.address for h, e in self.inventory.hosts.items()}, self._redis(), self._http_ports())
         self.plan.standin_profile, self.plan.standin_defects = self.options.standin_profile, [
@@ -98,6 +99,8 @@ class ExternalStack:
             caps |= {"kill", "restart", "pause"}
         elif all(e.docker is not None or e.processes for e in entries):
             caps |= {"kill", "pause"}  # a process killed by pid has no one to start it again
+        if self.inventory.prometheus:
+            caps.add("prometheus")  # PromQL reads the deployment's Prometheus (aisys_verify.observe.prometheus_for)
         toxiproxy = self.inventory.toxiproxy
         edges = self.proxies if connected else list(toxiproxy.proxies) if toxiproxy else []
         if edges or (toxiproxy is not None and toxiproxy.auto and not connected):

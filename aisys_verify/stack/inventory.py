@@ -11,6 +11,7 @@ YAML (docs/external.md)::
         processes: {memory_stack: 4242}              # a process deployment: signal these pids
     toxiproxy: {api: 10.0.0.9:8474, proxies: auto}   # or a list of {caller, callee, socket, proxy}
     traces: /var/log/aisys/traces                    # JSON-lines spans of every agent, if they write them
+    prometheus: http://10.0.0.9:9090                 # a Prometheus scraping the agents (the SLO file's PromQL)
 
 Read with the spec loader's bounded YAML reader (line numbers kept); every problem is one InventoryError
 naming the file:line, the key (``hosts.pc2.address``) and a fix. Nothing here touches the network.
@@ -33,7 +34,7 @@ DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
 SOCKETS = ("main", "health", "redis")
 HOST_KEYS = ("address", "vars", "redis", "docker", "processes")
 DOCKER_KEYS = ("context", "host", "containers", "project")
-TOP_KEYS = ("hosts", "toxiproxy", "traces")
+TOP_KEYS = ("hosts", "toxiproxy", "traces", "prometheus")
 PROXY_KEYS = ("caller", "callee", "socket", "proxy", "cross_host")
 CHANGE_ME = "CHANGE-ME"
 
@@ -94,6 +95,7 @@ class Inventory:
     hosts: Mapping[str, HostEntry]
     toxiproxy: ToxiproxyEntry | None = None
     traces: Path | None = None
+    prometheus: str | None = None  # the deployment's Prometheus (http(s) URL): PromQL is read there
 
     def error(self, key: str, message: str, line: int | None = None) -> InventoryError:
         return InventoryError(f"{key}: {message}", path=self.path, key=key, line=line)
@@ -203,7 +205,13 @@ def parse_inventory(text: str, shown: str, topology: Topology | None = None) -> 
     traces = None
     if data.get("traces") is not None:
         traces = Path(reader.text(data["traces"], "traces", data, "traces"))
-    inventory = Inventory(shown, hosts, toxiproxy, traces)
+    prometheus = None
+    if data.get("prometheus") is not None:
+        prometheus = reader.text(data["prometheus"], "prometheus", data, "prometheus").rstrip("/")
+        if urlsplit(prometheus).scheme not in ("http", "https") or not urlsplit(prometheus).hostname:
+            raise reader.fail("prometheus", f"expected the URL of a Prometheus (http://HOST:9090), got {prometheus!r}",
+                              data, "prometheus")
+    inventory = Inventory(shown, hosts, toxiproxy, traces, prometheus)
     if topology is not None:
         check_against_spec(inventory, topology, reader, hosts_data)
     return inventory
@@ -400,7 +408,8 @@ def template(topology: Topology, spec_vars: Mapping[str, str] | None = None) -> 
               "#   api: HOST:8474",
               "#   proxies: auto                       # or a list of {caller: HOST/AGENT, callee: HOST/AGENT, "
               "socket: main|health|redis, proxy: NAME}",
-              "# traces: /path/to/spans                # a folder of JSON-lines spans every agent writes", ""]
+              "# traces: /path/to/spans                # a folder of JSON-lines spans every agent writes",
+              "# prometheus: http://HOST:9090          # a Prometheus scraping the agents (the SLO file's PromQL)", ""]
     return "\n".join(lines)
 
 
@@ -449,6 +458,9 @@ def describe_stack(stack: Any) -> dict[str, Any]:
             for p in stack.proxies]}
     if stack.trace_dir is not None:
         data["traces"] = str(stack.trace_dir)
+    observability = getattr(stack, "observability", None)
+    if observability is not None:
+        data["prometheus"] = observability.prometheus_url
     return data
 
 

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from aisys_verify.errors import VerifyError
+from aisys_verify.observe.attach import attach as observe_attach
+from aisys_verify.observe.attach import detach as observe_detach
+from aisys_verify.observe.attach import ready as observe_ready
 from aisys_verify.plan.edges import call_edges
 from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.order import start_layers
@@ -89,7 +92,10 @@ class LocalStack(OwnStack):
         self.progress(start_line(self.options.start, len(self.layers)))
         if note := health_gate(self.topology, self.plan).note():
             self.progress(note)
+        # Prometheus + Alertmanager (aisys_verify.observe) start in the background, overlapping the agents'
+        observe_attach(self, f"{self.network}.1", wait=False)
         self._launch(plan_path)
+        observe_ready(self)
 
     # --- servers beside the stack: Toxiproxy and each host's Redis ------------------------------------
 
@@ -203,6 +209,7 @@ class LocalStack(OwnStack):
         for stream in (self.launcher.stdin, self.launcher.stdout) if self.launcher else ():
             with contextlib.suppress(Exception):
                 stream.close()  # type: ignore[union-attr]
+        observe_detach(self)
         self.beside.stop_all()
         state.kill_recorded(self.record, grace=1.0)  # anything the steps above missed
         self._end_stop()

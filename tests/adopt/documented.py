@@ -159,6 +159,9 @@ PYTEST: dict[str, bool] = {
     "AISYS_FAKE_NVML_CONFIG=native/fake-nvml/stacks/default-stack.json pytest suites -m slo": False,  # docs/slo.md
     "pytest suites/dr -m backup --aisys-backend=compose --aisys-spec tests/backup/mini_spec": False,
     ".venv/bin/python -m pytest tests/compose/test_backup.py": True,
+    ".venv/bin/python -m pytest suites/slo -m slo": False,  # docs/prometheus.md: the PromQL test is collected
+    ".venv/bin/python -m pytest suites/slo -m slo --aisys-prometheus=http://127.0.0.1:9090": False,  # option wiring
+    ".venv/bin/python -m pytest tests/observe": True,
 }
 
 # Commands the gpu, backup, Chaos Toolkit and security documents brought in (merged from main at the end of

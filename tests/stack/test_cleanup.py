@@ -60,6 +60,10 @@ def test_with_the_stack_up(aisys_stack):
 """
 
 RUN_TIMEOUT_S = 90.0
+# the stack's own Prometheus and Alertmanager (aisys_verify.observe; scripts/system-deps installs them): servers
+# in their own sessions, like Redis and Toxiproxy, so a SIGKILL of pytest leaves them to the reaper too
+SERVERS_OBSERVE = ("alertmanager", "prometheus")
+SERVERS = sorted(["redis", "redis", "toxiproxy", *SERVERS_OBSERVE])
 READY_TIMEOUT_S = 60.0
 
 
@@ -137,7 +141,7 @@ def wait_stack_up(run: Run, state_dir: Path) -> dict[str, Any]:
 
     wait_for(ready, READY_TIMEOUT_S, what="a state record with a launcher, and the inner test running")
     info = run.load_info()
-    assert {p["role"] for p in info["processes"]} == {"toxiproxy", "redis", "launcher", "group"}, info
+    assert {p["role"] for p in info["processes"]} == {"toxiproxy", "redis", "launcher", "group", *SERVERS_OBSERVE}, info
     assert recorded_alive(info["processes"]), info
     return info
 
@@ -195,14 +199,15 @@ def killed_run(project: Path, state_dir: Path, runs: list[Run]) -> dict[str, Any
     # the launcher gets SIGTERM when pytest dies (PR_SET_PDEATHSIG) and takes the groups with it
     def only_servers_left() -> list[str]:
         alive = recorded_alive(info["processes"])
-        return alive if alive and all(line.split()[0] in ("redis", "toxiproxy") for line in alive) else []
+        return alive if alive and all(line.split()[0] in SERVERS for line in alive) else []
 
-    alive = wait_for(only_servers_left, 15, what="only Redis and Toxiproxy left after SIGKILL")
-    assert sorted(line.split()[0] for line in alive) == ["redis", "redis", "toxiproxy"], alive
+    alive = wait_for(only_servers_left, 15, what="only the servers (Redis, Toxiproxy, Prometheus, Alertmanager) "
+                     "left after SIGKILL")
+    assert sorted(line.split()[0] for line in alive) == SERVERS, alive
 
     found = {record.stack_id: live for record, live in state.list_stacks()}
     assert set(found) == {info["stack_id"]}, found
-    assert sorted(p.role for p in found[info["stack_id"]]) == ["redis", "redis", "toxiproxy"]
+    assert sorted(p.role for p in found[info["stack_id"]]) == SERVERS
     return info
 
 
@@ -213,7 +218,7 @@ def test_after_sigkill_the_next_run_removes_the_leftovers(project: Path, state_d
     code = finish(run)
     text = run.text()
     assert code == 0, text
-    assert f"aisys-verify: removed 3 leftover process(es) of stack {info['stack_id']}" in text, text
+    assert f"aisys-verify: removed {len(SERVERS)} leftover process(es) of stack {info['stack_id']}" in text, text
     assert_gone(info, state_dir, text)
     assert_gone(run.load_info(), state_dir, text)
 
@@ -224,10 +229,11 @@ def test_after_sigkill_aisys_verify_down_removes_the_leftovers(project: Path, st
     env = child_env(state_dir, project / "tmp")
     status = cli(["status"], env, project)
     assert status.returncode == 0 and info["stack_id"] in status.stdout, status
-    assert "2 redis, 1 toxiproxy" in status.stdout, status.stdout
+    assert "1 alertmanager, 1 prometheus, 2 redis, 1 toxiproxy" in status.stdout, status.stdout
     down = cli(["down"], env, project)
     assert down.returncode == 0, down
-    assert f"aisys-verify: stopped stack {info['stack_id']} (3 process(es) had to be killed)" in down.stdout, down
+    killed = f"({len(SERVERS)} process(es) had to be killed)"
+    assert f"aisys-verify: stopped stack {info['stack_id']} {killed}" in down.stdout, down
     assert_gone(info, state_dir, down.stdout + down.stderr)
     assert cli(["status"], env, project).stdout.strip() == "aisys-verify: no stacks running"
 
@@ -237,7 +243,7 @@ def test_after_sigkill_state_reap_removes_the_leftovers(project: Path, state_dir
     began = time.monotonic()
     reaped = state.reap()
     assert [(record.stack_id, sorted(p.role for p in procs)) for record, procs in reaped] == [
-        (info["stack_id"], ["redis", "redis", "toxiproxy"])]
+        (info["stack_id"], SERVERS)]
     assert time.monotonic() - began < 5
     assert_gone(info, state_dir)
     assert state.reap() == []

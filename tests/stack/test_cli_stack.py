@@ -39,7 +39,8 @@ def test_up_status_down_round_trip(tmp_path: Path, state_dir: Path) -> None:
 
         status = cli(["status"], env, tmp_path)
         assert status.returncode == 0, status
-        assert stack_id in status.stdout and "2 group, 1 launcher, 2 redis, 1 toxiproxy" in status.stdout, status.stdout
+        roles = "1 alertmanager, 2 group, 1 launcher, 1 prometheus, 2 redis, 1 toxiproxy"
+        assert stack_id in status.stdout and roles in status.stdout, status.stdout
         assert "agents: 4 ok" in status.stdout, status.stdout
 
         down = cli(["down"], env, tmp_path)

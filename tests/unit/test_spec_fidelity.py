@@ -149,7 +149,10 @@ def test_stack_port_table_matches_the_stack() -> None:
 
     ports = dict(STACK_PORTS)
     assert ports["Toxiproxy API"] == local.TOXIPROXY_PORT == compose_stack.TOXIPROXY_PORT
-    assert ports["Prometheus"] == 9090
+    from aisys_verify.observe import servers
+
+    assert ports["Prometheus"] == servers.PROMETHEUS_PORT == 9090
+    assert ports["Alertmanager"] == servers.ALERTMANAGER_PORT == 9093
     assert DEFAULT_REDIS_PORT in reserved_ports()
 
 

@@ -11,6 +11,7 @@ dialect (the real one has no error code: the HTTP status is then read from the e
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aisys_verify.errors import GatewayInvalid as _Invalid
@@ -40,6 +41,7 @@ class GatewayRole(Role):
         else:
             return None
         traceparent = request.headers.get("traceparent")
+        started = time.perf_counter()
         with tracing.server_span(self.ctx.tracer, self.ctx.agent.name, f"HTTP {request.method} "
                                  f"{request.path if not request.path.startswith('/memory/') else '/memory/{id}'}",
                                  traceparent) as span:
@@ -52,6 +54,10 @@ class GatewayRole(Role):
             if response.status >= 500:
                 tracing.mark_error(span, response.body.decode(errors="replace")[:200])
             response.headers["X-Trace-Id"] = tracing.current_trace_id()
+            # the web-interface SLOs measure the HTTP API: counted like the main socket (status class 2xx/4xx/5xx)
+            route_name = "/memory/{id}" if request.path.startswith("/memory/") else request.path
+            self.ctx.metrics.observe(f"{request.method} {route_name}", f"{response.status // 100}xx",
+                                     time.perf_counter() - started)
             return response
 
     async def dialogue(self, request: HttpRequest) -> HttpResponse:
