@@ -44,6 +44,8 @@
      ├── RecoveryObjectiveMissed     (also AssertionError) a measured RPO or RTO exceeds the spec's objective
      ├── HttpNoReply                 (also OSError) what answered on an HTTP port did not speak HTTP
      ├── WaitTimeout                 (also AssertionError) what a test waited for did not come in time; the last value
+     ├── KubernetesError             a Kubernetes piece (etcd, kube-apiserver, kwok, kubectl) failed; names it and what to do
+     ├── ManifestInvalid             (also AssertionError) rendered Kubernetes manifests failed a validation layer; the findings
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -394,3 +396,18 @@ class WaitTimeout(VerifyError, AssertionError):
         self.what = what
         self.timeout = timeout
         self.last = last
+
+
+class KubernetesError(VerifyError):
+    """A Kubernetes piece failed: the loopback control plane (etcd, kube-apiserver, controller-manager, scheduler,
+    kwok) did not start, a binary is missing (scripts/build-k8s), or kubectl refused a request. The message names
+    the piece or command, its log tail and what to do."""
+
+
+class ManifestInvalid(VerifyError, AssertionError):
+    """Rendered Kubernetes manifests failed one or more validation layers (schema, spec, server, rollout).
+    ``findings`` holds every problem (each names its layer, object and what to do)."""
+
+    def __init__(self, message: str, *, findings: tuple[object, ...]) -> None:
+        self.findings = findings
+        super().__init__(message)
