@@ -44,8 +44,8 @@
      ├── RecoveryObjectiveMissed     (also AssertionError) a measured RPO or RTO exceeds the spec's objective
      ├── HttpNoReply                 (also OSError) what answered on an HTTP port did not speak HTTP
      ├── WaitTimeout                 (also AssertionError) what a test waited for did not come in time; the last value
-     ├── KubernetesError             a Kubernetes piece (etcd, kube-apiserver, kwok, kubectl) failed; names it and what to do
-     ├── ManifestInvalid             (also AssertionError) rendered Kubernetes manifests failed a validation layer; the findings
+     ├── KubernetesError             a Kubernetes piece (etcd, kube-apiserver, kwok, kubectl) failed; names it
+     ├── ManifestInvalid             (also AssertionError) Kubernetes manifests failed a validation layer
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start

@@ -13,18 +13,18 @@ from aisys_verify.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from aisys_verify.k8s.output import Manifest, read_manifests, write_manifests
-    from aisys_verify.k8s.render import RenderOptions, render
+    from aisys_verify.k8s.render import RenderOptions, render_manifests
     from aisys_verify.k8s.resources import GroupNeeds, group_needs, node_capacity
     from aisys_verify.k8s.validate import LAYERS, K8sFinding, allows, schema_layer, spec_layer
 
 __all__ = [
     "LAYERS", "GroupNeeds", "K8sFinding", "Manifest", "RenderOptions", "allows", "group_needs", "node_capacity",
-    "read_manifests", "render", "schema_layer", "spec_layer", "write_manifests",
+    "read_manifests", "render_manifests", "schema_layer", "spec_layer", "write_manifests",
 ]
 
 _LAZY = {
     "Manifest": "output", "read_manifests": "output", "write_manifests": "output",
-    "RenderOptions": "render", "render": "render",
+    "RenderOptions": "render", "render_manifests": "render",
     "GroupNeeds": "resources", "group_needs": "resources", "node_capacity": "resources",
     "LAYERS": "validate", "K8sFinding": "validate", "allows": "validate", "schema_layer": "validate",
     "spec_layer": "validate",

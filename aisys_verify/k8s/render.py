@@ -26,7 +26,7 @@ from aisys_verify.k8s.resources import GPU_MEMORY_LABEL, HOST_LABEL, group_needs
 from aisys_verify.plan.edges import call_edges
 from aisys_verify.plan.groups import UNGROUPED, agents_of_group, group_of_agent, groups_to_run
 from aisys_verify.plan.run import resolve_http_ports
-from aisys_verify.spec.model import Agent, Topology
+from aisys_verify.spec.model import Agent, EdgeKind, Topology
 
 STACK_LABEL = "aisys-verify/stack"
 GROUP_LABEL = "aisys-verify/group"
@@ -243,13 +243,13 @@ class Renderer:
             target = agents[edge.callee]
             allowed.setdefault(callee, {}).setdefault(caller, set()).update(
                 (target.port.number, target.health_port.number))
-        for edge in topo.edges:  # agents to their host's Redis
-            if edge.kind.value != "store" or edge.source not in self.groups:
+        for store_edge in topo.edges:  # agents to their host's Redis
+            if store_edge.kind is not EdgeKind.STORE or store_edge.source not in self.groups:
                 continue
-            store = next((s for s in topo.stores if s.key == edge.target), None)
+            store = next((s for s in topo.stores if s.key == store_edge.target), None)
             if store is not None:
-                allowed.setdefault((store.host, "redis"), {}).setdefault(self.groups[edge.source], set()).add(
-                    store.port)
+                allowed.setdefault((store.host, "redis"), {}).setdefault(self.groups[store_edge.source],
+                                                                         set()).add(store.port)
         for host in topo.hosts:
             for group in groups_to_run(topo, host.name):
                 members = list(agents_of_group(topo, host.name, group))
@@ -280,6 +280,6 @@ class Renderer:
                 "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"], "ingress": rules}}
 
 
-def render(topology: Topology, options: RenderOptions | None = None) -> list[dict[str, Any]]:
+def render_manifests(topology: Topology, options: RenderOptions | None = None) -> list[dict[str, Any]]:
     """Every object for the spec, sorted (kind, namespace, name)."""
     return Renderer(topology, options or RenderOptions()).objects()
