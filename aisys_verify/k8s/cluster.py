@@ -51,7 +51,7 @@ def cache_dir() -> Path:
                 f"v{K8S_VERSION}")
 
 
-def missing() -> str | None:
+def cluster_missing() -> str | None:
     """Why the control plane cannot start here (a missing binary and what to run), or None."""
     gone = [b for b in BINARIES if not (cache_dir() / "bin" / b).is_file()]
     if gone:
@@ -94,7 +94,7 @@ class ControlPlane:
     # --- start ------------------------------------------------------------------------------------
 
     def start(self) -> float:
-        why = missing()
+        why = cluster_missing()
         if why:
             raise KubernetesError(f"the Kubernetes control plane cannot start: {why}")
         for record, procs in state.reap():

@@ -19,7 +19,7 @@ import pytest
 
 from aisys_verify import Topology, load_spec
 from aisys_verify.k8s import Manifest, render_manifests
-from aisys_verify.k8s.cluster import ControlPlane, missing
+from aisys_verify.k8s.cluster import ControlPlane, cluster_missing
 from aisys_verify.k8s.layers import as_manifests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def system_manifests(system_objects: list[dict[str, Any]]) -> list[Manifest]:
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    why = missing()
+    why = cluster_missing()
     if why:
         if os.environ.get("AISYS_K8S_REQUIRED") == "1":
             pytest.fail(f"AISYS_K8S_REQUIRED=1 but the control plane cannot start: {why}")
