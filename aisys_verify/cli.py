@@ -268,7 +268,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
             reap_compose(include_live_owners=True, stack_id=record.stack_id)
         elif record.backend == "kubernetes":
-            from aisys_verify.stack.kubernetes import down_record
+            from aisys_verify.k8s.backend import down_record
 
             down_record(record)
         record.remove()

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from aisys_verify.errors import CapabilityMissing, ChaosUnsupported, StackStartError
+from aisys_verify.k8s.backend import KubernetesStack, reap_kubernetes
 from aisys_verify.k8s.cluster import ControlPlane
 from aisys_verify.k8s.kubectl import Kubectl
 from aisys_verify.stack import StackOptions, require, state
 from aisys_verify.stack.base import backend_class
-from aisys_verify.stack.kubernetes import KubernetesStack, reap_kubernetes
 from aisys_verify.waiting import wait_for
 from tests.unit import spec_factory as sf
 
@@ -94,7 +94,7 @@ def test_a_failed_rollout_names_the_pending_group_and_leaves_nothing(tmp_path: P
 
 _CHILD = """
 import sys, time
-from aisys_verify.stack.kubernetes import KubernetesStack
+from aisys_verify.k8s.backend import KubernetesStack
 stack = KubernetesStack([sys.argv[1]], progress=lambda line: None, rollout_timeout=60)
 stack.start()
 print(stack.stack_id, flush=True)

@@ -1,4 +1,5 @@
-"""The kubernetes backend: the spec's manifests (``aisys_verify.k8s``) applied to a cluster from a kubeconfig.
+"""The kubernetes backend (registered in ``stack.base.BACKENDS``; it lives here because it builds on the rest of
+``aisys_verify.k8s``, which itself uses ``stack.state``): the spec's manifests applied to a cluster from a kubeconfig.
 
 Which cluster: ``$AISYS_KUBECONFIG`` (else kubectl's own default: ``$KUBECONFIG``, ``~/.kube/config``) and
 ``$AISYS_KUBE_CONTEXT`` (else the kubeconfig's current context). Each stack gets a namespace of its own,
