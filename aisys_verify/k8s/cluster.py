@@ -142,7 +142,7 @@ class ControlPlane:
             str(binaries / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
             "--bind-address=127.0.0.1", f"--secure-port={_free_port()}", "--leader-elect=false",
             f"--service-account-private-key-file={w / 'sa.key'}", "--use-service-account-credentials=false",
-            "--controllers=*,-nodeipam,-nodelifecycle", "--profiling=false"])
+            "--profiling=false"])
         self._spawn("kube-scheduler", [
             str(binaries / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}", "--bind-address=127.0.0.1",
             f"--secure-port={_free_port()}", "--leader-elect=false", "--profiling=false"])

@@ -54,6 +54,8 @@ class Kubectl:
 
     def apply(self, documents: list[dict[str, Any]], *extra: str, timeout: float = 120.0,
               check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``kubectl apply -f -`` of the documents (a YAML stream; JSON is YAML)."""
+        """``kubectl apply --server-side -f -`` of the documents (a YAML stream; JSON is YAML): one request per
+        object, where client-side apply reads each object first."""
         stream = "".join("---\n" + json.dumps(d, sort_keys=True) + "\n" for d in documents)
-        return self.run("apply", "-f", "-", *extra, stdin=stream, timeout=timeout, check=check)
+        return self.run("apply", "--server-side", "--field-manager=aisys-verify", "-f", "-", *extra, stdin=stream,
+                        timeout=timeout, check=check)
