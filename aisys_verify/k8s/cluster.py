@@ -142,7 +142,9 @@ class ControlPlane:
             str(binaries / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
             "--bind-address=127.0.0.1", f"--secure-port={_free_port()}", "--leader-elect=false",
             f"--service-account-private-key-file={w / 'sa.key'}", "--use-service-account-credentials=false",
-            "--profiling=false"])
+            # node lifecycle lifts the not-ready taint admission puts on new nodes; a long grace period keeps it
+            # from tainting kwok's nodes when a loaded machine delays kwok's lease renewals
+            "--node-monitor-grace-period=600s", "--profiling=false"])
         self._spawn("kube-scheduler", [
             str(binaries / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}", "--bind-address=127.0.0.1",
             f"--secure-port={_free_port()}", "--leader-elect=false", "--profiling=false"])
@@ -150,7 +152,8 @@ class ControlPlane:
         self._spawn("kwok", [
             str(binaries / "kwok"), f"--kubeconfig={self.kubeconfig}", f"--config={w / 'kwok.yaml'}",
             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
-            "--cidr=10.244.0.1/16", "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{_free_port()}"])
+            "--cidr=10.244.0.1/16", "--node-ip=127.0.0.1", "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{_free_port()}"])
         # the default service account is what every pod runs as; the controller-manager creates it
         self._wait("the default service account", lambda: self.kubectl.run(
             "get", "serviceaccount", "default", "-n", "default", check=False, timeout=10).returncode == 0, 60)

@@ -102,6 +102,7 @@ class Rollout:
     waiting: list[str] = field(default_factory=list)  # Deployments neither available nor blocked
     pods: dict[str, str] = field(default_factory=dict)  # pod name -> its Deployment (through its labels)
     nodes: dict[str, str] = field(default_factory=dict)  # pod name -> node
+    why: dict[str, str] = field(default_factory=dict)  # waiting Deployment -> its conditions and pod phases
 
     @property
     def settled(self) -> bool:
@@ -144,6 +145,14 @@ def observe(kubectl: Kubectl, namespace: str) -> Rollout:
                 blocked.add(owner.get(name))
     result.waiting = sorted(d["metadata"]["name"] for d in deployments
                             if d["metadata"]["name"] not in result.available and d["metadata"]["name"] not in blocked)
+    for d in deployments:
+        if d["metadata"]["name"] in result.waiting:
+            conditions = (d.get("status") or {}).get("conditions") or []
+            phases = sorted({str((p.get("status") or {}).get("phase")) for p in pods
+                             if owner.get(p["metadata"]["name"]) == d["metadata"]["name"]})
+            result.why[d["metadata"]["name"]] = "; ".join(
+                [f"{c.get('type')}={c.get('status')} ({c.get('message', '')})" for c in conditions]
+                + [f"pods: {', '.join(phases) or 'none'}"])
     return result
 
 
@@ -187,7 +196,8 @@ def rollout_findings(rollout: Rollout, manifests: list[Manifest], timeout: float
                                 "select the host's node (nodeSelector aisys-verify/host)"))
     for deployment in rollout.waiting:
         found.append(K8sFinding("rollout", where(deployment), f"not available within {timeout:g} s and no pod "
-                                "of it is reported unschedulable", "kubectl describe deployment shows why"))
+                                f"of it is reported unschedulable ({rollout.why.get(deployment, '')})",
+                                "kubectl describe deployment shows why"))
     return found
 
 
@@ -205,7 +215,8 @@ def rollout_layer(kubectl: Kubectl, manifests: list[Manifest], timeout: float = 
                                "run the server layer first: it names the object")]
         return rollout_findings(wait_rollout(kubectl, namespace, timeout, progress), moved, timeout)
     finally:
-        kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
+        # waited for: its pods hold their nodes' resources until they are gone, and the next check needs them
+        kubectl.run("delete", "namespace", namespace, "--wait=true", "--timeout=120s", timeout=130, check=False)
 
 
 def as_manifests(objects: list[dict[str, Any]], origin: str = "(rendered)") -> list[Manifest]:

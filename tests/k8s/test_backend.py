@@ -53,17 +53,17 @@ def test_apply_rollout_faults_and_teardown(tmp_path: Path, control_plane: Contro
     kubectl = control_plane.kubectl
     try:
         stack.start()
-        assert any("2 available" in line for line in lines), lines
+        assert any("3 available, 0 pod(s) unschedulable" in line for line in lines), lines  # 2 groups + Redis
         assert stack.group_replicas("main", "edge_group") == (1, 1)
         # the pods sit on the host's kwok node
         assert observe_nodes(kubectl, stack.namespace) == {"kwok-main"}
         before = stack.group_pods("main", "edge_group")
         stack.kill_group("main", "edge_group")  # delete pod = kill; the Deployment starts another
         after = wait_for(lambda: [p for p in stack.group_pods("main", "edge_group") if p not in before],
-                         30, "a new pod of main/edge_group after the kill")
+                         30, what="a new pod of main/edge_group after the kill")
         assert after and after != before
         stack.stop_group("main", "edge_group")
-        wait_for(lambda: stack.group_pods("main", "edge_group") == [], 30, "edge_group scaled to 0")
+        wait_for(lambda: stack.group_pods("main", "edge_group") == [], 30, what="edge_group scaled to 0")
         stack.restart_group("main", "edge_group", timeout=30)
         assert stack.group_replicas("main", "edge_group") == (1, 1)
         with pytest.raises(ChaosUnsupported, match="no pause"):
@@ -117,7 +117,7 @@ def test_a_sigkilled_owner_is_reaped(tmp_path: Path, control_plane: ControlPlane
     kubectl = control_plane.kubectl
     assert labelled(kubectl, stack_id) == [f"aisys-{stack_id}"]  # the dead owner left it behind
     assert reap_kubernetes(kubectl) == [f"aisys-{stack_id}"]
-    wait_for(lambda: labelled(kubectl, stack_id) == [], 60, f"namespace aisys-{stack_id} gone")
+    wait_for(lambda: labelled(kubectl, stack_id) == [], 60, what=f"namespace aisys-{stack_id} gone")
     assert reap_kubernetes(kubectl) == []
     assert stack_id in [record.stack_id for record, _ in state.reap()]  # and its record in the state folder
 
