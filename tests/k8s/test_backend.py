@@ -137,3 +137,26 @@ def test_reap_leaves_namespaces_without_an_owner(control_plane: ControlPlane) ->
         assert json.loads(kubectl.run("get", "namespace", "users-own", "-o", "json").stdout)["metadata"]
     finally:
         kubectl.run("delete", "namespace", "users-own", "--wait=false")
+
+
+def test_down_deletes_a_kubernetes_stacks_namespace(tmp_path: Path, control_plane: ControlPlane,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`aisys-verify down ID` of a kubernetes stack whose owner is gone: its namespace, through the cluster its
+    record names (the stack's work folder keeps the kubeconfig and context)."""
+    from aisys_verify.cli import main
+
+    kubectl = control_plane.kubectl
+    workdir = tmp_path / "aisys-kdown"
+    workdir.mkdir()
+    (workdir / "kubernetes.json").write_text(json.dumps({"namespace": "aisys-kdown", "context": "",
+                                                         "kubeconfig": str(control_plane.kubeconfig)}))
+    record = state.StackRecord("kdown", "kubernetes", ["system"], owner_pid=2**22 + 7, owner_start=1)
+    record.workdir = str(workdir)
+    record.save()
+    kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "aisys-kdown", "labels": {"aisys-verify/stack": "kdown"},
+        "annotations": {"aisys-verify/owner": "elsewhere:1:1"}}}])
+    assert labelled(kubectl, "kdown") == ["aisys-kdown"]
+    assert main(["down", "kdown"]) == 0
+    assert "stopped stack kdown" in capsys.readouterr().out
+    assert labelled(kubectl, "kdown") == [] and not record.path.exists() and not workdir.exists()
