@@ -226,6 +226,9 @@ def test_cli_render_and_validate(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (out / "mainpc" / "deployments.yaml").write_text(mutated)
     assert main(["k8s", "validate", str(REPO / "system"), "--manifests", str(out)]) == 1
     assert "[schema]" in capsys.readouterr().out
+    assert main(["k8s", "render", str(REPO / "system"), "--namespace", "Team_A"]) == 0  # one YAML stream
+    stream = capsys.readouterr().out
+    assert stream.count("\nkind: Deployment\n") == 20 and "namespace: team-a" in stream
     assert main(["k8s", "validate", str(REPO / "system"), "--layers", "nonsense"]) == 2
     assert main(["k8s", "validate", str(REPO / "system"), "--layers", "server"]) == 2
     assert "needs a cluster" in capsys.readouterr().err
