@@ -57,13 +57,13 @@ def _topology(args: argparse.Namespace) -> Any:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from aisys_verify.k8s.output import _dump, write_manifests
+    from aisys_verify.k8s.output import write_manifests, yaml_stream
     from aisys_verify.k8s.render import RenderOptions, render_manifests, slug
 
     namespace = slug(args.namespace)
     objects = render_manifests(_topology(args), RenderOptions(namespace=namespace, stack=namespace, image=args.image))
     if args.out is None:
-        sys.stdout.write(_dump(objects))
+        sys.stdout.write(yaml_stream(objects))
         return EXIT_CLEAN
     files = write_manifests(objects, args.out)
     print(f"aisys-verify: {len(objects)} objects in {len(files)} files under {args.out} "

@@ -37,7 +37,7 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def _dump(documents: list[dict[str, Any]]) -> str:
+def yaml_stream(documents: list[dict[str, Any]]) -> str:
     return HEADER + "".join("---\n" + yaml.dump(d, Dumper=_PlainDumper, sort_keys=True, default_flow_style=False,
                                                 width=120) for d in documents)
 
@@ -62,7 +62,7 @@ def write_manifests(objects: list[dict[str, Any]], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     for path, documents in sorted(files.items()):
         (out / path).parent.mkdir(parents=True, exist_ok=True)
-        (out / path).write_text(_dump(documents), encoding="utf-8")
+        (out / path).write_text(yaml_stream(documents), encoding="utf-8")
         written.append(out / path)
     for host in sorted(hosts):
         names = sorted(p.name for p in files if p.parent == Path(host))

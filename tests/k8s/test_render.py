@@ -4,10 +4,12 @@ every time, and each check catches the one mutation it is for, naming its layer.
 from __future__ import annotations
 
 import copy
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,6 +63,9 @@ def test_rendering_is_deterministic(tmp_path: Path, system_topology: Topology) -
     kustomization = (first / "kustomization.yaml").read_text()
     assert "- mainpc" in kustomization and "- pc2" in kustomization and "- namespace.yaml" in kustomization
     assert len(read_manifests(first)) == len(render_manifests(system_topology))
+    # kustomize (kubectl's own) builds the layout into every object, nothing lost or doubled
+    built = subprocess.run(["kubectl", "kustomize", str(first)], capture_output=True, text=True, check=True).stdout
+    assert len([d for d in yaml.safe_load_all(built) if d]) == len(render_manifests(system_topology))
 
 
 def test_one_deployment_per_group_on_its_hosts_node(system_manifests: list[Manifest],
