@@ -93,7 +93,7 @@ def make_tracer(service: str, spec: str) -> tuple[trace.Tracer, InMemorySpanExpo
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(Path(spec[5:]) / name)))
     elif spec.startswith("otlp:"):
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found, unused-ignore]
                 OTLPSpanExporter,
             )
         except ImportError:
