@@ -267,6 +267,10 @@ def cmd_down(args: argparse.Namespace) -> int:
             from aisys_verify.stack.docker import reap_compose
 
             reap_compose(include_live_owners=True, stack_id=record.stack_id)
+        elif record.backend == "kubernetes":
+            from aisys_verify.k8s.backend import down_record
+
+            down_record(record)
         record.remove()
         stopped += 1
         print(f"aisys-verify: stopped stack {record.stack_id}"
@@ -284,7 +288,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.slo.cli", "aisys_verify.load.cli",
                                       "aisys_verify.conformance.cli", "aisys_verify.stack.inventory_cli",
                                       "aisys_verify.gpu.cli",
-                                      "aisys_verify.backup.cli")
+                                      "aisys_verify.backup.cli",
+                                      "aisys_verify.k8s.cli")
 
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
             "probe": cmd_probe, "down": cmd_down}

@@ -51,7 +51,7 @@ ENV_STANDIN_GROUPS = "AISYS_STANDIN_GROUPS"
 ENV_HEALTH_TIMEOUT = "AISYS_HEALTH_TIMEOUT"
 ENV_SHARD = "AISYS_SHARD"
 ENV_PROMETHEUS = "AISYS_PROMETHEUS"
-BACKEND_NAMES = ("local", "compose", "external")
+BACKEND_NAMES = ("local", "compose", "external", "kubernetes")
 # compose: standin runs every group from the stand-in image with the framework's run plan (the default);
 # spec runs each service with the image its compose file names, configured only as real agents are
 IMAGE_MODES = ("standin", "spec")

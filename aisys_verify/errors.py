@@ -48,6 +48,8 @@
      ├── PromqlFinding               (also AssertionError) an SLO's own PromQL selects nothing or disagrees with the run
      ├── PromtoolFailed              (also AssertionError) promtool rejected generated rules or their unit tests failed
      ├── DashboardInvalid            (also AssertionError) a generated Grafana dashboard breaks the dashboard schema
+     ├── KubernetesError             a Kubernetes piece (etcd, kube-apiserver, kwok, kubectl) failed; names it
+     ├── ManifestInvalid             (also AssertionError) Kubernetes manifests failed a validation layer
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -439,3 +441,16 @@ class DashboardInvalid(VerifyError, AssertionError):
         self.name = name
         self.problems = problems
         super().__init__(f"dashboard {name!r}: {len(problems)} problem(s):\n" + "\n".join(problems))
+class KubernetesError(VerifyError):
+    """A Kubernetes piece failed: the loopback control plane (etcd, kube-apiserver, controller-manager, scheduler,
+    kwok) did not start, a binary is missing (scripts/build-k8s), or kubectl refused a request. The message names
+    the piece or command, its log tail and what to do."""
+
+
+class ManifestInvalid(VerifyError, AssertionError):
+    """Rendered Kubernetes manifests failed one or more validation layers (schema, spec, server, rollout).
+    ``findings`` holds every problem (each names its layer, object and what to do)."""
+
+    def __init__(self, message: str, *, findings: tuple[object, ...]) -> None:
+        self.findings = findings
+        super().__init__(message)

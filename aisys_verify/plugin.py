@@ -124,6 +124,7 @@ SUITE_MARKERS = {
     "gpu": "GPU partitioning checks (NVML); skipped without a GPU",
     "backup": "backup and restore drills",
     "conformance": "the agent-level contract of PROTOCOL.md, per agent (suites/conformance)",
+    "k8s": "Kubernetes manifests from the spec, validated on a loopback API server and kwok nodes (tests/k8s)",
 }
 
 

@@ -110,7 +110,8 @@ def start_line(start: str, layers: int) -> str:
 
 
 BACKENDS = {"local": "aisys_verify.stack.local:LocalStack", "compose": "aisys_verify.stack.compose:ComposeStack",
-            "external": "aisys_verify.stack.external:ExternalStack"}
+            "external": "aisys_verify.stack.external:ExternalStack",
+            "kubernetes": "aisys_verify.k8s.backend:KubernetesStack"}
 
 # What a stack can do, by name (``Stack.capabilities``); a test that needs one calls ``require``:
 CAPABILITIES = {

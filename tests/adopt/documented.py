@@ -210,4 +210,21 @@ QUICK.update({
                                                     "scripts/setup runs it"),
     "scripts/build-jaeger": How(None, why="builds Jaeger with Go from the module proxy (tens of minutes cold): "
                                           "scripts/setup runs it"),
+# docs/k8s.md (issue 19): the Kubernetes migration path
+K8S_RENDER = "aisys-verify k8s render system --out k8s/"
+QUICK.update({
+    K8S_RENDER: How(K8S_RENDER, (0,), r"objects in \d+ files under k8s"),
+    "aisys-verify k8s validate system --manifests k8s/": How(
+        f"{K8S_RENDER} && aisys-verify k8s validate system --manifests k8s/", (0,),
+        r"schema 0 finding\(s\), spec 0 finding\(s\)", bounded="renders first: the folder the line before writes"),
+    "aisys-verify k8s validate system --layers all --cluster local": How(
+        "aisys-verify k8s validate system --layers all --cluster local", (0,), r"rollout 0 finding\(s\)",
+        slow=True),
+    "AISYS_KUBECONFIG=~/.kube/config AISYS_KUBE_CONTEXT=kind-aisys pytest suites --aisys-backend=kubernetes": How(
+        None, why="the suites reach agents, which needs a cluster with a kubelet (kind/k3s, not runnable here); the "
+                  "backend's apply/rollout/faults/teardown/reap run in tests/k8s/test_backend.py on kwok nodes"),
+})
+PYTEST.update({
+    "pytest tests/k8s -m k8s": False,
+    "AISYS_K8S_CLUSTER=local pytest suites/k8s": True,
 })
