@@ -210,6 +210,7 @@ QUICK.update({
                                                     "scripts/setup runs it"),
     "scripts/build-jaeger": How(None, why="builds Jaeger with Go from the module proxy (tens of minutes cold): "
                                           "scripts/setup runs it"),
+})
 # docs/k8s.md (issue 19): the Kubernetes migration path
 K8S_RENDER = "aisys-verify k8s render system --out k8s/"
 QUICK.update({
