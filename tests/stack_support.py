@@ -120,10 +120,23 @@ def processes_under(base: Path) -> list[tuple[int, str]]:
         for link in ("cwd", "fd/1"):
             with contextlib.suppress(OSError):
                 places.append(os.readlink(f"/proc/{pid}/{link}"))
-        if any(needle in place for place in places) and ("aisys_verify" in line or "redis-server" in line
-                                                         or "toxiproxy" in line):
+        if any(needle in place for place in places) and any(name in line for name in SERVER_NAMES):
             found.append((pid, line))
     return found
+
+
+# what a stack runs: stand-ins, and the servers beside them (Redis, Toxiproxy, Prometheus, Alertmanager)
+SERVER_NAMES = ("aisys_verify", "redis-server", "toxiproxy", "prometheus", "alertmanager")
+
+
+def guard_leaks(base: Path, what: str) -> None:
+    """Kill what ``processes_under(base)`` finds and fail naming it: a teardown bug cannot hide behind a pass."""
+    leaked = processes_under(base)
+    for pid, _ in leaked:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    assert not leaked, f"processes left running by {what} (now killed):\n" + "\n".join(
+        f"{pid}: {cmd}" for pid, cmd in leaked)
 
 
 def record_files(state_dir: Path) -> list[Path]:

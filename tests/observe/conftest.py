@@ -4,31 +4,19 @@ session's tmp dir is killed and fails the module."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack_support import processes_under
+from stack_support import (
+    guard_leaks,
+    module_state_dir,  # noqa: F401  (the fixture, autouse: a state dir per module)
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def module_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AISYS_STATE_DIR", str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module", autouse=True)
-def leak_guard(tmp_path_factory: pytest.TempPathFactory, module_state_dir: Path) -> Iterator[None]:
+def leak_guard(tmp_path_factory: pytest.TempPathFactory,
+               module_state_dir: Path) -> Iterator[None]:  # noqa: F811  (the fixture)
     base = tmp_path_factory.getbasetemp()
     yield
-    leaked = processes_under(base)
-    for pid, _ in leaked:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    assert not leaked, "processes left running by the observability tests (now killed):\n" + "\n".join(
-        f"{pid}: {cmd}" for pid, cmd in leaked)
+    guard_leaks(base, "the observability tests")

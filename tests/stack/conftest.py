@@ -10,16 +10,13 @@ run with TMPDIR under tmp_path (so their stacks' workdirs do too).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from stack_support import (
+    guard_leaks,
     module_state_dir,  # noqa: F401  (the fixture, autouse: a state dir per module)
-    processes_under,
 )
 
 
@@ -28,9 +25,4 @@ def leak_guard(tmp_path_factory: pytest.TempPathFactory,
                module_state_dir: Path) -> Iterator[None]:  # noqa: F811  (the fixture)
     base = tmp_path_factory.getbasetemp()
     yield
-    leaked = processes_under(base)
-    for pid, _ in leaked:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    assert not leaked, "processes left running by the stack tests (now killed):\n" + "\n".join(
-        f"{pid}: {cmd}" for pid, cmd in leaked)
+    guard_leaks(base, "the stack tests")
