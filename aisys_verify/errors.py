@@ -38,6 +38,7 @@
      ├── NvmlError                   an NVML call failed; names the function, the GPU and what to do
      │    └── NvmlUnavailable        (also CapabilityMissing) no NVML library or driver on this machine
      ├── GpuPlanMismatch             (also AssertionError) the live GPUs disagree with the spec's GPU plan
+     ├── GpuDeviceMismatch           (also AssertionError) GPU workers report another device than the spec gives them
      ├── GpuCommandFailed            a command applying the GPU plan (nvidia-smi, MPS control) failed
      ├── BackupError                 a backup could not be taken or restored (names the host and store)
      │    └── BackupInvalid          (also AssertionError) a backup does not verify; names every bad file
@@ -66,6 +67,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from aisys_verify.findings import Finding
     from aisys_verify.spec.source import Location
 
@@ -229,6 +232,16 @@ class GpuPlanMismatch(VerifyError, AssertionError):
         lines = [f"GPU plan against live facts: {len(findings)} finding(s) at or above '{fail_on}':"]
         lines += [f"  {f.one_line()}" for f in findings]
         super().__init__("\n".join(lines))
+
+
+class GpuDeviceMismatch(VerifyError, AssertionError):
+    """GPU workers of a running stack report another device (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES)
+    than the spec or GPU plan gives their group; ``wrong`` has one line each: agent, expected, reported."""
+
+    def __init__(self, wrong: Sequence[str]) -> None:
+        self.wrong = tuple(wrong)
+        super().__init__(f"{len(self.wrong)} GPU worker device(s) differ from the spec:\n  " + "\n  ".join(self.wrong)
+                         + "\nstart each group with the environment and device reservation its compose service gives")
 
 
 class GpuCommandFailed(VerifyError):

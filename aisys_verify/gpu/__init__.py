@@ -1,5 +1,6 @@
 """GPU partitioning through NVML (issue 17): live facts, the spec's GPU plan against them, the plan as
-nvidia-smi / MPS commands, and the fake NVML for machines without a GPU. See docs/gpu.md.
+nvidia-smi / MPS commands, the fake NVML for machines without a GPU, and the device each GPU worker of a
+running stack reports against the spec (``check_devices``). See docs/gpu.md.
 
 Everything loads on first use (PEP 562): ``import aisys_verify.gpu`` does not import pynvml.
 """
@@ -12,6 +13,7 @@ from aisys_verify.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from aisys_verify.gpu.commands import Command, HostPlan, apply, plan_commands
+    from aisys_verify.gpu.devices import DeviceAssignment, DeviceCheck, assignments, check_devices
     from aisys_verify.gpu.facts import (
         Device,
         GpuHostFacts,
@@ -27,11 +29,34 @@ if TYPE_CHECKING:
     from aisys_verify.gpu.fake import device_files, fake_env
     from aisys_verify.gpu.plan import RULES, PlanCheck, check_plans
     from aisys_verify.gpu.session import GpuPlanSession
+    from aisys_verify.plan.groups import spec_device_env
 
 __all__ = [
-    "RULES", "Command", "Device", "GpuHostFacts", "GpuPlanSession", "GpuProcess", "HostPlan", "MigDevice",
-    "MigProfile", "PlanCheck", "apply", "check_plans", "device_files", "fake_env", "from_json", "load_facts",
-    "plan_commands", "read_facts", "to_json", "utilization",
+    "RULES",
+    "Command",
+    "Device",
+    "DeviceAssignment",
+    "DeviceCheck",
+    "GpuHostFacts",
+    "GpuPlanSession",
+    "GpuProcess",
+    "HostPlan",
+    "MigDevice",
+    "MigProfile",
+    "PlanCheck",
+    "apply",
+    "assignments",
+    "check_devices",
+    "check_plans",
+    "device_files",
+    "fake_env",
+    "from_json",
+    "load_facts",
+    "plan_commands",
+    "read_facts",
+    "spec_device_env",
+    "to_json",
+    "utilization",
 ]
 
 _LAZY = {
@@ -40,6 +65,8 @@ _LAZY = {
     "from_json": "facts", "load_facts": "facts", "read_facts": "facts", "to_json": "facts", "utilization": "facts",
     "device_files": "fake", "fake_env": "fake", "RULES": "plan", "PlanCheck": "plan", "check_plans": "plan",
     "GpuPlanSession": "session",
+    "DeviceAssignment": "devices", "DeviceCheck": "devices", "assignments": "devices", "check_devices": "devices",
+    "spec_device_env": "devices",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -1,7 +1,8 @@
 """Which groups run on a host and which agents each one holds: the unit every backend starts and stops.
 
 A docker group is one process (local backend) or one container (compose); agents in no group still
-run, as the real launcher runs them, in a group of their own (UNGROUPED).
+run, as the real launcher runs them, in a group of their own (UNGROUPED). ``spec_device_env``: the GPU pins
+a group's compose service gives it, which both backends hand its process (gpu/devices.py checks them).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aisys_verify.errors import UsageError
-from aisys_verify.spec.model import Agent, Topology
+from aisys_verify.spec.model import Agent, ComposeService, Topology
 
 UNGROUPED = "__ungrouped__"  # agents in no docker group: the real launcher still starts them
 
@@ -53,4 +54,39 @@ def group_of_agent(topology: Topology) -> dict[str, GroupKey]:
             for agent in members:
                 if agent is not None:
                     result.setdefault(agent.key, (host.name, group))
+    return result
+
+
+PIN_VARS = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+
+
+def group_service(topology: Topology, host: str, group: str) -> ComposeService | None:
+    """The compose service of group ``group`` of ``host``: the one named like the group."""
+    for project in topology.host_projects(host):
+        if (service := project.service(group)) is not None:
+            return service
+    return None
+
+
+def spec_device_env(topology: Topology, host: str, group: str) -> dict[str, str | None]:
+    """The pin variables the spec gives group ``group`` of ``host``: value, or None for unset. A variable
+    the spec leaves open (passed through from the caller, ``count: N``) is absent."""
+    service = group_service(topology, host, group)
+    if service is None:
+        return dict.fromkeys(PIN_VARS)
+    env = {v.name: v.value for v in service.environment if v.name in PIN_VARS}
+    result: dict[str, str | None] = {}
+    for name in PIN_VARS:
+        if name in env:
+            if env[name] is not None:  # `- CUDA_VISIBLE_DEVICES` alone: the caller's value, not the spec's
+                result[name] = env[name]
+        elif name == "NVIDIA_VISIBLE_DEVICES" and service.devices:  # as the NVIDIA runtime sets it
+            ids = [i for r in service.devices for i in r.device_ids]
+            if ids:
+                result[name] = ",".join(ids)
+            elif any(r.count == -1 for r in service.devices):
+                result[name] = "all"
+            # else `count: N`: the runtime picks the devices, so there is nothing to compare
+        else:
+            result[name] = None
     return result

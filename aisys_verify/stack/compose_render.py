@@ -306,6 +306,8 @@ class ComposeRenderer:
                 check = self.healthcheck(service.get("healthcheck"), command_tail)
                 if check is not None:  # a generated group has none: compose refuses a null healthcheck
                     service["healthcheck"] = check
+            if not self.engine["gpu"]:
+                runtime_devices(service)
             service["deploy"] = self.deploy(service.get("deploy"))
             services[name] = service
         redis_port = stack.plan.redis[host][1]
@@ -405,3 +407,22 @@ class ComposeRenderer:
 
         write_endpoints(self.stack.endpoints(), self.stack.workdir)
 
+
+def runtime_devices(service: dict[str, Any]) -> None:
+    """Without the NVIDIA runtime the device reservation is dropped (``deploy``); give the container the
+    NVIDIA_VISIBLE_DEVICES the runtime would have set from it, unless its environment sets one, so a GPU
+    worker still reports the device the spec gives it (gpu/devices.py)."""
+    deploy = service.get("deploy")
+    requests = ((deploy.get("resources") or {}).get("reservations") or {}).get("devices") \
+        if isinstance(deploy, dict) else None
+    if not isinstance(requests, list) or not requests:
+        return
+    ids = [str(i) for r in requests if isinstance(r, dict) for i in (r.get("device_ids") or [])]
+    value = ",".join(ids) if ids else "all" if any(
+        isinstance(r, dict) and str(r.get("count")) in ("all", "-1") for r in requests) else None
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        if value is not None and not any(str(e).split("=", 1)[0] == "NVIDIA_VISIBLE_DEVICES" for e in env):
+            service["environment"] = [*env, f"NVIDIA_VISIBLE_DEVICES={value}"]
+    elif value is not None and "NVIDIA_VISIBLE_DEVICES" not in env:
+        service["environment"] = {**env, "NVIDIA_VISIBLE_DEVICES": value}

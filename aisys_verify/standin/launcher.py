@@ -88,7 +88,16 @@ class Launcher:
             sys.stderr = os.fdopen(2, "w", buffering=1)
             import asyncio
 
+            from aisys_verify.plan.groups import spec_device_env
             from aisys_verify.standin.group import serve_group
+
+            # the GPU pins the group's compose service gives it (its environment, its device reservation as
+            # the NVIDIA runtime passes it), as its container would get them; none inherited from the shell
+            for name, value in spec_device_env(self.topology, host, group).items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
             asyncio.run(serve_group(self.topology, self.plan, host, group))
         except BaseException as exc:  # report into the group's log; the launcher reports the exit
