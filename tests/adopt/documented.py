@@ -229,3 +229,7 @@ PYTEST.update({
     "pytest tests/k8s -m k8s": False,
     "AISYS_K8S_CLUSTER=local pytest suites/k8s": True,
 })
+# docs/gpu.md (issue 17 item 3): the GPU workers' devices on the session stack
+PYTEST.update({
+    "pytest suites/gpu/test_devices.py": True,
+})
