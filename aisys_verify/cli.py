@@ -284,7 +284,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.slo.cli", "aisys_verify.load.cli",
                                       "aisys_verify.conformance.cli", "aisys_verify.stack.inventory_cli",
                                       "aisys_verify.gpu.cli",
-                                      "aisys_verify.backup.cli")
+                                      "aisys_verify.backup.cli",
+                                      "aisys_verify.scaffold.cli")
 
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
             "probe": cmd_probe, "down": cmd_down}
