@@ -93,7 +93,7 @@ class ScaffoldResult:
 
 def render(template: str, steps: Mapping[str, Sequence[str]]) -> str:
     """Replace each line that holds only ``@NAME@`` by the lines of ``steps[NAME]`` at that line's indent."""
-    out = []
+    out: list[str] = []
     for line in template.splitlines():
         name = line.strip()
         if name.startswith("@") and name.endswith("@") and len(name) > 2:
@@ -184,9 +184,9 @@ def scaffold(target: Path, *, spec: Sequence[str] | None = None, force: bool = F
     target = target.expanduser()
     if target.exists() and not target.is_dir():
         raise UsageError(f"init: {target} is a file, not a folder: name the repository's folder")
-    for path in spec or ():
-        if not (target / path).exists():
-            raise UsageError(f"init: spec path {path!r} does not exist in {target}: give a path relative to it, "
+    for named in spec or ():
+        if not (target / named).exists():
+            raise UsageError(f"init: spec path {named!r} does not exist in {target}: give a path relative to it, "
                              "or leave --spec out to get a copy of the default spec")
     result = ScaffoldResult(target.resolve() if target.exists() else target.absolute())
     if not (target / "pytest.ini").exists():

@@ -116,6 +116,6 @@ _plain = st.text(st.characters(blacklist_categories=("Cs",), blacklist_character
 @given(st.lists(_plain, max_size=8), st.lists(_plain, min_size=1, max_size=4), st.integers(0, 12))
 def test_render_replaces_only_the_placeholder_line_at_its_indent(before: list[str], steps: list[str],
                                                                  indent: int) -> None:
-    template = "\n".join([*before, " " * indent + "@X@", *before])
+    template = "\n".join([*before, " " * indent + "@X@", *before]) + "\n"  # templates are files: end in a newline
     expected = [*before, *(" " * indent + s if s else "" for s in steps), *before]
     assert render(template, {"X": steps}) == "\n".join(expected) + "\n"
