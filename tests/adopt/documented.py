@@ -181,3 +181,14 @@ PENDING = (
     "export AISYS_FAKE_NVML_CONFIG=native/fake-nvml/devices/rtx4090.json",
     "LD_LIBRARY_PATH=build/fake-nvml aisys-verify gpu facts --host mainpc",
 )
+
+# docs/adoption.md: `aisys-verify init` and the workflows (run in the fresh copy; my-repo is a new folder in it)
+QUICK.update({
+    'pip install "aisys-verify[all]"': How(None, why="installs from the package index; tests/adopt/test_wheel.py "
+                                            "installs the built wheel [all] into a clean venv and runs init there"),
+    "aisys-verify init my-repo": How("aisys-verify init my-repo", (0,), r"created +\.github/workflows/pr-e2e\.yml"),
+    "cd my-repo && pytest -m e2e": How("aisys-verify init my-repo >/dev/null && cd my-repo && pytest -m e2e",
+                                      (0,), r"\b2 passed", bounded="init first (the document's previous line)"),
+    "scripts/sync-scaffold": How("scripts/sync-scaffold --check", (0,), r"^$|.",
+                                 bounded="--check: the fresh copy must already be in step (nothing rewritten)"),
+})
