@@ -192,3 +192,8 @@ QUICK.update({
     "scripts/sync-scaffold": How("scripts/sync-scaffold --check", (0,), r"^$|.",
                                  bounded="--check: the fresh copy must already be in step (nothing rewritten)"),
 })
+QUICK.update({
+    "AISYS_REPORT_HISTORY=reports/allure-history.jsonl scripts/report": How(
+        None, why="needs a run's Allure results first (scripts/main); tests/adopt/test_report_history.py runs it "
+                  "twice over fresh results and checks the trend"),
+})
