@@ -3,6 +3,7 @@ pyproject.toml and pytest.ini, and the usage errors (exit 2, one line, no traceb
 
 from __future__ import annotations
 
+import string
 import tomllib
 from pathlib import Path
 
@@ -109,8 +110,8 @@ def test_rendered_workflows_keep_no_placeholder_and_a_missing_one_is_an_error() 
         render("a:\n  @NOPE@\n", {})
 
 
-_plain = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="@\r\n\x0b\x0c\x1c\x1d\x1e\x85"
-                                                                                    "\u2028\u2029"), max_size=20)
+# printable ASCII without '@' and line breaks: a plain template line (a fixed alphabet keeps generation fast)
+_plain = st.text(st.sampled_from([c for c in string.printable if c not in "@\r\n\x0b\x0c"]), max_size=20)
 
 
 @given(st.lists(_plain, max_size=8), st.lists(_plain, min_size=1, max_size=4), st.integers(0, 12))
