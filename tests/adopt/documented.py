@@ -197,3 +197,8 @@ QUICK.update({
         None, why="needs a run's Allure results first (scripts/main); tests/adopt/test_report_history.py runs it "
                   "twice over fresh results and checks the trend"),
 })
+QUICK.update({
+    "scripts/test-matrix": How(None, why="builds a venv per Python from the package index (minutes) and runs the "
+                                         "bounded tier on each; run in CI's matrix tier"),
+    "scripts/test-matrix 3.11 newest -- -x": How(None, why="as scripts/test-matrix: venvs from the package index"),
+})
