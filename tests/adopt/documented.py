@@ -202,3 +202,6 @@ QUICK.update({
                                          "bounded tier on each; run in CI's matrix tier"),
     "scripts/test-matrix 3.11 newest -- -x": How(None, why="as scripts/test-matrix: venvs from the package index"),
 })
+QUICK.update({
+    "scripts/test-matrix --ci 3.13 newest": How(None, why="as scripts/test-matrix: venvs from the package index"),
+})
