@@ -26,8 +26,8 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --- exhaustive: cases another test already covers, run on demand (CI time, issue 18) ----------------------------
-EXHAUSTIVE_WHY = ("exhaustive: a case a bounded test of CI already covers (e.g. all defects in one run); "
-                  "--exhaustive or AISYS_EXHAUSTIVE=1 runs it")
+EXHAUSTIVE_WHY = ("exhaustive: outside CI's time budget (covered by a bounded case CI runs, or a long local "
+                  "check such as act); --exhaustive or AISYS_EXHAUSTIVE=1 runs it")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
