@@ -205,3 +205,8 @@ QUICK.update({
 QUICK.update({
     "scripts/test-matrix --ci 3.13 newest": How(None, why="as scripts/test-matrix: venvs from the package index"),
 })
+QUICK.update({
+    ".venv/bin/python -m pytest tests/conformance tests/compose tests/adopt --exhaustive": How(
+        None, why="the framework's slowest folders in full (tens of minutes on 2 cores, Docker); each exhaustive "
+                  "case runs in its own folder's tests with --exhaustive"),
+})
