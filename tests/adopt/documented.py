@@ -233,3 +233,31 @@ PYTEST.update({
 PYTEST.update({
     "pytest suites/gpu/test_devices.py": True,
 })
+# docs/adoption.md: `aisys-verify init` and the workflows (run in the fresh copy; my-repo is a new folder in it)
+QUICK.update({
+    'pip install "aisys-verify[all]"': How(None, why="installs from the package index; tests/adopt/test_wheel.py "
+                                            "installs the built wheel [all] into a clean venv and runs init there"),
+    "aisys-verify init my-repo": How("aisys-verify init my-repo", (0,), r"created +\.github/workflows/pr-e2e\.yml"),
+    "cd my-repo && pytest -m e2e": How("aisys-verify init my-repo >/dev/null && cd my-repo && pytest -m e2e",
+                                      (0,), r"\b2 passed", bounded="init first (the document's previous line)"),
+    "scripts/sync-scaffold": How("scripts/sync-scaffold --check", (0,), r"^$|.",
+                                 bounded="--check: the fresh copy must already be in step (nothing rewritten)"),
+})
+QUICK.update({
+    "AISYS_REPORT_HISTORY=reports/allure-history.jsonl scripts/report": How(
+        None, why="needs a run's Allure results first (scripts/main); tests/adopt/test_report_history.py runs it "
+                  "twice over fresh results and checks the trend"),
+})
+QUICK.update({
+    "scripts/test-matrix": How(None, why="builds a venv per Python from the package index (minutes) and runs the "
+                                         "bounded tier on each; run in CI's matrix tier"),
+    "scripts/test-matrix 3.11 newest -- -x": How(None, why="as scripts/test-matrix: venvs from the package index"),
+})
+QUICK.update({
+    "scripts/test-matrix --ci 3.13 newest": How(None, why="as scripts/test-matrix: venvs from the package index"),
+})
+QUICK.update({
+    ".venv/bin/python -m pytest tests/conformance tests/compose tests/adopt --exhaustive": How(
+        None, why="the framework's slowest folders in full (tens of minutes on 2 cores, Docker); each exhaustive "
+                  "case runs in its own folder's tests with --exhaustive"),
+})

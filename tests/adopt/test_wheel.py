@@ -5,6 +5,7 @@ site-packages, no checkout on the path) is a working pytest plugin and CLI in an
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,9 @@ def _env() -> dict[str, str]:
             if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith(("AISYS_", "PYTEST_"))}
 
 
-def run(args: list[str | Path], cwd: Path, timeout: float = 600) -> str:
-    done = subprocess.run([str(a) for a in args], cwd=cwd, env=_env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def run(args: list[str | Path], cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env={**_env(), **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout, check=False)
     assert done.returncode == 0, f"{' '.join(map(str, args))}: exit {done.returncode}\n{done.stdout[-3000:]}" \
                                  f"\n{done.stderr[-3000:]}"
     return done.stdout
@@ -66,13 +67,22 @@ def test_the_wheel_and_sdist_carry_one_version_pytest_and_the_extras(dist: Path)
     assert "aisys-verify = aisys_verify.cli:main" in entry_points
 
 
-def test_the_wheel_is_a_working_plugin_in_a_clean_venv(dist: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", venv], tmp_path)
+@pytest.fixture(scope="module")
+def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean venv (no system site-packages) with the wheel installed with ``[all]``: shared by the tests below,
+    one install for all of them."""
+    base = tmp_path_factory.mktemp("venv")
+    venv = base / "venv"
+    run([sys.executable, "-m", "venv", venv], base)
     assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
     wheel = next(dist.glob("aisys_verify-*.whl"))
-    run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         f"{wheel}[all]"], tmp_path)
+    # --no-compile: byte-compiling every dependency costs CI seconds and proves nothing about the wheel
+    run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+         f"{wheel}[all]"], base)
+    return venv
+
+
+def test_the_wheel_is_a_working_plugin_in_a_clean_venv(venv: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     where = run([venv / "bin" / "python", "-c", "import aisys_verify, locust, allure; print(aisys_verify.__file__)"],
@@ -91,3 +101,21 @@ def test_the_wheel_is_a_working_plugin_in_a_clean_venv(dist: Path, tmp_path: Pat
                                         "    assert len(aisys_topology.agents) == 77\n    aisys_lint.assert_clean()\n")
     out = run([venv / "bin" / "pytest", "-q", "-p", "no:cacheprovider"], empty)
     assert "1 passed" in out, out
+
+
+def test_init_then_pytest_m_e2e_in_an_empty_folder(venv: Path, tmp_path: Path) -> None:
+    """The adoption path a user takes: `aisys-verify init` in an empty folder, then `pytest -m e2e` runs the
+    example suite against the default spec init copied, from the installed package alone."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    state = tmp_path / "state"
+    env = {"AISYS_STATE_DIR": str(state)}
+    out = run([venv / "bin" / "aisys-verify", "init"], repo, env=env)
+    assert "0 kept" in out and (repo / "system" / "aisys-spec.yaml").is_file(), out
+    assert "0 created" in run([venv / "bin" / "aisys-verify", "init"], repo, env=env)  # idempotent
+    out = run([venv / "bin" / "pytest", "-m", "e2e", "-p", "no:cacheprovider"], repo, env=env)
+    assert re.search(r"\b2 passed\b", out) and "failed" not in out, out
+    assert str(REPO) not in out  # nothing came from the checkout
+    listed = run([venv / "bin" / "pytest", "-m", "chaos", "--collect-only", "-q", "--aisys-shard=1/3",
+                  "-p", "no:cacheprovider"], repo, env=env)
+    assert re.search(r"\d+/\d+ tests collected", listed), listed[-500:]

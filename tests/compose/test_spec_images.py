@@ -153,6 +153,9 @@ def _only_capability_skips(output: str) -> list[str]:
     return [s for s in skips if "missing capability" not in s]  # each skip must name the capability it lacks
 
 
+@pytest.mark.exhaustive  # CI time (issue 18): a third compose stand-up; the e2e suite on spec images runs in the
+# mixed-stack test below (same run_e2e path, 12 of 18 groups on the spec image) and the AISYS_IMAGE/TAG
+# interpolation of system/'s compose files is checked without a stand-up (the test after this one)
 def test_the_e2e_suite_passes_on_the_spec_images_of_system(tmp_path: Path) -> None:
     """system/ itself (its compose files interpolate AISYS_IMAGE/AISYS_IMAGE_TAG, set as a user would)."""
     image, _, tag = standin_image().rpartition(":")
@@ -160,6 +163,19 @@ def test_the_e2e_suite_passes_on_the_spec_images_of_system(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stdout[-6000:]
     print(proc.stdout.strip().splitlines()[-1])
     assert " passed" in proc.stdout and not _only_capability_skips(proc.stdout), proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize("host", ["mainpc", "pc2"])
+def test_system_compose_files_take_their_image_from_aisys_image_and_tag(host: str) -> None:
+    """What the compose backend's stand-up renders (``compose config``, ComposeRenderer.render): with
+    AISYS_IMAGE/AISYS_IMAGE_TAG set as a user would, every service of system/'s compose files names that image."""
+    env = {**os.environ, "AISYS_IMAGE": "example.org/agents", "AISYS_IMAGE_TAG": "t-42"}
+    files = [a for f in (f"{host}.yml", f"{host}.secrets.yml") for a in ("-f", str(REPO / "compose" / f))]
+    done = subprocess.run(["docker", "compose", *files, "config", "--format", "json"], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    images = {name: body.get("image") for name, body in json.loads(done.stdout)["services"].items()}
+    assert images and all(image == "example.org/agents:t-42" for image in images.values()), images
 
 
 def test_a_mixed_stack_with_the_gpu_groups_as_standins_passes_e2e(spec_dir: Path) -> None:

@@ -42,7 +42,14 @@ def test_no_defect_passes(tmp_path: Path) -> None:
     assert "40 passed" in run.output, run.shown
 
 
-@pytest.mark.parametrize("defect", list(CAUGHT_BY))
+# CI time (issue 18): test_all_eight_in_one_run below catches every defect, each on its own agent, in one stand-up;
+# one run per defect stays in CI for two of them (the crash check and the listening-sockets check, about 20 s each;
+# contradictory_health alone takes 48 s), the rest run with --exhaustive (AISYS_EXHAUSTIVE=1)
+BOUNDED = ("double_bind", "stale_ready_key_after_crash")
+
+
+@pytest.mark.parametrize("defect", [d if d in BOUNDED else pytest.param(d, marks=pytest.mark.exhaustive)
+                                    for d in CAUGHT_BY])
 def test_defect_is_caught(tmp_path: Path, defect: str) -> None:
     run = run_suite(write_small_spec(tmp_path / "spec", {TARGET: [defect]}), RUN_ARGS, timeout=240)
     failed = FAILED.findall(run.output)

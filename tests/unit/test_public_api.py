@@ -17,7 +17,7 @@ import aisys_verify
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("spec", "lint", "plan", "stack", "faults", "load", "slo", "report", "conformance", "standin", "gpu",
-            "backup", "ctk", "security", "observe", "k8s")
+            "backup", "ctk", "security", "observe", "k8s", "scaffold")
 PUBLIC_MODULES = ("aisys_verify", *(f"aisys_verify.{name}" for name in PACKAGES))
 SUITE_FILES = sorted((ROOT / "suites").rglob("*.py"))
 # Third-party packages `import aisys_verify` must not load (each is a dependency, optional or of a tool).
