@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slo
 # SLOs whose queries select nothing on this stack, and why (anything else selecting nothing is a finding)
 EXPECTED_EMPTY = {
     "observability_availability": "the observability hub takes no requests in the baseline, and a stand-in's "
-                                  "request counters appear with its first request",
+                                  "request counters appear with its first request (an earlier suite's request "
+                                  "makes the series exist, and the SLO is then judged)",
 }
 
 
@@ -44,7 +45,9 @@ def test_the_slo_configs_own_promql_judges_every_slo_it_can(slo_baseline: Baseli
     unexpected = [f for r in result.results if r.slo.name not in EXPECTED_EMPTY for f in r.findings]
     assert not unexpected, "findings in the SLO config's PromQL:\n" + "\n".join(unexpected) + "\n" + shown
     for name, why in EXPECTED_EMPTY.items():
-        assert any("selects nothing" in f for f in result.by_name(name).findings), (name, why, shown)
+        # empty only while nothing has called the hub yet: in a whole-suite run, earlier suites may have
+        found = result.by_name(name).findings
+        assert all("selects nothing" in f for f in found), (name, why, shown)
     not_judged = {r.slo.name for r in result.results if not r.judged}
     gauges = {s.name for s in slo_baseline.session.slos if s.kind is SliKind.GAUGE}  # no node or GPU exporter
     assert not_judged == gauges | set(EXPECTED_EMPTY), shown
