@@ -14,11 +14,13 @@ Lowest to highest:
    ``spec``), ``AISYS_STANDIN_GROUPS`` (compose with spec images: groups run as stand-ins, ``a,b``) and
    ``AISYS_HEALTH_TIMEOUT`` (seconds a group may take to turn healthy at stand-up; a busy machine needs more) and
    ``AISYS_SHARD`` (``I/N``: this job runs shard I of N, split by test id; aisys_verify.shard) and
-   ``AISYS_PROMETHEUS`` (a URL of a Prometheus that already runs, or ``own`` / ``off``; aisys_verify.observe);
+   ``AISYS_PROMETHEUS`` (a URL of a Prometheus that already runs, or ``own`` / ``off``; aisys_verify.observe) and
+   ``AISYS_TLS`` (mTLS on the stack's HTTP side: ``all=required``, ``pc2=required,mainpc/Agent=optional`` or
+   ``off``; stack/tls.py);
 4. command-line options (``--aisys-spec``, ``--aisys-backend``, ``--aisys-no-proxies``, ``--aisys-faults``,
    ``--aisys-standin-profile``, ``--aisys-standin-defects``, ``--aisys-inventory``,
    ``--aisys-strict-capabilities``, ``--aisys-images``, ``--aisys-standin-groups``,
-   ``--aisys-health-timeout``, ``--aisys-shard``, ``--aisys-prometheus`` in pytest; ``PATH...``,
+   ``--aisys-health-timeout``, ``--aisys-shard``, ``--aisys-prometheus``, ``--aisys-tls`` in pytest; ``PATH...``,
    ``--var``, ``--backend`` in the CLI);
 5. per-test marker ``@pytest.mark.aisys_spec(paths=..., vars=...)`` (plugin only).
 """
@@ -51,6 +53,8 @@ ENV_STANDIN_GROUPS = "AISYS_STANDIN_GROUPS"
 ENV_HEALTH_TIMEOUT = "AISYS_HEALTH_TIMEOUT"
 ENV_SHARD = "AISYS_SHARD"
 ENV_PROMETHEUS = "AISYS_PROMETHEUS"
+ENV_TLS = "AISYS_TLS"
+TLS_OPTION = "TLS selection (--aisys-tls, $AISYS_TLS, the aisys_tls ini key)"
 BACKEND_NAMES = ("local", "compose", "external", "kubernetes")
 # compose: standin runs every group from the stand-in image with the framework's run plan (the default);
 # spec runs each service with the image its compose file names, configured only as real agents are
@@ -76,6 +80,8 @@ class VerifyConfig:
     # a Prometheus that already runs (http://host:9090): PromQL is read there and the stack starts none of its
     # own; also 'off' (no Prometheus) or 'own' (the stack's own, required). None: the stack's own when installed
     prometheus: str | None = None
+    # mTLS on the stack's HTTP side: selector (host, host/Agent, all) -> client auth (stack/tls.py); {}: plain HTTP
+    tls: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, spec: Sequence[str | Path] | None = None, spec_vars: Mapping[str, str] | None = None,
                        lint_fail_on: str | Severity | None = None, base: Path | None = None,
@@ -85,9 +91,12 @@ class VerifyConfig:
                        strict_capabilities: bool | None = None, images: str | None = None,
                        standin_groups: str | Sequence[str] | None = None,
                        health_timeout: str | float | None = None,
-                       shard: str | Shard | None = None, prometheus: str | None = None) -> VerifyConfig:
+                       shard: str | Shard | None = None, prometheus: str | None = None,
+                       tls: str | None = None) -> VerifyConfig:
         """A new config with the given layer on top; ``None`` keeps the lower layer's value."""
         changes: dict[str, Any] = {}
+        if tls is not None and tls.strip():
+            changes["tls"] = parse_tls(tls)
         if prometheus is not None and prometheus.strip():
             changes["prometheus"] = parse_prometheus(prometheus)
         if shard is not None and str(shard).strip():
@@ -154,7 +163,8 @@ class VerifyConfig:
                                    standin_groups=environ.get(ENV_STANDIN_GROUPS),
                                    health_timeout=environ.get(ENV_HEALTH_TIMEOUT) or None,
                                    shard=Shard.parse(environ[ENV_SHARD], ENV_SHARD) if environ.get(ENV_SHARD) else None,
-                                   prometheus=environ.get(ENV_PROMETHEUS) or None)
+                                   prometheus=environ.get(ENV_PROMETHEUS) or None,
+                                   tls=environ.get(ENV_TLS) or None)
 
     def checked(self) -> VerifyConfig:
         """This config, once every layer is applied; a UsageError for combinations no layer alone can judge."""
@@ -191,6 +201,16 @@ def parse_prometheus(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"prometheus: expected a URL such as http://127.0.0.1:9090 (or own, off), got {text!r}")
     return value.rstrip("/")
+
+
+def parse_tls(text: str) -> dict[str, str]:
+    """A TLS selection (standin.tls.parse_selection: ``all=required``, ``pc2=required,mainpc/Agent=optional``),
+    or ``off`` / ``none``: plain HTTP (a higher layer turning a lower one's selection off)."""
+    if text.strip().lower() in ("off", "none", "0", "false"):
+        return {}
+    from aisys_verify.standin.tls import parse_selection
+
+    return parse_selection(text, TLS_OPTION)
 
 
 def parse_severity(value: str | Severity) -> Severity:
@@ -230,5 +250,5 @@ def from_pyproject(start: Path) -> VerifyConfig:
                 standin_profile=table.get("standin_profile"), standin_defects=table.get("standin_defects"),
                 inventory=table.get("inventory"), strict_capabilities=table.get("strict_capabilities"),
                 images=table.get("images"), standin_groups=table.get("standin_groups"),
-                health_timeout=table.get("health_timeout"), prometheus=table.get("prometheus"))
+                health_timeout=table.get("health_timeout"), prometheus=table.get("prometheus"), tls=table.get("tls"))
     return VerifyConfig()

@@ -10,6 +10,10 @@ In all of them a 4xx/5xx is a reply, not an exception. Only failing to get any r
 timed out, not HTTP) raises, and it raises OSError: ``http.client``'s own non-OS errors (a bad status
 line from a listener that is not HTTP) are translated here into ``HttpNoReply`` (an OSError), so no
 caller needs to know ``http.client``.
+
+TLS: an ``https://`` URL, or a peer a running stack serves with TLS (``aisys_verify.tlsclient``), gets a
+verified connection presenting the stack's client certificate; an ``http://`` URL is always plaintext
+(a TLS peer refuses it: no silent fallback either way).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aisys_verify.errors import HttpNoReply
+from aisys_verify.tlsclient import context_for
 
 __all__ = ["HttpReply", "KeepAlive", "http_direct", "http_json", "http_raw"]
 
@@ -62,9 +67,11 @@ def http_raw(method: str, url: str, data: bytes | None = None, *, timeout: float
              headers: Mapping[str, str] | None = None) -> HttpReply:
     """One exchange by URL (urllib: proxies from the environment, redirects followed); ``body`` is bytes."""
     request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    parts = urlsplit(url)
+    context = context_for(parts.hostname or "", parts.port) if parts.scheme == "https" else None
     with _translated(url):
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
                 status, raw, head, reason = response.status, response.read(), dict(response.headers), response.reason
         except urllib.error.HTTPError as exc:
             status, raw, head, reason = exc.code, exc.read(), dict(exc.headers or {}), str(exc.reason)
@@ -84,16 +91,26 @@ def http_json(method: str, url: str, body: Any = None, *, timeout: float,
 
 
 def http_direct(address: str, port: int, path: str = "/", *, timeout: float) -> HttpReply:
-    """One GET straight to ``address:port`` (no proxy, no redirect): what answers on that port itself."""
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    """One GET straight to ``address:port`` (no proxy, no redirect): what answers on that port itself; over TLS
+    when a running stack serves that port with TLS (tlsclient)."""
+    conn = _connection(address, port, timeout, tls=context_for(address, port) is not None)
     try:
-        with _translated(f"http://{address}:{port}{path}"):
+        with _translated(f"{'https' if isinstance(conn, http.client.HTTPSConnection) else 'http'}://"
+                         f"{address}:{port}{path}"):
             conn.request("GET", path)
             response = conn.getresponse()
             return HttpReply(response.status, response.read(),
                              {k.lower(): v for k, v in response.getheaders()}, response.reason)
     finally:
         conn.close()
+
+
+def _connection(address: str, port: int | None, timeout: float, *, tls: bool) -> http.client.HTTPConnection:
+    """A plain connection, or a TLS one with the stack's client context for that peer (the default context,
+    which trusts the system's CAs, for a peer no stack lists)."""
+    if not tls:
+        return http.client.HTTPConnection(address, port, timeout=timeout)
+    return http.client.HTTPSConnection(address, port, timeout=timeout, context=context_for(address, port))
 
 
 class KeepAlive:
@@ -119,7 +136,7 @@ class KeepAlive:
         for attempt in (1, 2):
             conn = self.connections.get(base)
             if conn is None:
-                conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout)
+                conn = _connection(parsed.hostname or "127.0.0.1", parsed.port, timeout, tls=parsed.scheme == "https")
                 self.connections[base] = conn
             try:
                 with _translated(base + path):

@@ -110,6 +110,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aisys-prometheus", default=None, metavar="URL|own|off",
                     help="Read PromQL from this running Prometheus (the stack starts none), or own/off")
     parser.addini("aisys_prometheus", "A running Prometheus's URL, or own/off (see --aisys-prometheus)", default="")
+    group.addoption("--aisys-tls", default=None, metavar="SELECTION",
+                    help="mTLS on the stack's HTTP side: all=required, or HOST[/AGENT]=required|optional|none,... "
+                         "(off: plain HTTP); overrides $AISYS_TLS and the aisys_tls ini key")
+    parser.addini("aisys_tls", "mTLS on the stack's HTTP side (see --aisys-tls)", default="")
     parser.addini("aisys_standin_defects", "Defect switches of the reference profile (NAME,... or all)", default="")
     parser.addini("aisys_suites", "Folders 'pytest -m SUITE' collects instead of testpaths when no path is given "
                   "(aisys_verify.marker_paths)", type="paths", default=[])
@@ -155,7 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
             standin_groups=config.getini("aisys_standin_groups") or None,
             health_timeout=config.getini("aisys_health_timeout") or None,
             shard=Shard.parse(config.getini("aisys_shard"), "aisys_shard") if config.getini("aisys_shard") else None,
-            prometheus=config.getini("aisys_prometheus") or None)
+            prometheus=config.getini("aisys_prometheus") or None, tls=config.getini("aisys_tls") or None)
         no_proxies = config.getoption("aisys_no_proxies")
         resolved = resolved.with_environ(os.environ).with_overrides(
             config.getoption("aisys_spec") or None, parse_vars(config.getoption("aisys_var"), "--aisys-var"),
@@ -167,7 +171,7 @@ def pytest_configure(config: pytest.Config) -> None:
             images=config.getoption("aisys_images"), standin_groups=config.getoption("aisys_standin_groups"),
             health_timeout=config.getoption("aisys_health_timeout"),
             shard=Shard.parse(config.getoption("aisys_shard"), "--aisys-shard") if config.getoption("aisys_shard")
-            else None, prometheus=config.getoption("aisys_prometheus")).checked()
+            else None, prometheus=config.getoption("aisys_prometheus"), tls=config.getoption("aisys_tls")).checked()
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = resolved

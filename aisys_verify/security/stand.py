@@ -25,10 +25,11 @@ from pathlib import Path
 from aisys_verify.errors import UsageError
 from aisys_verify.plan.roles import role_for
 from aisys_verify.security.pki import TestPki, make_pki
-from aisys_verify.security.tls import CLIENT_AUTH, TLS_ENV, TlsEndpoint, write_tls_plan
+from aisys_verify.security.tls import TLS_ENV, TlsEndpoint, write_tls_plan
+from aisys_verify.standin.tls import parse_selection as parse_selection
 
 SELECTION_ENV = "AISYS_TLS_CLIENT_AUTH"
-DEFAULT_SELECTION = "pc2=required"
+DEFAULT_SELECTION = "pc2=required"  # the parser (standin.tls.parse_selection) names it too
 KINDS = ("gateway", "health", "metrics")
 
 
@@ -53,22 +54,6 @@ class TlsStand:
     endpoints: Mapping[str, Endpoint]
     pids: Sequence[int]
     workdir: Path
-
-
-def parse_selection(text: str, where: str = SELECTION_ENV) -> dict[str, str]:
-    """``host=required,host/Agent=optional`` -> {selector: client_auth}; an agent's entry beats its host's."""
-    result: dict[str, str] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        selector, sep, auth = part.partition("=")
-        auth = auth.strip() or "required"
-        if not selector.strip() or (sep and auth not in CLIENT_AUTH):
-            raise UsageError(f"{where}: {part!r}: expected HOST[/AGENT]=({'|'.join(CLIENT_AUTH)}), comma-separated")
-        result[selector.strip()] = auth
-    if not result:
-        raise UsageError(f"{where}: no host or agent selected: give e.g. {DEFAULT_SELECTION}")
-    return result
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ class AgentEndpoint:
     port: int
     health_port: int
     http_port: int
+    scheme: str = "http"  # https where the stack serves the agent's HTTP side with TLS (StackOptions.tls)
 
     @property
     def main_url(self) -> str:
@@ -49,7 +50,7 @@ class AgentEndpoint:
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.address}:{self.http_port}"
+        return f"{self.scheme}://{self.address}:{self.http_port}"
 
     def request(self, action: str, fields: dict[str, Any] | None = None, *, timeout: float = 5.0,
                 traceparent: str | None = None, health: bool = False) -> dict[str, Any]:
@@ -83,6 +84,8 @@ class StackOptions:
     images: str = "standin"  # compose backend: standin | spec (config.IMAGE_MODES)
     standin_groups: tuple[str, ...] = ()  # compose with spec images: groups run from the stand-in image
     prometheus: str = "auto"  # the stack's own Prometheus: auto | own | off | a URL of one that runs (observe/)
+    # TLS on the agents' HTTP side: selector (host, host/Agent or all) -> client auth (stack/tls.py); {}: plain HTTP
+    tls: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from aisys_verify.errors import UsageError
@@ -98,7 +101,8 @@ def stack_options(config: VerifyConfig, **extra: Any) -> StackOptions:
     fields: dict[str, Any] = {"health_timeout": config.health_timeout, **extra}
     return StackOptions(interpose=config.interpose, standin_profile=config.standin_profile,
                         standin_defects=config.standin_defects, inventory=config.inventory, images=config.images,
-                        standin_groups=config.standin_groups, prometheus=config.prometheus or "auto", **fields)
+                        standin_groups=config.standin_groups, prometheus=config.prometheus or "auto",
+                        tls=dict(config.tls), **fields)
 
 
 def start_line(start: str, layers: int) -> str:

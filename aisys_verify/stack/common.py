@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from aisys_verify.plan.run import RunPlan
 from aisys_verify.spec.loader import load_spec
@@ -39,6 +39,10 @@ from aisys_verify.stack import state
 from aisys_verify.stack.base import AgentEndpoint, StackOptions
 from aisys_verify.stack.interpose import ProxiedEdge
 from aisys_verify.stack.loopback import claim_network, release_network
+
+if TYPE_CHECKING:
+    from aisys_verify.spec.model import Agent
+    from aisys_verify.stack.tls import StackTls
 
 __all__ = ["Beside", "OwnStack", "write_endpoints"]
 
@@ -95,6 +99,7 @@ class OwnStack:
         self.started_s: float | None = None
         self.layers: list[list[tuple[str, str]]] = []
         self.beside = Beside()
+        self.tls: StackTls | None = None  # TLS on the agents' HTTP side (options.tls), made by _start_tls
 
     # --- the start and stop bracket --------------------------------------------------------------------
 
@@ -154,11 +159,44 @@ class OwnStack:
     def _end_stop(self) -> None:
         """After everything is down: the record removed, the network released, the work folder removed (unless
         kept or given)."""
+        if self.tls is not None:
+            self.tls.close()
         self.record.remove()
         state.LIVE_IN_THIS_PROCESS.discard(self.stack_id)
         self._release()
         if not self.options.keep_workdir and self.options.workdir is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- TLS on the agents' HTTP side (stack/tls.py) ------------------------------------------------------
+
+    def _start_tls(self, sans: Callable[[Agent], list[str]],
+                   peers: Callable[[Agent], list[tuple[str, int]]]) -> dict[str, str]:
+        """When ``options.tls`` selects agents: mint the PKI and write the plan and the client file into
+        ``<workdir>/secrets``; the variables the group processes need ({} when TLS is off). ``sans``: the names
+        on an agent's certificate (every address a client uses); ``peers``: where clients reach its TLS ports."""
+        if not self.options.tls:
+            return {}
+        from aisys_verify.stack.tls import mint_stack_tls
+
+        self.tls = mint_stack_tls(self.workdir / "secrets", self.topology, self.options.tls,
+                                  {a.key: sans(a) for a in self.topology.agents},
+                                  {a.key: peers(a) for a in self.topology.agents})
+        if self.tls is None:
+            self.progress(f"aisys-verify: TLS selection {dict(self.options.tls)} picks no agent of the spec")
+            return {}
+        self.progress(f"aisys-verify: mTLS on the HTTP side of {len(self.tls.served)} agent(s); PKI in "
+                      f"{self.tls.pki.folder}, plan {self.tls.plan}")
+        return self.tls.environ()
+
+    def http_tls_ports(self, agent: Agent) -> list[int]:
+        """The agent's ports that speak HTTP (and so TLS when selected): its HTTP port, and its main port where
+        the role serves HTTP there (the reference ObservabilityHub)."""
+        from aisys_verify.standin.roles.table import main_is_http
+
+        ports = [self.plan.http_ports[agent.key]]
+        if main_is_http(agent.name, agent.role, self.options.standin_profile == "reference"):
+            ports.append(agent.port.number)
+        return ports
 
     # --- endpoints ---------------------------------------------------------------------------------------
 
@@ -173,7 +211,8 @@ class OwnStack:
         if found is None:
             raise VerifyError(f"no agent {agent!r}{' on ' + host if host else ''} in the spec")
         return AgentEndpoint(found.name, found.host, self.host_address(found.host), found.port.number,
-                             found.health_port.number, self.plan.http_ports[found.key])
+                             found.health_port.number, self.plan.http_ports[found.key],
+                             "https" if self.tls is not None and self.tls.serves(found.key) else "http")
 
     def endpoints(self) -> list[AgentEndpoint]:
         return [self.endpoint(a.name, a.host) for a in self.topology.agents]

@@ -30,6 +30,7 @@ from aisys_verify.plan.edges import call_edges
 from aisys_verify.plan.groups import agents_of_group
 from aisys_verify.plan.order import start_layers
 from aisys_verify.plan.run import RunPlan, default_plan
+from aisys_verify.spec.model import Agent
 from aisys_verify.stack import state
 from aisys_verify.stack.base import (
     AgentEndpoint,
@@ -40,7 +41,7 @@ from aisys_verify.stack.base import (
     wait_endpoints,
 )
 from aisys_verify.stack.common import OwnStack
-from aisys_verify.stack.interpose import interpose
+from aisys_verify.stack.interpose import interpose, proxy_address
 from aisys_verify.stack.redis_server import spawn_redis, terminate, wait_pong
 from aisys_verify.stack.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyServer
 
@@ -69,6 +70,7 @@ class LocalStack(OwnStack):
         self.launcher: subprocess.Popen[bytes] | None = None
         self.group_pids: dict[tuple[str, str], int] = {}
         self._buffer = b""
+        self._launch_env: dict[str, str] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -81,6 +83,7 @@ class LocalStack(OwnStack):
             self.capabilities = self.capabilities | {"network"}  # Toxiproxy on the edges: network faults
         plan_path = self.workdir / "plan.json"
         plan_path.write_text(self.plan.to_json(), encoding="utf-8")
+        self._launch_env = self._start_tls(self._tls_sans, self._tls_peers)  # {} unless options.tls
         from aisys_verify.standin.curve import stack_certificates
 
         if curve := stack_certificates():  # SECURE_ZMQ=1: the launcher and its groups inherit the variables
@@ -96,6 +99,20 @@ class LocalStack(OwnStack):
         observe_attach(self, f"{self.network}.1", wait=False)
         self._launch(plan_path)
         observe_ready(self)
+
+    def _tls_sans(self, agent: Agent) -> list[str]:
+        """Every address a client reaches the agent at: its own, its host's, each host's proxy address (a
+        proxied HTTP path keeps the callee's certificate: Toxiproxy relays TCP)."""
+        return [self.plan.address_of(agent.key, agent.host), self.plan.host_addresses[agent.host],
+                *(proxy_address(self.plan, h.name) for h in self.topology.hosts)]
+
+    def _tls_peers(self, agent: Agent) -> list[tuple[str, int]]:
+        ports = self.http_tls_ports(agent)
+        direct = {self.plan.address_of(agent.key, agent.host), self.plan.host_addresses[agent.host]}
+        proxied = [(host, int(port)) for p in self.proxies if p.callee == agent.key
+                   and int(p.proxy.upstream.rsplit(":", 1)[1]) in ports
+                   for host, port in [p.proxy.listen.rsplit(":", 1)]]
+        return [*((a, port) for a in sorted(direct) for port in ports), *proxied]
 
     # --- servers beside the stack: Toxiproxy and each host's Redis ------------------------------------
 
@@ -148,7 +165,8 @@ class LocalStack(OwnStack):
                "--health-timeout", str(self.options.health_timeout),
                "--stack-id", self.stack_id]
         log = (self.workdir / "logs" / "launcher.log").open("ab")
-        self.launcher = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        env = {**os.environ, **self._launch_env}  # the TLS plan and client file (TLS on), else as this process
+        self.launcher = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env)
         log.close()
         self.record.add("launcher", self.launcher.pid, f"--stack-id {self.stack_id}")
         total = len(self.layers)

@@ -25,6 +25,7 @@ from aisys_verify.errors import UsageError
 TLS_ENV = "AISYS_STANDIN_TLS"
 CLIENT_AUTH = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
 FLOOR = ssl.TLSVersion.TLSv1_2
+EVERY_HOST = "all"  # the selector meaning every host of the spec (``all=required``)
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,28 @@ def server_context(endpoint: TlsEndpoint) -> ssl.SSLContext:
     ctx.load_verify_locations(endpoint.ca)
     ctx.verify_mode = CLIENT_AUTH[endpoint.client_auth]
     return ctx
+
+
+def parse_selection(text: str, where: str = "AISYS_TLS_CLIENT_AUTH") -> dict[str, str]:
+    """``host=required,host/Agent=optional`` (``all``: every host) -> {selector: client_auth}; an agent's entry
+    beats its host's, a host's beats ``all``'s. A bare selector means ``required``."""
+    result: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        selector, sep, auth = part.partition("=")
+        auth = auth.strip() or "required"
+        if not selector.strip() or (sep and auth not in CLIENT_AUTH):
+            raise UsageError(f"{where}: {part!r}: expected HOST[/AGENT]=({'|'.join(CLIENT_AUTH)}) or "
+                             f"{EVERY_HOST}=..., comma-separated")
+        result[selector.strip()] = auth
+    if not result:
+        raise UsageError(f"{where}: no host or agent selected: give e.g. pc2=required or {EVERY_HOST}=required")
+    return result
+
+
+def auth_for(selection: Mapping[str, str], agent_key: str) -> str | None:
+    """The client authentication ``selection`` gives an agent (its own entry, its host's, ``all``'s), or None:
+    the agent serves plain HTTP."""
+    host = agent_key.split("/", 1)[0]
+    return selection.get(agent_key, selection.get(host, selection.get(EVERY_HOST)))

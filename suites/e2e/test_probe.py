@@ -31,7 +31,7 @@ def _spec_targets(stack: Stack, kind: str) -> dict[str, tuple[str, str]]:
             target = f"zmq://{ep.address}:{port}"
         else:
             port, served = agent.http_port.number, ep.http_port
-            target = f"http://{ep.address}:{port}/health"
+            target = f"{ep.scheme}://{ep.address}:{port}/health"  # https when the stack serves it with TLS
         source = agent.http_port_source.value if kind == "http" else "declared"
         note = "" if port == served else (f" (the spec's {kind} health port {port} [{source}] is taken; "
                                           f"the stack serves it on {served})")
@@ -71,7 +71,7 @@ def test_cli_probes_targets_as_json_lines(aisys_stack: Stack) -> None:
     assert [line.get("target") for line in lines] == targets, f"one JSON line per target, in order: {lines} {stderr}"
     for line in lines:
         assert line.get("status") == UP, f"{line['target']} is not up: {line}"
-        assert line.get("kind") == ("http" if line["target"].startswith("http") else "zmq"), line
+        assert line.get("kind") == ("http" if line["target"].startswith(("http://", "https://")) else "zmq"), line
         assert isinstance(line.get("latency_ms"), int | float), line
         assert line["latency_ms"] >= 0, line
         assert isinstance(line.get("timestamp"), int | float), line
@@ -84,7 +84,7 @@ def test_cli_exits_1_for_a_dead_target(aisys_stack: Stack) -> None:
     with socket.socket() as sock:  # a port on the stack's address that nothing listens on
         sock.bind((web.address, 0))
         dead_port = sock.getsockname()[1]
-    dead = [f"http://{web.address}:{dead_port}/health", f"zmq://{web.address}:{dead_port}"]
+    dead = [f"{web.scheme}://{web.address}:{dead_port}/health", f"zmq://{web.address}:{dead_port}"]
     live = f"{web.http_url}/health"
     code, lines, stderr = _cli("--timeout", "0.5", live, *dead)
     attach_json("probe lines", lines)
