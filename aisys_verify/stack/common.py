@@ -100,6 +100,7 @@ class OwnStack:
         self.layers: list[list[tuple[str, str]]] = []
         self.beside = Beside()
         self.tls: StackTls | None = None  # TLS on the agents' HTTP side (options.tls), made by _start_tls
+        self._tls_env: dict[str, str] | None = None  # what _start_tls returned (it runs once)
 
     # --- the start and stop bracket --------------------------------------------------------------------
 
@@ -173,7 +174,11 @@ class OwnStack:
                    peers: Callable[[Agent], list[tuple[str, int]]]) -> dict[str, str]:
         """When ``options.tls`` selects agents: mint the PKI and write the plan and the client file into
         ``<workdir>/secrets``; the variables the group processes need ({} when TLS is off). ``sans``: the names
-        on an agent's certificate (every address a client uses); ``peers``: where clients reach its TLS ports."""
+        on an agent's certificate (every address a client uses); ``peers``: where clients reach its TLS ports.
+        Once per stack: a later call returns the first one's variables."""
+        if self._tls_env is not None:
+            return self._tls_env
+        self._tls_env = {}
         if not self.options.tls:
             return {}
         from aisys_verify.stack.tls import mint_stack_tls
@@ -186,7 +191,8 @@ class OwnStack:
             return {}
         self.progress(f"aisys-verify: mTLS on the HTTP side of {len(self.tls.served)} agent(s); PKI in "
                       f"{self.tls.pki.folder}, plan {self.tls.plan}")
-        return self.tls.environ()
+        self._tls_env = self.tls.environ()
+        return self._tls_env
 
     def http_tls_ports(self, agent: Agent) -> list[int]:
         """The agent's ports that speak HTTP (and so TLS when selected): its HTTP port, and its main port where

@@ -303,6 +303,7 @@ class ComposeRenderer:
                     volumes.append({"type": "bind", "source": str(self.trace_dir),
                                     "target": "/var/log/aisys-traces"})
                 service["volumes"] = volumes
+                self.tls_service(service)
                 check = self.healthcheck(service.get("healthcheck"), command_tail)
                 if check is not None:  # a generated group has none: compose refuses a null healthcheck
                     service["healthcheck"] = check
@@ -343,6 +344,21 @@ class ComposeRenderer:
             result["secrets"] = {k: {kk: vv for kk, vv in v.items() if kk != "name"}
                                  for k, v in rendered["secrets"].items()}
         return result
+
+    def tls_service(self, service: dict[str, Any]) -> None:
+        """mTLS on (``--aisys-tls``): the stack's secrets folder read-only at its own absolute path (the TLS plan
+        names its files by it) and the TLS plan and client file in the group's environment (stack/tls.py)."""
+        from aisys_verify.stack.tls import compose_environ
+
+        env = compose_environ(self.stack)  # minted on the first group's call; {} when TLS is off
+        if not env:
+            return
+        secrets = str(self.stack.workdir / "secrets")
+        service["volumes"] = [*(service.get("volumes") or []),
+                              {"type": "bind", "source": secrets, "target": secrets, "read_only": True}]
+        current = service.get("environment") or {}
+        service["environment"] = ([*current, *(f"{k}={v}" for k, v in env.items())] if isinstance(current, list)
+                                  else {**current, **env})
 
     def healthcheck(self, original: Any, tail: list[str]) -> Any:
         if not isinstance(original, dict) or original.get("disable"):

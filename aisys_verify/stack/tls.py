@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aisys_verify.pki_mint import TestPki, make_pki
 from aisys_verify.spec.model import Topology
 from aisys_verify.standin.tls import TLS_ENV, TlsEndpoint, auth_for, write_tls_plan
 from aisys_verify.tlsclient import TLS_CLIENT_ENV, forget, trust, write_client_tls
 
-__all__ = ["CLIENT_NAME", "StackTls", "mint_stack_tls", "plan_auth"]
+__all__ = ["CLIENT_NAME", "StackTls", "compose_environ", "mint_stack_tls", "plan_auth"]
 
 CLIENT_NAME = "aisys-verify"  # the client identity every framework client presents
 
@@ -89,3 +90,37 @@ def mint_stack_tls(folder: Path, topology: Topology, selection: Mapping[str, str
                    {p for key in requested for p in peers.get(key, ())})
     tls._write_client()
     return tls
+
+
+def compose_environ(stack: Any) -> dict[str, str]:
+    """A ComposeStack's TLS, minted on the first call (its render has named every container by then): the
+    variables of its group containers, {} when TLS is off. SANs: the agent's alias on the stack network, the
+    Toxiproxy service (proxied paths), the host's published address; peers: the alias (the containers' own
+    healthcheck) and the published address (this process)."""
+    from aisys_verify.stack.compose_names import TOXIPROXY_SERVICE
+
+    def sans(agent: Any) -> list[str]:
+        return [stack.plan.address_of(agent.key, agent.host), TOXIPROXY_SERVICE, stack.toxiproxy_address,
+                stack.host_addresses[agent.host]]
+
+    def peers(agent: Any) -> list[tuple[str, int]]:
+        ports = stack.http_tls_ports(agent)
+        return [(a, p) for a in (stack.plan.address_of(agent.key, agent.host), stack.host_addresses[agent.host])
+                for p in ports]
+
+    env: dict[str, str] = stack._start_tls(sans, peers)
+    if env and stack.tls is not None:
+        container_readable(stack.tls)
+    return env
+
+
+def container_readable(tls: StackTls) -> None:
+    """The stand-in image runs as its own unprivileged user: what TLS wrote must be readable by it. Folders get
+    traverse-only for others, files read; the stack's work folder (0700, mkdtemp) still keeps other users of
+    this machine out of all of it."""
+    folder = tls.plan.parent
+    folder.chmod(0o711)
+    for path in [tls.pki.folder, *tls.pki.folder.rglob("*")]:
+        path.chmod(0o711 if path.is_dir() else 0o644)
+    for path in (tls.plan, tls.client_file):
+        path.chmod(0o644)

@@ -41,6 +41,7 @@ async def _healthcheck(args: argparse.Namespace, spec_vars: dict[str, str]) -> i
     from aisys_verify.stack.base import health_gate
     from aisys_verify.standin.group import load_configured
     from aisys_verify.standin.httpd import fetch
+    from aisys_verify.tlsclient import context_for
 
     # configured as `run` is (spec, plan, the real agents' environment), so it probes where they listen
     topology, plan, _ = load_configured(args.spec, args.host, args.group, args.plan, spec_vars, None)
@@ -53,7 +54,8 @@ async def _healthcheck(args: argparse.Namespace, spec_vars: dict[str, str]) -> i
         address = plan.address_of(agent.key, args.host)
         port = plan.http_ports[agent.key]
         try:
-            status, body = await fetch(address, port, "GET", "/health", timeout=args.timeout)
+            status, body = await fetch(address, port, "GET", "/health", timeout=args.timeout,
+                                       tls=context_for(address, port))  # HTTPS where the stack's TLS is on
             reading = read_http(status, body)
             ok = gate.passes(agent.key, reading)
             line = {"target": agent.name, "status": reading.word, "state": reading.state, "http_status": status,

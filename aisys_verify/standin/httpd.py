@@ -151,14 +151,15 @@ async def _write(writer: asyncio.StreamWriter, response: HttpResponse, close: bo
 
 
 async def fetch(host: str, port: int, method: str, path: str, body: Any = None, timeout: float = 2.0,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    """One HTTP/1.1 request (Connection: close); raises OSError or TimeoutError when no answer comes."""
+                headers: dict[str, str] | None = None, tls: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """One HTTP/1.1 request (Connection: close), over TLS with ``tls``; raises OSError or TimeoutError when no
+    answer comes."""
     payload = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(payload)}",
             "Connection: close", "Content-Type: application/json", *(f"{k}: {v}" for k, v in (headers or {}).items())]
 
     async def exchange() -> tuple[int, bytes]:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         try:
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
             await writer.drain()
