@@ -141,7 +141,7 @@ def test_the_http_client_presents_the_stack_certificate(tls_server: tuple[Path, 
     assert http_raw("GET", f"https://127.0.0.1:{port}/health", timeout=5).status == 200
     assert http_direct("127.0.0.1", port, "/health", timeout=5).status == 200  # a health gate's GET: over TLS
     # http:// stays plaintext: the TLS server drops it, nothing falls back
-    with pytest.raises(OSError, match="reset|closed|without response"):
+    with pytest.raises(OSError, match=r"reset|closed|without response"):
         http_raw("GET", f"http://127.0.0.1:{port}/health", timeout=5)
     forget(path)
     assert context_for("127.0.0.1", port) is None
@@ -150,7 +150,7 @@ def test_the_http_client_presents_the_stack_certificate(tls_server: tuple[Path, 
 def test_a_client_without_certificate_is_refused(tls_server: tuple[Path, int, Path]) -> None:
     secrets, port, _ = tls_server
     context = ssl.create_default_context(cafile=str(secrets / "pki" / "ca.pem"))
-    with pytest.raises(OSError, match="CERTIFICATE_REQUIRED|EOF occurred in violation of protocol"):
+    with pytest.raises(OSError, match=r"CERTIFICATE_REQUIRED|EOF occurred in violation of protocol"):
         http_raw_with(context, port)
 
 
