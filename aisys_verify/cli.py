@@ -148,7 +148,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     config = _config(args).with_overrides(backend=args.backend)
     cmd = [sys.executable, "-m", "aisys_verify.stack.daemon", *(f"--spec={p}" for p in config.spec),
            *(f"--var={k}={v}" for k, v in config.spec_vars.items()), "--backend", config.backend,
-           "--health-timeout", str(args.health_timeout), *(["--no-proxies"] if args.no_proxies else [])]
+           "--health-timeout", str(args.health_timeout), *(["--no-proxies"] if args.no_proxies else []),
+           *(["--tls", ",".join(f"{k}={v}" for k, v in config.tls.items())] if config.tls else [])]
     print(f"aisys-verify: starting {config.backend} stack for {', '.join(map(str, config.spec))} ...", flush=True)
     daemon = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                               start_new_session=True)
@@ -170,6 +171,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     print(f"aisys-verify: stack {event['stack_id']} up ({event['agents']} agents) in {event['seconds']:.2f} s; "
           f"endpoints: {event['workdir']}/endpoints.json; stop it with 'aisys-verify down'")
+    if event.get("tls_client"):
+        print(f"aisys-verify: mTLS on: clients in another shell present its certificate with "
+              f"'export AISYS_TLS_CLIENT={event['tls_client']}'")
     if event.get("inventory"):
         print(f"aisys-verify: inventory: {event['inventory']} (verify it as a running deployment: pytest "
               f"--aisys-backend=external --aisys-inventory={event['inventory']})")

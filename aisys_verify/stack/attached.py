@@ -36,7 +36,8 @@ def write_handle(stack: Any) -> Path:
     handle = {"stack_id": stack.stack_id, "backend": stack.record.backend, "spec": [str(s) for s in stack.spec],
               "spec_vars": dict(stack.spec_vars), "toxiproxy_api": stack.record.toxiproxy_api,
               "proxies": [asdict(p) for p in stack.proxies], "groups": groups,
-              "endpoints": [asdict(e) for e in stack.endpoints()]}
+              "endpoints": [asdict(e) for e in stack.endpoints()],
+              "tls_client": str(stack.tls.client_file) if getattr(stack, "tls", None) else None}
     path = Path(stack.workdir) / HANDLE
     path.write_text(json.dumps(handle, indent=1), encoding="utf-8")
     return path
@@ -70,6 +71,10 @@ class AttachedStack:
                         for p in handle["proxies"]]
         self._endpoints = {(e["host"], e["agent"]): AgentEndpoint(**e) for e in handle["endpoints"]}
         self._groups = {(g["host"], g["group"]): g for g in handle["groups"]}
+        if handle.get("tls_client"):  # mTLS on: this process's HTTP clients present the stack's certificate
+            from aisys_verify.tlsclient import trust
+
+            trust(Path(handle["tls_client"]))
         if self.proxies:
             self.capabilities = self.capabilities | {"network"}
         if handle.get("backend") == "local":  # its proxies listen on this machine's loopback addresses

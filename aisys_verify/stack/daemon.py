@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from aisys_verify.config import parse_vars
+from aisys_verify.config import parse_tls, parse_vars
 from aisys_verify.errors import VerifyError
 from aisys_verify.stack.attached import write_handle
 from aisys_verify.stack.base import StackOptions, backend_class
@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--backend", default="local")
     parser.add_argument("--no-proxies", action="store_true")
     parser.add_argument("--health-timeout", type=float, default=30.0)
+    parser.add_argument("--tls", default="", help="mTLS on the HTTP side: the selection (config.parse_tls)")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -37,7 +38,8 @@ def main() -> int:
     try:
         stack = backend_class(args.backend)(args.spec, parse_vars(args.var, "--var"),
                                             StackOptions(interpose=not args.no_proxies,
-                                                         health_timeout=args.health_timeout),
+                                                         health_timeout=args.health_timeout,
+                                                         tls=parse_tls(args.tls) if args.tls else {}),
                                             progress=lines.append)
         seconds = stack.start()
     except VerifyError as exc:
@@ -51,6 +53,7 @@ def main() -> int:
         print(json.dumps({"event": "ready", "stack_id": stack.stack_id, "seconds": round(seconds, 3),
                           "workdir": str(stack.workdir), "agents": len(stack.topology.agents),
                           "inventory": str(inventory),
+                          "tls_client": str(stack.tls.client_file) if getattr(stack, "tls", None) else None,
                           "progress": lines}), flush=True)
         sys.stdout.close()
         stop.wait()

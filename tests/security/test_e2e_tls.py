@@ -44,7 +44,8 @@ def _passed(out: str) -> None:
 
 
 def test_e2e_selection_passes_with_mtls_and_curve(tmp_path: Path) -> None:
-    out = _suite(tmp_path, "-k", "probe or test_tls", env=BOTH_ON)
+    # bounded for CI: the TLS checks and the probe CLI (a subprocess finding the stack's client file)
+    out = _suite(tmp_path, "-k", "test_tls or cli_probes", env=BOTH_ON)
     _passed(out)
 
 
@@ -55,7 +56,7 @@ def test_whole_e2e_suite_passes_with_mtls_and_curve(tmp_path: Path) -> None:
 
 def test_gateway_served_with_optional_client_auth_fails_the_e2e_tls_check(tmp_path: Path) -> None:
     (tmp_path / "weak_gateway_tls.py").write_text(WEAK_GATEWAY, encoding="utf-8")
-    out = _suite(tmp_path, "-p", "weak_gateway_tls", "-k", "refuses_plaintext",
+    out = _suite(tmp_path, "-p", "weak_gateway_tls", "-k", "refuses_plaintext", "--aisys-no-proxies",
                  env={"AISYS_TLS": "all=required"}, timeout=300)
     assert "exit 1" in out, out[-3000:]
     assert "FAILED suites/e2e/test_tls.py::test_http_side_refuses_plaintext_and_clients_without_certificate" in out, \
