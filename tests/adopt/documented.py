@@ -261,3 +261,16 @@ QUICK.update({
         None, why="the framework's slowest folders in full (tens of minutes on 2 cores, Docker); each exhaustive "
                   "case runs in its own folder's tests with --exhaustive"),
 })
+# docs/security.md "mTLS on the whole stack" (issue 15): the option's wiring collected here; the runs themselves are
+# tests/security/test_e2e_tls.py (local, both on) and the compose run reported in the issue
+PYTEST.update({
+    "AISYS_TLS=all=required pytest -m e2e": False,
+    "AISYS_TLS=all=required SECURE_ZMQ=1 pytest -m e2e": True,
+    'pytest -m e2e --aisys-tls="pc2=required,mainpc/ServiceRegistry=optional"': True,
+    "AISYS_TLS=all=required pytest suites/e2e -m e2e -k probe --aisys-backend=compose": True,
+})
+QUICK.update({
+    "AISYS_TLS=all=required aisys-verify up system": How(
+        None, why="a stack left running for another shell: the same supervisor as 'aisys-verify up system' (STACK), "
+                  "with --tls passed on; tests/security/test_e2e_tls.py runs the TLS stand-up"),
+})
