@@ -30,6 +30,7 @@ class ScrapeTarget:
     agent: str
     address: str  # host:port of the agent's HTTP side
     metrics_path: str = "/metrics"
+    scheme: str = "http"  # https: the stack serves it with mTLS (scraped with the stack's client certificate)
 
 
 def slo_service_label(host_index: int, host: str, group: str) -> str:
@@ -57,18 +58,28 @@ def _literal(text: str) -> str:
 
 def prometheus_config(targets: Sequence[ScrapeTarget], *, services: Mapping[str, str] | None = None,
                       alertmanager: str | None = None, rule_glob: str | None = None,
-                      interval_s: float = TEST_SCRAPE_INTERVAL_S) -> str:
-    """prometheus.yml: one job scraping every target, the service relabelling, rules and Alertmanager."""
+                      interval_s: float = TEST_SCRAPE_INTERVAL_S, tls: Mapping[str, str] | None = None) -> str:
+    """prometheus.yml: one job scraping every target, the service relabelling, rules and Alertmanager. ``tls``
+    (``ca_file``, ``cert_file``, ``key_file``): the https targets go to a second job presenting that client
+    certificate (the stack's mTLS, stack/tls.py)."""
     every = f"{interval_s:g}s"
+    plain = [t for t in targets if t.scheme != "https"]
+    secure = [t for t in targets if t.scheme == "https"]
+
+    def job(name: str, chosen: Sequence[ScrapeTarget]) -> dict[str, Any]:
+        return {"job_name": name,
+                "static_configs": [{"targets": [t.address], "labels": {"host": t.host,
+                                                                       "instance": f"{t.host}/{t.agent}"}}
+                                   for t in chosen],
+                "metrics_path": chosen[0].metrics_path if chosen else "/metrics",
+                "metric_relabel_configs": relabel_rules(services or {})}
+
+    jobs = [job("aisys-agents", plain)] if plain or not secure else []
+    if secure:
+        jobs.append({**job("aisys-agents-tls", secure), "scheme": "https", "tls_config": dict(tls or {})})
     config: dict[str, Any] = {
         "global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
-        "scrape_configs": [{
-            "job_name": "aisys-agents",
-            "static_configs": [{"targets": [t.address], "labels": {"host": t.host, "instance": f"{t.host}/{t.agent}"}}
-                               for t in targets],
-            "metrics_path": targets[0].metrics_path if targets else "/metrics",
-            "metric_relabel_configs": relabel_rules(services or {}),
-        }],
+        "scrape_configs": jobs,
     }
     if rule_glob:
         config["rule_files"] = [rule_glob]

@@ -83,6 +83,7 @@ class Observability:
     services: dict[str, str] = field(default_factory=dict)  # stand-in service label -> the SLO file's
     interval_s: float = 1.0
     servers: list[_Server] = field(default_factory=list)
+    tls: dict[str, str] = field(default_factory=dict)  # the https targets' tls_config (the stack's client files)
 
     @property
     def prometheus_url(self) -> str:
@@ -119,7 +120,8 @@ class Observability:
         prom_config = self.folder / "prometheus.yml"
         prom_config.write_text(prometheus_config(self.targets, services=self.services,
                                                  alertmanager=f"{self.address}:{ALERTMANAGER_PORT}",
-                                                 rule_glob=str(self.rules_dir / "*.yml"), interval_s=self.interval_s),
+                                                 rule_glob=str(self.rules_dir / "*.yml"), interval_s=self.interval_s,
+                                                 tls=self.tls),
                                encoding="utf-8")
         self.servers = [
             _Server("alertmanager", [alertmanager, f"--config.file={am_config}",
@@ -206,7 +208,10 @@ def for_stack(stack: Any, folder: Path, address: str, interval_s: float = 1.0) -
     """An Observability for ``stack`` (a Stack): every agent's endpoint as a target, its stand-in service labels
     mapped to the SLO file's names."""
     topology = stack.topology
-    targets = [ScrapeTarget(e.host, e.agent, f"{e.address}:{e.http_port}") for e in stack.endpoints()]
+    targets = [ScrapeTarget(e.host, e.agent, f"{e.address}:{e.http_port}", scheme=e.scheme) for e in stack.endpoints()]
     services = {f"{h.name}-{g.name}".replace("_", "-"): slo_service_label(i, h.name, g.name)
                 for i, h in enumerate(topology.hosts) for g in h.groups}
-    return Observability(folder, address, targets, services, interval_s)
+    own = getattr(stack, "tls", None)  # mTLS on the stack (stack/tls.py): Prometheus presents its client certificate
+    tls = {} if own is None else {"ca_file": str(own.pki.ca), "cert_file": str(own.pki.client("aisys-verify").cert),
+                                  "key_file": str(own.pki.client("aisys-verify").key)}
+    return Observability(folder, address, targets, services, interval_s, tls=tls)

@@ -132,3 +132,19 @@ def test_the_plugin_resolves_the_option_over_the_ini_key(pytester: pytest.Pytest
     bad = pytester.runpytest_subprocess("--aisys-prometheus=nonsense")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*prometheus: expected a URL such as http://127.0.0.1:9090 (or own, off)*"])
+
+
+def test_https_targets_get_a_job_presenting_the_stacks_client_certificate() -> None:
+    """mTLS on the stack (stack/tls.py): the https targets are scraped with its client certificate, in a job of
+    their own; the plain ones keep theirs."""
+    import json
+
+    target, config = ScrapeTarget, prometheus_config
+    tls = {"ca_file": "/w/secrets/pki/ca.pem", "cert_file": "/w/c.pem", "key_file": "/w/c.key"}
+    jobs = json.loads(config([target("pc2", "A", "127.0.0.3:1", scheme="https"), target("mainpc", "B", "127.0.0.2:2")],
+                             tls=tls))["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["aisys-agents", "aisys-agents-tls"]
+    assert "scheme" not in jobs[0] and jobs[1]["scheme"] == "https" and jobs[1]["tls_config"] == tls
+    assert jobs[1]["static_configs"][0]["targets"] == ["127.0.0.3:1"]
+    only_plain = json.loads(config([target("mainpc", "B", "127.0.0.2:2")]))["scrape_configs"]
+    assert [j["job_name"] for j in only_plain] == ["aisys-agents"] and "tls_config" not in only_plain[0]
