@@ -84,6 +84,13 @@ def tls_stand(config: pytest.Config, resolved: VerifyConfig, tmp_path_factory: p
     secret_file = write_secret_file(secret, workdir / "secrets" / "canary")
     for sub in ("logs", "data", "plan.json"):  # its own secrets folder holds the value on purpose
         canary_scan(config).add_place(workdir / sub)
+    if resolved.backend == "compose":  # the matrix against containers: a compose stack with the selection as TLS
+        from aisys_verify.security.stand import tls_compose
+
+        with tls_compose([str(p) for p in resolved.spec], workdir / "compose", selection,
+                         spec_vars=resolved.spec_vars, health_timeout=max(resolved.health_timeout, 120.0)) as stand:
+            yield stand
+        return
     with tls_standins([str(p) for p in resolved.spec], workdir, selection, spec_vars=resolved.spec_vars,
                       environ={"REDIS_PASSWORD_FILE": str(secret_file)}) as stand:
         yield stand

@@ -18,7 +18,7 @@ ZeroMQ health socket), so a TLS port never blocks the stand-up.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from aisys_verify.errors import UsageError
 from aisys_verify.plan.roles import role_for
 from aisys_verify.security.pki import TestPki, make_pki
 from aisys_verify.security.tls import TLS_ENV, TlsEndpoint, write_tls_plan
+from aisys_verify.spec.model import Agent
 from aisys_verify.standin.tls import parse_selection as parse_selection
 
 SELECTION_ENV = "AISYS_TLS_CLIENT_AUTH"
@@ -83,16 +84,47 @@ def tls_standins(spec: Sequence[str], workdir: Path, selection: Mapping[str, str
         auth_of[agent.key] = auth
     plan_path = write_tls_plan(workdir / "secrets" / "tls-plan.json", plan)
     cluster.environ.update({**(environ or {}), TLS_ENV: str(plan_path)})
-    gateway = next((a for a in agents if a.key in plan and role_for(a.name, a.role).role == "gateway"), None)
-    other = next((a for a in agents if a.key in plan and a is not gateway), None)
-    endpoints: dict[str, Endpoint] = {}
-    for kind, chosen, path in (("gateway", gateway, "/dialogue/process"), ("health", other, "/health"),
-                               ("metrics", other, "/metrics")):
-        if chosen is not None:
-            endpoints[kind] = Endpoint(kind, chosen.key, addresses[chosen.key], cluster.plan.http_ports[chosen.key],
-                                       path, auth_of[chosen.key])
+    endpoints = _endpoints(agents, auth_of, lambda a: (addresses[a.key], cluster.plan.http_ports[a.key]))
     try:
         cluster.start(timeout=start_timeout)
         yield TlsStand(pki, endpoints, [pid for _, pid in cluster.pids()], workdir)
     finally:
         cluster.stop()
+
+
+def _endpoints(agents: Sequence[Agent], auth_of: Mapping[str, str],
+               where: Callable[[Agent], tuple[str, int]]) -> dict[str, Endpoint]:
+    """One endpoint per kind among the TLS agents: the gateway's, and the first other agent's health and metrics;
+    ``where``: the address and HTTP port this process reaches an agent at."""
+    served = [a for a in agents if a.key in auth_of]
+    gateway = next((a for a in served if role_for(a.name, a.role).role == "gateway"), None)
+    other = next((a for a in served if a is not gateway), None)
+    endpoints: dict[str, Endpoint] = {}
+    for kind, chosen, path in (("gateway", gateway, "/dialogue/process"), ("health", other, "/health"),
+                               ("metrics", other, "/metrics")):
+        if chosen is not None:
+            endpoints[kind] = Endpoint(kind, chosen.key, *where(chosen), path, auth_of[chosen.key])
+    return endpoints
+
+
+@contextlib.contextmanager
+def tls_compose(spec: Sequence[str], workdir: Path, selection: Mapping[str, str],
+                spec_vars: Mapping[str, str] | None = None, health_timeout: float = 120.0) -> Iterator[TlsStand]:
+    """The same stand from a compose stack with the selection as its TLS (stack/tls.py: PKI, plan and mounts in
+    the containers): the matrix then probes containers at their published addresses. ``pids`` is empty: the
+    groups are containers (their processes are scanned through Docker, security.secrets.scan_containers)."""
+    from aisys_verify.stack.base import StackOptions
+    from aisys_verify.stack.compose import ComposeStack
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = ComposeStack(list(spec), dict(spec_vars or {}),
+                         StackOptions(tls=dict(selection), workdir=workdir, health_timeout=health_timeout))
+    stack.start()
+    try:
+        if stack.tls is None:
+            raise UsageError(f"TLS selection {dict(selection)} picks no agent of the spec")
+        endpoints = _endpoints(stack.topology.agents, stack.tls.served,
+                               lambda a: (stack.endpoint(a.name, a.host).address, stack.plan.http_ports[a.key]))
+        yield TlsStand(stack.tls.pki, endpoints, [], stack.workdir)
+    finally:
+        stack.stop()
