@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aisys_verify.errors import UsageError
 from aisys_verify.plan.roles import role_for
@@ -111,8 +112,8 @@ def _endpoints(agents: Sequence[Agent], auth_of: Mapping[str, str],
 def tls_compose(spec: Sequence[str], workdir: Path, selection: Mapping[str, str],
                 spec_vars: Mapping[str, str] | None = None, health_timeout: float = 120.0) -> Iterator[TlsStand]:
     """The same stand from a compose stack with the selection as its TLS (stack/tls.py: PKI, plan and mounts in
-    the containers): the matrix then probes containers at their published addresses. ``pids`` is empty: the
-    groups are containers (their processes are scanned through Docker, security.secrets.scan_containers)."""
+    the containers): the matrix then probes containers at their published addresses. ``pids``: each group
+    container's first process as this machine sees it (``docker inspect``), for the process scans."""
     from aisys_verify.stack.base import StackOptions
     from aisys_verify.stack.compose import ComposeStack
 
@@ -125,6 +126,14 @@ def tls_compose(spec: Sequence[str], workdir: Path, selection: Mapping[str, str]
             raise UsageError(f"TLS selection {dict(selection)} picks no agent of the spec")
         endpoints = _endpoints(stack.topology.agents, stack.tls.served,
                                lambda a: (stack.endpoint(a.name, a.host).address, stack.plan.http_ports[a.key]))
-        yield TlsStand(stack.tls.pki, endpoints, [], stack.workdir)
+        yield TlsStand(stack.tls.pki, endpoints, _container_pids(stack), stack.workdir)
     finally:
         stack.stop()
+
+
+def _container_pids(stack: Any) -> list[int]:
+    from aisys_verify.stack.docker import run_docker
+
+    ids = [stack.group_container(host, group) for host, group in stack.services]
+    shown = run_docker("inspect", "-f", "{{.State.Pid}}", *ids).stdout.split()
+    return [int(pid) for pid in shown if pid.isdigit() and int(pid) > 0]
