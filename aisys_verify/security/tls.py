@@ -73,7 +73,9 @@ class Outcome:
     status: int | None = None
 
     def shown(self) -> str:
-        return f"HTTP {self.status}" if self.accepted else f"refused at {self.stage}: {self.detail}"
+        if self.accepted:  # an HTTP status, or what another protocol's valid case read (Redis: +PONG)
+            return f"HTTP {self.status}" if self.status is not None else self.detail
+        return f"refused at {self.stage}: {self.detail}"
 
 
 def _reason(exc: BaseException) -> str:
