@@ -181,6 +181,14 @@ class RedisTlsStand:
     def pids(self) -> list[int]:
         return [pid for _, pid in self.cluster.pids()]
 
+    def restart_group(self, group: str, environ: Mapping[str, str] | None = None, timeout: float = 20.0) -> None:
+        """Stop the target host's ``group`` (SIGTERM) and start it again with ``environ`` added (a defect switch)."""
+        import signal
+
+        self.cluster.kill_group(self.target, group, signal.SIGTERM)
+        self.cluster.host_environ[self.target] = {**self.cluster.host_environ.get(self.target, {}), **(environ or {})}
+        self.cluster.restart_group(self.target, group, timeout)
+
 
 @contextlib.contextmanager
 def redis_tls_standins(spec: Sequence[str], workdir: Path, password: Secret, *, hosts: Sequence[str] | None = None,

@@ -173,22 +173,25 @@ class LocalCluster:
             selector.close()
 
     def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM every process, wait up to ``grace`` s, SIGKILL what is left; idempotent."""
-        procs = [*self.groups.values(), *self.redis.values()]
-        for proc in procs:
-            if proc.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGTERM)
+        """SIGTERM every process, wait up to ``grace`` s, SIGKILL what is left; idempotent. The groups first, Redis
+        after them: a group deletes its ready keys as it stops, and a Redis already gone makes it wait out its
+        client's retries (seconds over TLS)."""
         deadline = time.monotonic() + grace
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.popen.wait(max(0.0, deadline - time.monotonic()))
-            if proc.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                proc.popen.wait()
-            if proc.popen.stdout:
-                proc.popen.stdout.close()
+        for procs in ([*self.groups.values()], [*self.redis.values()]):
+            for proc in procs:
+                if proc.popen.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.popen.pid, signal.SIGTERM)
+            for proc in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.popen.wait(max(0.0, deadline - time.monotonic()))
+                if proc.popen.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.popen.pid, signal.SIGKILL)
+                    proc.popen.wait()
+                if proc.popen.stdout:
+                    proc.popen.stdout.close()
+            deadline = max(deadline, time.monotonic() + 1.0)  # Redis gets its second even after slow groups
         self.groups.clear()
         self.redis.clear()
         if hasattr(self, "_release"):

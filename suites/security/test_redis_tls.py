@@ -92,3 +92,19 @@ def test_no_redis_password_leaked(redis_stand: RedisTlsStand) -> None:
     assert any(p.name == "logs" for p in places), sorted(p.name for p in places)
     check_no_leaks([*scan_processes([redis_stand.password], redis_stand.pids),
                     *scan_files([redis_stand.password], places)])
+
+
+def test_a_standin_logging_its_redis_password_is_caught(redis_stand: RedisTlsStand) -> None:
+    """Mutation, last in the module (it leaves the leak in the stand's logs): one group restarted with
+    AISYS_STANDIN_LEAK_SECRETS=1 (a defect switch: it logs the password it read from REDIS_PASSWORD_FILE) is
+    caught by the canary scan, which names the group's log files and never shows the value."""
+    logs = redis_stand.workdir / "logs"
+    assert not scan_files([redis_stand.password], [logs]), "the stand leaked before the mutation"
+    group = min(g for h, g in redis_stand.cluster.groups if h == redis_stand.target)
+    redis_stand.restart_group(group, {"AISYS_STANDIN_LEAK_SECRETS": "1"})
+    with pytest.raises(AssertionError) as caught:  # SecretLeak, a SecurityFailure
+        check_no_leaks(scan_files([redis_stand.password], [logs]))
+    shown = str(caught.value)
+    assert f"{logs / redis_stand.target}/" in shown and "secret 'redis_password' (plain)" in shown, shown
+    assert redis_stand.password.reveal() not in shown
+    print(shown.splitlines()[0])
