@@ -1,4 +1,5 @@
-"""Security checks: the run's test PKI, TLS on the stand-ins' HTTP side and its negative matrix, CurveZMQ, scans.
+"""Security checks: the run's test PKI, TLS on the stand-ins' HTTP side and its negative matrix, CurveZMQ, scans,
+Redis with TLS and its matrix.
 
 Names resolve lazily (aisys_verify.lazy): importing the package imports neither ``cryptography`` nor
 ``sslyze``.
@@ -29,10 +30,10 @@ _EXPORTS = {
     "accepts": "rotation", "check_rotation": "rotation", "rotate": "rotation", "rotation_standins": "rotation",
     "set_first_password": "rotation",
     "CASES": "matrix", "CASE_NAMES": "matrix", "Case": "matrix", "check_case": "matrix", "run_case": "matrix",
-    "REDIS_CASES": "redis_tls", "REDIS_CASE_NAMES": "redis_tls", "RedisTlsStand": "redis_tls",
+    "DEFAULT_REDIS_TLS_HOSTS": "redis_tls", "REDIS_CASES": "redis_tls", "REDIS_CASE_NAMES": "redis_tls",
+    "REDIS_TLS_HOSTS_ENV": "redis_tls", "RedisTlsStand": "redis_tls", "admin_tls": "redis_tls",
     "check_redis_case": "redis_tls", "redis_tls_standins": "redis_tls", "resp_attempt": "redis_tls",
-    "run_redis_case": "redis_tls", "admin_tls": "redis_tls", "REDIS_TLS_HOSTS_ENV": "redis_tls",
-    "DEFAULT_REDIS_TLS_HOSTS": "redis_tls",
+    "run_redis_case": "redis_tls",
 }
 __all__ = [
     "BAD_CASES", "CASES", "CASE_NAMES", "CURVE_CASES", "CURVE_CASE_NAMES", "DEFAULT_SELECTION", "KINDS",
@@ -45,7 +46,9 @@ __all__ = [
     "parse_selection", "plaintext_health", "process_keys", "rotate", "rotation_standins", "run_case",
     "scan_containers", "scan_endpoint", "scan_files", "scan_processes", "server_context", "server_context_for",
     "set_first_password", "stack_reports", "tls_standins", "write_secret_file", "write_tls_plan",
-    "REDIS_CASES", "REDIS_CASE_NAMES", "RedisTlsStand", "check_redis_case", "redis_tls_standins", "resp_attempt",
-    "run_redis_case", "admin_tls", "REDIS_TLS_HOSTS_ENV", "DEFAULT_REDIS_TLS_HOSTS",
+]
+__all__ += [  # Redis with TLS (security.redis_tls)
+    "DEFAULT_REDIS_TLS_HOSTS", "REDIS_CASES", "REDIS_CASE_NAMES", "REDIS_TLS_HOSTS_ENV", "RedisTlsStand", "admin_tls",
+    "check_redis_case", "redis_tls_standins", "resp_attempt", "run_redis_case",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

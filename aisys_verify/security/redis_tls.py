@@ -44,7 +44,8 @@ REDIS_CASES = (
 )
 REDIS_CASE_NAMES = tuple(c.name for c in REDIS_CASES)
 CLIENT = "aisys-verify"
-REDIS_TLS_HOSTS_ENV, DEFAULT_REDIS_TLS_HOSTS = "AISYS_REDIS_TLS_HOSTS", "pc2"  # the suite's stand: these hosts, the last one probed
+# the suite's stand: these hosts, the last one probed
+REDIS_TLS_HOSTS_ENV, DEFAULT_REDIS_TLS_HOSTS = "AISYS_REDIS_TLS_HOSTS", "pc2"
 LISTEN_S = 0.15  # a refusal's alert comes within milliseconds on loopback; the valid case pays this once
 
 
@@ -122,7 +123,7 @@ def run_redis_case(name: str, pki: TestPki, address: str, port: int, password: S
     case = redis_case(name)
     given: str | None = password.reveal()
     if name == "wrong_password":
-        given = "not-" + given
+        given = f"not-{password.reveal()}"
     elif name == "no_password":
         given = None
     context = case_context("valid" if name in ("wrong_password", "no_password") else case.name, pki, CLIENT)

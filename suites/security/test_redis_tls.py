@@ -69,7 +69,8 @@ def test_standins_use_their_tls_redis(redis_stand: RedisTlsStand, request: pytes
     health = redis_stand.cluster.wait_healthy(30.0)
     checks = {key: reply.get("health_checks", {}) for key, reply in health.items()}
     missing = {k: c for k, c in checks.items() if not (c.get("redis") and c.get("ready_key"))}
-    assert checks and not missing, f"agents without Redis over TLS: {missing}"
+    assert checks, "no agent answered its health socket"
+    assert not missing, f"agents without Redis over TLS: {missing}"
     observed = f"{len(checks)} agents on {redis_stand.where}: redis reachable, ready key present"
     request.node.user_properties.append(("observed", observed))
     print(observed)
@@ -105,6 +106,7 @@ def test_a_standin_logging_its_redis_password_is_caught(redis_stand: RedisTlsSta
     with pytest.raises(AssertionError) as caught:  # SecretLeak, a SecurityFailure
         check_no_leaks(scan_files([redis_stand.password], [logs]))
     shown = str(caught.value)
-    assert f"{logs / redis_stand.target}/" in shown and "secret 'redis_password' (plain)" in shown, shown
+    assert f"{logs / redis_stand.target}/" in shown, shown
+    assert "secret 'redis_password' (plain)" in shown, shown
     assert redis_stand.password.reveal() not in shown
     print(shown.splitlines()[0])
