@@ -261,3 +261,10 @@ QUICK.update({
         None, why="the framework's slowest folders in full (tens of minutes on 2 cores, Docker); each exhaustive "
                   "case runs in its own folder's tests with --exhaustive"),
 })
+# docs/security.md, "Redis with TLS": the wiring collected; the suite runs in scripts/main
+PYTEST.update({
+    "pytest suites/security/test_redis_tls.py -m security": True,
+    "AISYS_REDIS_TLS_HOSTS=mainpc,pc2 pytest suites/security/test_redis_tls.py": True,
+    "AISYS_REDIS_TLS_ROTATION=1 pytest suites/security/test_rotation.py -m security": True,
+    "pytest tests/security/test_redis_tls_units.py": True,
+})
