@@ -61,16 +61,16 @@ def _resp(*words: str) -> bytes:
     return f"*{len(words)}\r\n".encode() + b"".join(b"$%d\r\n%s\r\n" % (len(w.encode()), w.encode()) for w in words)
 
 
-def _listen(sock: socket.socket, timeout: float) -> bool:
+def _listen(sock: socket.socket, timeout: float) -> bytes | None:
     """Under TLS 1.3 Redis judges the client certificate after the client's handshake is done and answers a
     refusal with an alert and a close: listen briefly before writing, so that the alert is read rather than lost
-    to the reset a write into the closed connection causes. False: the server closed without a word; an alert
-    raises (the caller's verdict); a quiet LISTEN_S (the certificate accepted) is no verdict at all."""
+    to the reset a write into the closed connection causes. An alert raises (the caller's verdict); ``b""``: the
+    server closed without a word; None: quiet for LISTEN_S (the certificate accepted; no verdict by itself)."""
     sock.settimeout(LISTEN_S)
     try:
-        return bool(sock.recv(65536)) or False
+        return sock.recv(65536)
     except TimeoutError:
-        return True
+        return None
     finally:
         sock.settimeout(timeout)
 
@@ -93,8 +93,10 @@ def resp_attempt(address: str, port: int, *, context: ssl.SSLContext | None, ser
         if context is not None:
             sock = context.wrap_socket(raw, server_hostname=server_hostname, suppress_ragged_eofs=False)
             stage = "read"
-            if not _listen(sock, timeout):
+            heard = _listen(sock, timeout)
+            if heard == b"":
                 return Outcome(False, stage, "connection closed without a RESP reply (right after the handshake)")
+            data = heard or b""
         stage = "read"
         sock.sendall(request)
         while chunk := sock.recv(65536):
