@@ -184,6 +184,21 @@ class RedisTlsStand:
     def pids(self) -> list[int]:
         return [pid for _, pid in self.cluster.pids()]
 
+    def redis_checks(self, group: str, timeout: float = 0.3) -> dict[str, object]:
+        """Each agent of the target host's ``group``: its health's ``redis`` check (None: no reply, not yet checked)."""
+        from aisys_verify.plan.groups import agents_of_group
+        from aisys_verify.standin.client import HEALTH_CHECK, request_once
+
+        result: dict[str, object] = {}
+        for agent in agents_of_group(self.cluster.topology, self.target, group):
+            url = f"tcp://{self.cluster.plan.host_addresses[self.target]}:{agent.health_port.number}"
+            try:
+                reply = request_once(url, HEALTH_CHECK, timeout)
+            except TimeoutError:
+                reply = {}
+            result[agent.key] = reply.get("health_checks", {}).get("redis")
+        return result
+
     def restart_group(self, group: str, environ: Mapping[str, str] | None = None, timeout: float = 20.0) -> None:
         """Stop the target host's ``group`` (SIGTERM) and start it again with ``environ`` added (a defect switch)."""
         import signal

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aisys_verify import VerifyConfig
+from aisys_verify import VerifyConfig, poll
 from aisys_verify.security import (
     DEFAULT_REDIS_TLS_HOSTS,
     REDIS_CASE_NAMES,
@@ -93,6 +93,32 @@ def test_no_redis_password_leaked(redis_stand: RedisTlsStand) -> None:
     assert any(p.name == "logs" for p in places), sorted(p.name for p in places)
     check_no_leaks([*scan_processes([redis_stand.password], redis_stand.pids),
                     *scan_files([redis_stand.password], places)])
+
+
+def test_a_standin_without_its_client_certificate_is_refused(redis_stand: RedisTlsStand,
+                                                             request: pytest.FixtureRequest) -> None:
+    """The stand-ins reach Redis because of their client certificate: one group restarted without
+    REDIS_TLS_CERT_FILE/_KEY_FILE reads Redis unreachable in every agent's health, and Redis logs why; then the
+    group is restarted as it was (and must read Redis reachable again)."""
+    cluster, host = redis_stand.cluster, redis_stand.target
+    group = min(g for h, g in cluster.groups if h == host)
+    kept = {v: cluster.host_environ[host][v] for v in ("REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE")}
+
+    def redis_of_group() -> set[object]:
+        return set(redis_stand.redis_checks(group).values())
+
+    redis_stand.restart_group(group, dict.fromkeys(kept, ""))
+    try:
+        refused = poll(redis_of_group, 10.0, 0.1, until=lambda seen: seen == {False})
+        assert refused.met, f"{host}/{group} without a client certificate still reads Redis: {refused.last}"
+        log = (redis_stand.workdir / "redis" / host / "redis.log").read_text(errors="replace")
+        assert "peer did not return a certificate" in log, log[-2000:]
+    finally:
+        redis_stand.restart_group(group, kept)
+    assert poll(redis_of_group, 10.0, 0.1, until=lambda seen: seen == {True}).met, f"{host}/{group} did not recover"
+    observed = f"{host}/{group} without a client certificate: Redis unreachable (every agent's health); restored"
+    request.node.user_properties.append(("observed", observed))
+    print(observed)
 
 
 def test_a_standin_logging_its_redis_password_is_caught(redis_stand: RedisTlsStand) -> None:
