@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aisys_verify.errors import InvalidValue, UsageError
 from aisys_verify.security.matrix import Case, case_context, judge
 from aisys_verify.security.pki import Credential, TestPki, make_pki
-from aisys_verify.security.tls import Outcome, _reason
+from aisys_verify.security.tls import Outcome, failure_reason
 
 if TYPE_CHECKING:
     from aisys_verify.security.secrets import Secret
@@ -85,7 +85,7 @@ def resp_attempt(address: str, port: int, *, context: ssl.SSLContext | None, ser
     try:
         raw = socket.create_connection((address, port), timeout=timeout)
     except OSError as exc:
-        return Outcome(False, "connect", _reason(exc))
+        return Outcome(False, "connect", failure_reason(exc))
     sock: socket.socket = raw
     stage, data = "handshake", b""
     request = (_resp("AUTH", "default", password) if password is not None else b"") + _resp("PING") + _resp("QUIT")
@@ -102,11 +102,11 @@ def resp_attempt(address: str, port: int, *, context: ssl.SSLContext | None, ser
         while chunk := sock.recv(65536):
             data += chunk
     except TimeoutError as exc:
-        return Outcome(False, "timeout", _reason(exc))
+        return Outcome(False, "timeout", failure_reason(exc))
     except OSError as exc:  # the TLS alert, a reset, an EOF in the middle
         if context is None and not data:  # Redis drops a plaintext peer on its TLS port (a reset or an EOF)
             return Outcome(False, stage, f"connection closed without a RESP reply ({type(exc).__name__})")
-        return Outcome(False, stage, _reason(exc))
+        return Outcome(False, stage, failure_reason(exc))
     finally:
         sock.close()
         raw.close()
