@@ -134,7 +134,9 @@ def signed_digests(output: str) -> set[str]:
         return set()
     found: set[str] = set()
     for payload in payloads if isinstance(payloads, list) else ():
-        digest = ((payload or {}).get("critical") or {}).get("image", {}).get("docker-manifest-digest")
+        digest: object = payload
+        for key in ("critical", "image", "docker-manifest-digest"):  # any level may be missing or another type
+            digest = digest.get(key) if isinstance(digest, dict) else None
         if isinstance(digest, str) and digest.startswith("sha256:"):
             found.add(digest)
     return found
