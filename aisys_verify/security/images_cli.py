@@ -1,8 +1,8 @@
 """``aisys-verify images ...``: the stack's images by digest, signed and verified with cosign (offline).
 
-    aisys-verify images digests [--image TAG...]
+    aisys-verify images digests [--image TAG...] [--stack ID]
     aisys-verify images sign [--image TAG...] [--store DIR] [--key cosign.key [--password-file FILE]]
-    aisys-verify images verify [--image TAG...] [--store DIR] [--key cosign.pub]
+    aisys-verify images verify [--image TAG...] [--stack ID] [--store DIR] [--key cosign.pub]
 
 Default images: the ones a compose stack runs (stand-in, Redis, Toxiproxy). Default store: ``<state
 dir>/provenance``. ``sign`` without ``--key`` makes a key pair for the run (its private half is deleted after
@@ -35,6 +35,9 @@ def add_commands(sub: argparse._SubParsersAction[Any],
     for parser in (digests, sign, verify):
         parser.add_argument("--image", action="append", metavar="TAG",
                             help="a local image (repeat; default: the compose stack's stand-in, Redis, Toxiproxy)")
+    for parser in (digests, verify):
+        parser.add_argument("--stack", metavar="ID",
+                            help="the images a running compose stack's containers run (see 'aisys-verify status')")
     for parser in (sign, verify):
         parser.add_argument("--store", type=Path, metavar="DIR",
                             help="signatures and public key (default: <state dir>/provenance)")
@@ -49,7 +52,22 @@ def add_commands(sub: argparse._SubParsersAction[Any],
 def _tags(args: argparse.Namespace) -> list[str]:
     from aisys_verify.security.trust import stack_image_tags
 
+    if getattr(args, "stack", None):
+        return _stack_tags(args.stack) + list(args.image or ())
     return list(args.image) if args.image else stack_image_tags()
+
+
+def _stack_tags(stack_id: str) -> list[str]:
+    """The images the compose stack ``stack_id`` recorded (by their IDs: exactly what its containers run)."""
+    from aisys_verify.errors import UsageError
+    from aisys_verify.stack.state import StackRecord, state_dir
+
+    record = StackRecord.load(state_dir() / f"{stack_id}.json")
+    if record is None:
+        raise UsageError(f"--stack {stack_id}: no such stack in {state_dir()} (see 'aisys-verify status')")
+    if not record.images:
+        raise UsageError(f"--stack {stack_id}: its record names no image (only compose stacks run images)")
+    return [str(image["image_id"]) for image in record.images]
 
 
 def _ready() -> None:

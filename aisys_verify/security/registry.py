@@ -131,6 +131,8 @@ class LocalRegistry:
 
     def repository(self, tag: str) -> str:
         """Where a local image ``name:tag`` lands in this registry (its name kept, so reports stay readable)."""
+        if tag.startswith("sha256:"):  # an image named by its ID (a stack's record): one repository for those
+            return f"{self.address}/by-id/image:{tag.removeprefix('sha256:')}"
         name, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
         return f"{self.address}/{name.lower()}:{version}"
 

@@ -211,3 +211,19 @@ def test_cli_sign_and_verify(lab: Lab, tmp_path: Path, capsys: pytest.CaptureFix
                  "--key", str(lab.other_key.public)]) == 1
     assert "NOT verified" in capsys.readouterr().err
     assert main(["images", "sign", "--image", tag, "--key", str(tmp_path / "absent.key")]) == 2
+
+
+def test_cli_verifies_what_a_stack_recorded(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """--stack ID: the images a compose stack's record names, by image ID (what its containers run)."""
+    from aisys_verify.cli import main
+    from aisys_verify.stack.state import StackRecord
+
+    monkeypatch.setenv("AISYS_STATE_DIR", str(tmp_path / "state"))
+    [image] = image_digests([lab.images["a"]])
+    StackRecord("provtest01", "compose", ["system"], images=[{"tag": image.tag, "image_id": image.image_id}]).save()
+    store = tmp_path / "store"
+    assert [r.verified for r in sign_images([image.image_id], store)] == [True]
+    assert main(["images", "verify", "--stack", "provtest01", "--store", str(store)]) == 0
+    assert image.image_id in capsys.readouterr().out
+    assert main(["images", "verify", "--stack", "nosuchstack", "--store", str(store)]) == 2

@@ -41,6 +41,7 @@ def test_registry_keeps_the_image_name() -> None:
     assert registry.repository("aisys-verify/redis:bookworm") == "127.0.0.1:5000/aisys-verify/redis:bookworm"
     assert registry.repository("aisys-verify/standin") == "127.0.0.1:5000/aisys-verify/standin:latest"
     assert registry.repository("localhost:5000/Team/app") == "127.0.0.1:5000/localhost:5000/team/app:latest"
+    assert registry.repository(DIGEST) == f"127.0.0.1:5000/by-id/image:{'ab' * 32}"
 
 
 def test_content_trust_names_each_unverified_image_by_digest() -> None:
