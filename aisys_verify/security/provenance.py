@@ -14,56 +14,20 @@ from __future__ import annotations
 
 import json
 import secrets as _random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aisys_verify.errors import ProvenanceError, SignatureInvalid
 from aisys_verify.security.registry import run_tool
 from aisys_verify.security.secrets import Secret
+from aisys_verify.stack.digests import ImageDigest as ImageDigest  # re-exported: the digests are the stack's facts
+from aisys_verify.stack.digests import container_images as container_images
+from aisys_verify.stack.digests import image_digests as image_digests
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # how cosign reads the key's password: the environment, never argv
 OFFLINE_SIGN = ("--tlog-upload=false", "--yes")  # no Rekor upload, no interactive confirmation
 OFFLINE_VERIFY = ("--insecure-ignore-tlog=true",)  # the key is the trust root: no Rekor entry is looked for
-
-
-@dataclass(frozen=True)
-class ImageDigest:
-    tag: str  # as the stack runs it (name:tag)
-    image_id: str  # sha256:... (Docker's Id: the config digest)
-    repo_digests: tuple[str, ...] = ()  # name@sha256:... the registries it was pushed to know it by
-
-    def line(self) -> str:
-        pushed = ", ".join(self.repo_digests) if self.repo_digests else "not pushed"
-        return f"{self.tag} {self.image_id} ({pushed})"
-
-
-def image_digests(tags: Iterable[str]) -> list[ImageDigest]:
-    """Docker's ID and registry digests for each local image ``tags`` names (ProvenanceError for a missing one)."""
-    from aisys_verify.errors import ComposeError
-    from aisys_verify.stack.docker import run_docker
-
-    wanted = list(dict.fromkeys(tags))
-    if not wanted:
-        return []
-    try:
-        found = json.loads(run_docker("image", "inspect", *wanted, timeout=60).stdout or "[]")
-    except ComposeError as exc:
-        raise ProvenanceError(f"docker image inspect {' '.join(wanted)}: {exc} (run scripts/build-images)") from None
-    return [ImageDigest(tag, str(item.get("Id", "")), tuple(item.get("RepoDigests") or ()))
-            for tag, item in zip(wanted, found, strict=True)]
-
-
-def container_images(container_ids: Sequence[str]) -> list[ImageDigest]:
-    """The images containers run, by what they were configured with and the exact image ID they run."""
-    from aisys_verify.security.hardening import inspect_containers
-
-    running: dict[str, str] = {}  # image ID -> the name it was configured with
-    for inspected in inspect_containers(container_ids):
-        running.setdefault(str(inspected.get("Image", "")), str((inspected.get("Config") or {}).get("Image", "")))
-    found = {d.image_id: d for d in image_digests(running)} if running else {}
-    return sorted((ImageDigest(name, image_id, found[image_id].repo_digests if image_id in found else ())
-                   for image_id, name in running.items()), key=lambda d: d.tag)
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,7 @@ class ComposeStack(OwnStack):
         """The images the containers run, by ID and registry digest: in the record, the summary, this output."""
         from dataclasses import asdict
 
-        from aisys_verify.security.provenance import container_images
+        from aisys_verify.stack.digests import container_images
 
         try:
             images = container_images(sorted(set(self.containers.values())))

@@ -125,8 +125,7 @@ def test_another_key_is_refused(lab: Lab) -> None:
 
 
 def test_signature_is_bound_to_the_digest_not_the_tag(lab: Lab) -> None:
-    repository = lab.signed.rpartition("@")[0].rpartition(":")[0]
-    digest = lab.signed.rpartition("@")[2]
+    repository, _, digest = lab.signed.rpartition("@")
     # the tag now names another build: by tag it fails, while the signed digest still verifies
     run_tool("crane", ["tag", lab.registry.push(lab.images["b"]), "moved"])
     by_tag = verify(f"{repository}:moved", lab.key.public)
