@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,13 @@ def _stack_tags(stack_id: str) -> list[str]:
     if not record.images:
         raise UsageError(f"--stack {stack_id}: its record names no image (only compose stacks run images)")
     return [str(image["image_id"]) for image in record.images]
+
+
+def _stack_names(stack_id: str) -> dict[str, str]:
+    from aisys_verify.stack.state import StackRecord, state_dir
+
+    record = StackRecord.load(state_dir() / f"{stack_id}.json")
+    return {str(i["image_id"]): str(i["tag"]) for i in record.images} if record else {}
 
 
 def _ready() -> None:
@@ -135,4 +143,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from aisys_verify.security.trust import default_store, verify_images
 
     _ready()
-    return _report(verify_images(_tags(args), args.store or default_store(), public_key=args.key))
+    results = verify_images(_tags(args), args.store or default_store(), public_key=args.key)
+    if args.stack:  # recorded by image ID (what the containers run): show the name they were started with too
+        names = _stack_names(args.stack)
+        results = [replace(r, tag=f"{names[r.tag]} ({r.tag[:19]})") if r.tag in names else r for r in results]
+    return _report(results)

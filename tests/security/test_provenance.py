@@ -224,5 +224,5 @@ def test_cli_verifies_what_a_stack_recorded(lab: Lab, tmp_path: Path, monkeypatc
     store = tmp_path / "store"
     assert [r.verified for r in sign_images([image.image_id], store)] == [True]
     assert main(["images", "verify", "--stack", "provtest01", "--store", str(store)]) == 0
-    assert image.image_id in capsys.readouterr().out
+    assert f"{image.tag} ({image.image_id[:19]}) {image.image_id}" in capsys.readouterr().out
     assert main(["images", "verify", "--stack", "nosuchstack", "--store", str(store)]) == 2
