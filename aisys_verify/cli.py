@@ -294,7 +294,8 @@ COMMAND_FAMILIES: tuple[str, ...] = ("aisys_verify.faults.cli", "aisys_verify.sl
                                       "aisys_verify.gpu.cli",
                                       "aisys_verify.backup.cli",
                                       "aisys_verify.k8s.cli",
-                                      "aisys_verify.scaffold.cli")
+                                      "aisys_verify.scaffold.cli",
+                                      "aisys_verify.security.images_cli")
 
 COMMANDS = {"lint": cmd_lint, "spec": cmd_spec, "rules": cmd_rules, "up": cmd_up, "status": cmd_status,
             "probe": cmd_probe, "down": cmd_down}

@@ -16,7 +16,8 @@
      ├── ConformanceFailure          (also AssertionError) an agent broke the PROTOCOL.md contract; names the defect
      ├── TraceAssertionError         (also AssertionError) a trace lacks a hop, a parent link, or has an error
      ├── SecurityFailure             (also AssertionError) a security check failed; names the endpoint and case
-     │    └── SecretLeak             a run's canary secret found somewhere it must not be; names the file
+     │    ├── SecretLeak             a run's canary secret found somewhere it must not be; names the file
+     │    └── SignatureInvalid       (also AssertionError) an image with no signature the key verifies; names its digest
      ├── ChaosError                  a fault could not be applied or reverted
      │    ├── ChaosUnsupported       (also CapabilityMissing) the stack cannot apply this fault
      │    └── FaultNotEffective      (also AssertionError) a fault was applied but did not take effect
@@ -51,6 +52,7 @@
      ├── DashboardInvalid            (also AssertionError) a generated Grafana dashboard breaks the dashboard schema
      ├── KubernetesError             a Kubernetes piece (etcd, kube-apiserver, kwok, kubectl) failed; names it
      ├── ManifestInvalid             (also AssertionError) Kubernetes manifests failed a validation layer
+     ├── ProvenanceError             cosign, crane or the loopback registry is missing or failed; names the command
      ├── LoadError                   a load run cannot start, or its generator failed
      │    ├── LoadResultsError       a load results folder is missing, malformed, or asked for an unknown name
      │    └── LoadTargetError        (also RuntimeError) the local load target did not start
@@ -467,3 +469,17 @@ class ManifestInvalid(VerifyError, AssertionError):
     def __init__(self, message: str, *, findings: tuple[object, ...]) -> None:
         self.findings = findings
         super().__init__(message)
+
+
+class ProvenanceError(VerifyError):
+    """Image signing could not run: cosign or crane is missing (scripts/build-cosign), the local registry did not
+    start, or a push, sign or key command failed. The message names the command, its output tail and what to do."""
+
+
+class SignatureInvalid(SecurityFailure):
+    """Images the stack runs carry no signature that verifies with the given key (content trust). ``images`` names
+    each as 'tag image-id registry-digest: why'."""
+
+    def __init__(self, message: str, *, images: tuple[str, ...]) -> None:
+        self.images = images
+        super().__init__(message, where=", ".join(images), case="content-trust", observed=f"{len(images)} image(s)")

@@ -254,6 +254,8 @@ def stack_summary(stack: Any, backend: str, started_at: float) -> dict[str, Any]
         "stand_up_s": round(stack.started_s, 3) if stack.started_s is not None else None,
         "trace_dir": str(stack.trace_dir) if getattr(stack, "trace_dir", None) else None,
         "workdir": str(stack.workdir) if getattr(stack, "workdir", None) else None,
+        # compose: each image its containers run, by image ID and registry digests (docs/security.md)
+        "images": list(getattr(getattr(stack, "record", None), "images", None) or []),
     }
 
 

@@ -49,34 +49,41 @@ def case_named(name: str) -> Case:
     raise InvalidValue(f"unknown mTLS matrix case {name!r}: use one of {', '.join(CASE_NAMES)}")
 
 
+def case_context(name: str, pki: TestPki, client: str = "aisys-verify") -> ssl.SSLContext | None:
+    """The client context of case ``name`` (None: the plaintext cases); shared by every endpoint kind's matrix."""
+    if name.startswith("plaintext"):
+        return None
+    if name in ("tls1_0", "tls1_1"):
+        with warnings.catch_warnings():  # the deprecated versions are the point of these cases
+            warnings.simplefilter("ignore", DeprecationWarning)
+            version = ssl.TLSVersion.TLSv1 if name == "tls1_0" else ssl.TLSVersion.TLSv1_1
+        return client_context(pki.ca, pki.client(client), max_version=version)
+    if name in _BAD_CERT:
+        return client_context(pki.ca, pki.bad[_BAD_CERT[name]])
+    if name == "no_client_cert":
+        return client_context(pki.ca, None)
+    return client_context(pki.ca, pki.client(client))
+
+
 def run_case(name: str, pki: TestPki, address: str, port: int, path: str, *, server_name: str,
              client: str = "aisys-verify", timeout: float = 5.0) -> Outcome:
     """Make the attempt of case ``name`` against ``address:port`` whose certificate is for ``server_name``."""
     case = case_named(name)
-    context: ssl.SSLContext | None
-    hostname = server_name
-    if case.name == "plaintext_http":
-        context = None
-    elif case.name in ("tls1_0", "tls1_1"):
-        with warnings.catch_warnings():  # the deprecated versions are the point of these cases
-            warnings.simplefilter("ignore", DeprecationWarning)
-            version = ssl.TLSVersion.TLSv1 if case.name == "tls1_0" else ssl.TLSVersion.TLSv1_1
-        context = client_context(pki.ca, pki.client(client), max_version=version)
-    elif case.name in _BAD_CERT:
-        context = client_context(pki.ca, pki.bad[_BAD_CERT[case.name]])
-    elif case.name == "no_client_cert":
-        context = client_context(pki.ca, None)
-    else:
-        context = client_context(pki.ca, pki.client(client))
-        if case.name == "wrong_host_name":
-            hostname = WRONG_HOST
-    return attempt(address, port, path, context=context, server_hostname=hostname, timeout=timeout)
+    hostname = WRONG_HOST if case.name == "wrong_host_name" else server_name
+    return attempt(address, port, path, context=case_context(case.name, pki, client), server_hostname=hostname,
+                   timeout=timeout)
 
 
 def check_case(name: str, outcome: Outcome, where: str) -> str:
     """The observed verdict as one line when it is the expected one; else raise SecurityFailure."""
     __tracebackhide__ = True
-    case = case_named(name)
+    return judge(case_named(name), outcome, where)
+
+
+def judge(case: Case, outcome: Outcome, where: str, valid_reply: str = "an HTTP reply") -> str:
+    """check_case for a case of any endpoint kind's matrix; ``valid_reply``: what the valid case must get."""
+    __tracebackhide__ = True
+    name = case.name
     if outcome.stage == "timeout":
         raise SecurityFailure(f"{where}: case {name} ({case.what}) ended in a timeout ({outcome.detail}): a timeout "
                               "is not a refusal; the endpoint must answer or send a TLS alert",
@@ -84,7 +91,7 @@ def check_case(name: str, outcome: Outcome, where: str) -> str:
     if outcome.accepted != case.accepted:
         if case.accepted:
             message = (f"{where}: the valid case was refused ({outcome.shown()}): a client with a certificate from "
-                       "the run's CA must get an HTTP reply; check the endpoint's CA bundle and certificate")
+                       f"the run's CA must get {valid_reply}; check the endpoint's CA bundle and certificate")
         else:
             message = (f"{where}: {case.what} was ACCEPTED ({outcome.shown()}), it must be refused: "
                        + ("client certificates are not required (client_auth optional/none?)"

@@ -20,7 +20,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,21 +91,22 @@ class RotationReport:
                 f"new {'accepted' if self.new_accepted else 'REFUSED'}")
 
 
-def _admin(address: str, port: int, password: str) -> Any:
+def _admin(address: str, port: int, password: str, tls: Mapping[str, Any] | None = None) -> Any:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     # no retry: a refused password (an AuthenticationError is a ConnectionError to redis-py) is the answer
     return redis.Redis(host=address, port=port, username="default", password=password, socket_timeout=2.0,
-                       client_name="aisys-verify-rotation", retry=Retry(NoBackoff(), 0))
+                       client_name="aisys-verify-rotation", retry=Retry(NoBackoff(), 0), **(tls or {}))
 
 
-def accepts(address: str, port: int, password: str) -> bool:
-    """Whether this Redis lets a new client in with ``password`` (``AUTH default password``)."""
+def accepts(address: str, port: int, password: str, tls: Mapping[str, Any] | None = None) -> bool:
+    """Whether this Redis lets a new client in with ``password`` (``AUTH default password``); ``tls``: redis-py's
+    TLS arguments for a TLS Redis (security.redis_tls.admin_tls)."""
     import redis
 
-    client = _admin(address, port, password)
+    client = _admin(address, port, password, tls)
     try:
         return bool(client.ping())
     except redis.AuthenticationError:
@@ -145,13 +146,15 @@ def _roll_group(cluster: LocalCluster, admins: dict[str, Any], host: str, group:
 
 
 def rotate(cluster: LocalCluster, secret_file: Path, old_secret: Secret, new_secret: Secret, gateway_url: str, *,
-           strategy: str = "rolling", group_timeout: float = 20.0, settle_s: float = 0.5) -> RotationReport:
-    """Rotate every host's Redis password from ``old`` to ``new`` (see the module's steps) under dialogue load."""
+           strategy: str = "rolling", group_timeout: float = 20.0, settle_s: float = 0.5,
+           tls: Mapping[str, Any] | None = None) -> RotationReport:
+    """Rotate every host's Redis password from ``old`` to ``new`` (see the module's steps) under dialogue load;
+    ``tls``: redis-py's TLS arguments when the hosts' Redis serve TLS (security.redis_tls.admin_tls)."""
     if strategy not in STRATEGIES:
         raise InvalidValue(f"rotation strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     old, new = old_secret.reveal(), new_secret.reveal()
     redis_of = {h: cluster.plan.redis[h] for h in cluster.hosts()}
-    admins = {h: _admin(a, p, old) for h, (a, p) in redis_of.items()}
+    admins = {h: _admin(a, p, old, tls) for h, (a, p) in redis_of.items()}
     groups: Sequence[tuple[str, str]] = list(cluster.groups)
     began = time.monotonic()
     counter = DialogueCounter(gateway_url)
@@ -176,8 +179,8 @@ def rotate(cluster: LocalCluster, secret_file: Path, old_secret: Secret, new_sec
     finally:
         for admin in admins.values():
             admin.close()
-    old_refused = all(not accepts(a, p, old) for a, p in redis_of.values())
-    new_accepted = all(accepts(a, p, new) for a, p in redis_of.values())
+    old_refused = all(not accepts(a, p, old, tls) for a, p in redis_of.values())
+    new_accepted = all(accepts(a, p, new, tls) for a, p in redis_of.values())
     return RotationReport(strategy, len(groups), time.monotonic() - began, counter.sent, tuple(counter.errors),
                           old_refused, new_accepted)
 

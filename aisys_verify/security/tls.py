@@ -73,10 +73,13 @@ class Outcome:
     status: int | None = None
 
     def shown(self) -> str:
-        return f"HTTP {self.status}" if self.accepted else f"refused at {self.stage}: {self.detail}"
+        if self.accepted:  # an HTTP status, or what another protocol's valid case read (Redis: +PONG)
+            return f"HTTP {self.status}" if self.status is not None else self.detail
+        return f"refused at {self.stage}: {self.detail}"
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """An exception as a matrix verdict's reason: the TLS alert name for an SSLError, else type and message."""
     if isinstance(exc, ssl.SSLError):
         return f"{type(exc).__name__} {exc.reason or ''} ({exc.strerror or exc})".strip()
     return f"{type(exc).__name__}: {exc}"
@@ -91,7 +94,7 @@ def attempt(address: str, port: int, path: str, *, context: ssl.SSLContext | Non
     try:
         raw = socket.create_connection((address, port), timeout=timeout)
     except OSError as exc:
-        return Outcome(False, "connect", _reason(exc))
+        return Outcome(False, "connect", failure_reason(exc))
     stage = "handshake"
     sock: socket.socket = raw
     try:
@@ -105,9 +108,9 @@ def attempt(address: str, port: int, path: str, *, context: ssl.SSLContext | Non
         while chunk := sock.recv(65536):
             data += chunk
     except TimeoutError as exc:
-        return Outcome(False, "timeout", _reason(exc))
+        return Outcome(False, "timeout", failure_reason(exc))
     except OSError as exc:  # ssl.SSLError is an OSError: the alert, a reset, an EOF in the middle
-        return Outcome(False, stage, _reason(exc))
+        return Outcome(False, stage, failure_reason(exc))
     finally:
         sock.close()
         raw.close()

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from aisys_verify.errors import VerifyError
 from aisys_verify.observe.attach import attach as observe_attach
 from aisys_verify.observe.attach import detach as observe_detach
 from aisys_verify.plan.order import start_layers
@@ -186,6 +187,7 @@ class ComposeStack(OwnStack):
         self.runner.compose(self.fabric_project, "up", "-d", timeout=120)
         self.runner.find_containers()
         self.runner.wait_fabric(30.0)
+        self._record_images()
         self.progress(f"  created {len(self.containers)} containers, Redis and Toxiproxy up in "
                       f"{time.perf_counter() - t0:.2f} s")
         if note := health_gate(self.topology, self.plan).note():
@@ -241,6 +243,22 @@ class ComposeStack(OwnStack):
                 self.progress(f"  {result.line()}")
         except ImageError as exc:
             raise StackStartError(f"cannot build the images: {exc}") from None
+
+    def _record_images(self) -> None:
+        """The images the containers run, by ID and registry digest: in the record, the summary, this output."""
+        from dataclasses import asdict
+
+        from aisys_verify.stack.digests import container_images
+
+        try:
+            images = container_images(sorted(set(self.containers.values())))
+        except VerifyError as exc:  # digests are a report line: a failing inspect must not stop the stack
+            self.progress(f"  images: digests unknown ({exc})")
+            return
+        self.record.images = [asdict(image) for image in images]
+        self.record.save()
+        for image in images:
+            self.progress(f"  image {image.line()}")
 
     def _engine_facts(self) -> dict[str, Any]:
         info = json.loads(run_docker("info", "--format", "{{json .}}", timeout=30).stdout or "{}")

@@ -21,7 +21,7 @@ from typing import Any
 from aisys_verify.errors import StackStartError, VerifyError
 from aisys_verify.waiting import poll
 
-__all__ = ["redis_binary", "spawn_redis", "terminate", "wait_pong"]
+__all__ = ["redis_binary", "spawn_redis", "terminate", "tls_flags", "wait_pong", "write_acl_file"]
 
 
 def redis_binary(name: str = "redis-server", error: type[VerifyError] = StackStartError) -> str:
@@ -41,6 +41,31 @@ def spawn_redis(folder: Path, address: str, port: int, extra: Sequence[str] = ()
     return subprocess.Popen([redis_binary(error=error), "--bind", address, "--port", str(port), "--save", "",
                              "--appendonly", "no", "--dir", str(folder), "--logfile", str(folder / "redis.log"),
                              *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def tls_flags(port: int, cert: Path, key: Path, ca: Path, *, auth_clients: str = "yes",
+              acl_file: Path | None = None) -> list[str]:
+    """The ``extra`` flags of a redis-server serving TLS only on ``port`` (the plaintext port closed: ``--port 0``
+    after spawn_redis's own, the last one wins), TLS 1.2/1.3 only, client certificates as ``auth_clients`` says
+    (``yes``, ``optional``, ``no``), and its users from ``acl_file`` (write_acl_file: no password on the command
+    line)."""
+    flags = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+             "--tls-ca-cert-file", str(ca), "--tls-auth-clients", auth_clients, "--tls-protocols", "TLSv1.2 TLSv1.3"]
+    return [*flags, "--aclfile", str(acl_file)] if acl_file is not None else flags
+
+
+def write_acl_file(folder: Path, password: str, user: str = "default") -> Path:
+    """An ACL file (0600, in ``folder``) giving ``user`` every right with ``password``, stored as its SHA-256
+    (``#hash``): the value is on no command line and in no file, and ``ACL SETUSER`` still rotates it."""
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "users.acl"
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(f"user {user} on #{digest} ~* &* +@all\n")
+    return path
 
 
 def wait_pong(popen: subprocess.Popen[bytes], address: str, port: int, timeout: float) -> bool:

@@ -83,6 +83,8 @@ class StackRecord:
     # who started it, from where: None in records of older versions (then only an orphan is "ours" to stop)
     uid: int | None = field(default_factory=os.getuid)
     project: str | None = field(default_factory=lambda: str(project_root()))
+    # compose: the images its containers run, by ID and registry digests (aisys_verify.security.provenance)
+    images: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def path(self) -> Path:

@@ -71,6 +71,10 @@ class LocalCluster:
     # the real agents' variables (standin/environ.py) for the group processes; those inherited from
     # this process are dropped, so a REDIS_HOST in the caller's shell cannot redirect a test cluster
     environ: dict[str, str] = field(default_factory=dict)
+    # more variables for one host's groups (beat ``environ``): a per-host REDIS_URL, say
+    host_environ: dict[str, dict[str, str]] = field(default_factory=dict)
+    # more redis-server flags per host (stack.redis_server.tls_flags: a TLS-only Redis; its port stays the plan's)
+    redis_flags: dict[str, list[str]] = field(default_factory=dict)
     groups: dict[tuple[str, str], Proc] = field(default_factory=dict)
     redis: dict[str, Proc] = field(default_factory=dict)
 
@@ -109,7 +113,7 @@ class LocalCluster:
         for host in self.hosts():
             address, port = self.plan.redis[host]
             path = self.workdir / "redis" / host
-            popen = spawn_redis(path, address, port, error=ClusterError)
+            popen = spawn_redis(path, address, port, self.redis_flags.get(host, ()), error=ClusterError)
             self.redis[host] = Proc(f"redis@{host}", popen, path / "redis.log")
         for host in self.hosts():
             address, port = self.plan.redis[host]
@@ -129,7 +133,7 @@ class LocalCluster:
                "--host", host, "--group", group, "--plan", str(self.plan_path),
                *(f"--var={k}={v}" for k, v in self.spec_vars.items())]
         dropped = (*ENV_VARS, SECURE_ENV, CERTS_ENV)  # CurveZMQ too: the caller's shell must not turn it on here
-        env = {k: v for k, v in os.environ.items() if k not in dropped} | self.environ
+        env = {k: v for k, v in os.environ.items() if k not in dropped} | self.environ | self.host_environ.get(host, {})
         with log.open("ab") as err:
             popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True, env=env)
         proc = Proc(f"{host}/{group}", popen, log)
@@ -169,22 +173,25 @@ class LocalCluster:
             selector.close()
 
     def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM every process, wait up to ``grace`` s, SIGKILL what is left; idempotent."""
-        procs = [*self.groups.values(), *self.redis.values()]
-        for proc in procs:
-            if proc.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGTERM)
+        """SIGTERM every process, wait up to ``grace`` s, SIGKILL what is left; idempotent. The groups first, Redis
+        after them: a group deletes its ready keys as it stops, and a Redis already gone makes it wait out its
+        client's retries (seconds over TLS)."""
         deadline = time.monotonic() + grace
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.popen.wait(max(0.0, deadline - time.monotonic()))
-            if proc.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                proc.popen.wait()
-            if proc.popen.stdout:
-                proc.popen.stdout.close()
+        for procs in ([*self.groups.values()], [*self.redis.values()]):
+            for proc in procs:
+                if proc.popen.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.popen.pid, signal.SIGTERM)
+            for proc in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.popen.wait(max(0.0, deadline - time.monotonic()))
+                if proc.popen.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.popen.pid, signal.SIGKILL)
+                    proc.popen.wait()
+                if proc.popen.stdout:
+                    proc.popen.stdout.close()
+            deadline = max(deadline, time.monotonic() + 1.0)  # Redis gets its second even after slow groups
         self.groups.clear()
         self.redis.clear()
         if hasattr(self, "_release"):

@@ -36,6 +36,7 @@ from aisys_verify.standin.environ import apply_environment, spec_vars_with_env
 from aisys_verify.standin.logs import JsonLog
 from aisys_verify.standin.metrics import Metrics
 from aisys_verify.standin.profile import profile_of
+from aisys_verify.standin.redis_tls import redis_tls_options
 from aisys_verify.standin.roles.base import AgentContext
 from aisys_verify.standin.tracing import make_tracer
 from aisys_verify.standin.wiring import address_book
@@ -133,10 +134,12 @@ class GroupRuntime:
         if address not in self.redis_clients:
             # only a secret file that could be read (_log_secrets): else no password rather than no connection
             secret = self.readable_secrets.get("REDIS_PASSWORD_FILE")
+            # TLS (REDIS_URL rediss://, standin.redis_tls) to the host's Redis, the one REDIS_URL names
+            tls = redis_tls_options(os.environ) if address == self.plan.redis.get(self.host) else {}
             self.redis_clients[address] = aioredis.Redis(
                 host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=0.5,
                 decode_responses=True, driver_info=DRIVER_INFO, client_name=f"{self.host}/{self.group}",
-                credential_provider=FileCredentials(Path(secret)) if secret else None)
+                credential_provider=FileCredentials(Path(secret)) if secret else None, **tls)
         return self.redis_clients[address]
 
     async def stop(self) -> None:

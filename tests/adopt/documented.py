@@ -274,3 +274,37 @@ QUICK.update({
         None, why="a stack left running for another shell: the same supervisor as 'aisys-verify up system' (STACK), "
                   "with --tls passed on; tests/security/test_e2e_tls.py runs the TLS stand-up"),
 })
+# docs/security.md, "Redis with TLS": the wiring collected; the suite runs in scripts/main
+PYTEST.update({
+    "pytest suites/security/test_redis_tls.py -m security": True,
+    "AISYS_REDIS_TLS_HOSTS=mainpc,pc2 pytest suites/security/test_redis_tls.py": True,
+    "AISYS_REDIS_TLS_ROTATION=1 pytest suites/security/test_rotation.py -m security": True,
+    "pytest tests/security/test_redis_tls_units.py": True,
+})
+# docs/security.md, Image provenance: signing pushes whole images (tens of seconds each on 2 cores), so the
+# documented sign runs in tests/security/test_provenance.py on tiny images (CLI included); here the wiring
+QUICK.update({
+    "scripts/build-cosign": How(None, why="builds cosign and crane from the Go module proxy (cold: tens of "
+                                          "minutes on 2 cores); scripts/setup runs it, cached by version"),
+    "aisys-verify images digests": How("aisys-verify images digests", (0,), r"aisys-verify/standin\S* sha256:"),
+    "aisys-verify images sign": How(None, why="pushes and signs the three stack images (tens of seconds each "
+                                              "here); tests/security/test_provenance.py signs tiny images through "
+                                              "the same code and the CLI"),
+    "aisys-verify images verify": How("aisys-verify images verify --store no-store-here", (2,),
+                                      r"sign first|build-cosign",
+                                      bounded="--store naming an empty folder: exit 2 saying to sign first; a "
+                                              "real verify runs in tests/security/test_provenance.py"),
+    "aisys-verify images sign --key cosign.key --password-file cosign.password --store provenance/": How(
+        "aisys-verify images sign --key cosign.key --password-file cosign.password --store provenance/", (2,),
+        r"--key cosign.key: no such file|build-cosign",
+        bounded="no key in the fresh copy: exit 2 naming the missing key (a real key signs in test_provenance)"),
+    "aisys-verify images verify --key cosign.pub --store provenance/": How(
+        "aisys-verify images verify --key cosign.pub --store provenance/", (2,),
+        r"cosign.pub: no public key|build-cosign",
+        bounded="no key in the fresh copy: exit 2 naming the missing key (a real key verifies in test_provenance)"),
+})
+QUICK.update({
+    "aisys-verify images verify --stack ID": How(None, why="needs a running compose stack and a store signed for "
+                                                           "it; tests/security/test_provenance.py runs --stack "
+                                                           "against a stack record naming a signed image"),
+})
