@@ -54,7 +54,6 @@ def test_whole_e2e_suite_passes_with_mtls_and_curve(tmp_path: Path) -> None:
     _passed(_suite(tmp_path, env=BOTH_ON, timeout=900))
 
 
-@pytest.mark.slow  # a stand-up of its own (~14 s): CI's quick tier keeps the selection above within its budget
 def test_gateway_served_with_optional_client_auth_fails_the_e2e_tls_check(tmp_path: Path) -> None:
     (tmp_path / "weak_gateway_tls.py").write_text(WEAK_GATEWAY, encoding="utf-8")
     out = _suite(tmp_path, "-p", "weak_gateway_tls", "-k", "refuses_plaintext", "--aisys-no-proxies",
