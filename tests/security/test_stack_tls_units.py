@@ -66,6 +66,16 @@ def test_a_bad_cli_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*TLS selection (--aisys-tls*pc2=sometimes*expected HOST*"])
 
 
+def test_a_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\naisys_tls = pc2=maybe\n")
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("-p", "no:hypothesispytest")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*TLS selection (--aisys-tls*pc2=maybe*"])
+    # each layer is checked where it is given (as every option's): a command-line value does not hide a bad ini one
+    assert pytester.runpytest("-p", "no:hypothesispytest", "--aisys-tls=off").ret == pytest.ExitCode.USAGE_ERROR
+
+
 def test_the_stack_mints_plan_and_client_file(tmp_path: Path) -> None:
     topology = load_spec([str(REPO / "system")])
     agents = topology.agents
