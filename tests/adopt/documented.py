@@ -261,3 +261,9 @@ QUICK.update({
         None, why="the framework's slowest folders in full (tens of minutes on 2 cores, Docker); each exhaustive "
                   "case runs in its own folder's tests with --exhaustive"),
 })
+# docs/security.md "Secrets and CurveZMQ on compose" (issue 15): the compose backend's wiring, as the compose
+# commands before them
+PYTEST.update({
+    'pytest -m "e2e or security" --aisys-backend=compose suites/e2e': True,
+    ".venv/bin/python -m pytest tests/compose/test_compose_secrets.py": True,
+})

@@ -25,6 +25,7 @@ from aisys_verify.security.curve import HandshakeLog, check_curve_case, curve_at
 from aisys_verify.security.secrets import check_no_leaks, scan_containers
 from aisys_verify.security.session import CanaryScan, scan_stack, watch_stack
 from aisys_verify.stack.base import StackOptions
+from aisys_verify.stack.compose_names import REDIS_SERVICE
 from aisys_verify.stack.compose_secrets import CURVE_TARGET
 from aisys_verify.stack.docker import LABEL_STACK, run_docker
 from aisys_verify.standin.curve import load_keys, make_certificates
@@ -96,12 +97,10 @@ def test_the_hosts_redis_requires_the_password_and_the_groups_authenticate(stack
         keys = {k.decode() for k in client.keys("*")}
     # the stand-ins' readiness keys: written by both groups through REDIS_PASSWORD_FILE
     assert any("MemoryOrchestratorService" in k for k in keys) and any("ContextManager" in k for k in keys), keys
-    redis_cid = run_docker("ps", "-q", "--filter", f"label={LABEL_STACK}={stack.stack_id}",
-                           "--filter", "label=com.aisys-verify.role=redis").stdout.split()
-    assert len(redis_cid) == 1
-    assert "/run/secrets/redis_password" in " ".join(json.loads(run_docker("inspect", redis_cid[0]).stdout)[0][
-        "Config"]["Cmd"])  # read from the mounted file, not given on the command line
-    check_no_leaks(scan_containers(stack.run_secrets, redis_cid))
+    redis_cid = stack.runner.cid(stack.host_projects["pc2"], REDIS_SERVICE)
+    command = " ".join(json.loads(run_docker("inspect", redis_cid).stdout)[0]["Config"]["Cmd"])
+    assert "/run/secrets/redis_password" in command  # read from the mounted file, not given on the command line
+    check_no_leaks(scan_containers(stack.run_secrets, [redis_cid]))
 
 
 def test_every_group_serves_curvezmq_from_the_mounted_certificates(stack: Any, certificates: Path) -> None:
@@ -127,27 +126,23 @@ def test_a_normal_compose_run_leaks_no_canary(stack: Any) -> None:
 def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect(stack: Any) -> None:
     secret = stack.redis_password("pc2")
     assert secret is not None
-    source = stack.workdir / "secrets" / "redis_password"
-    label = f"{LABEL_STACK}={stack.stack_id}"
-    suffix = uuid.uuid4().hex[:6]
-    # a container that prints the secret it reads (a logging leak), one given the value in its environment
-    printer, holder = f"aisys-leak-logs-{suffix}", f"aisys-leak-env-{suffix}"
-    run_docker("run", "-d", "--name", printer, "--label", label, "-v", f"{source}:/run/secrets/redis_password:ro",
-               stack.images.standin, "sh", "-c", "cat /run/secrets/redis_password; echo; sleep 60")
-    run_docker("run", "-d", "--name", holder, "--label", label, "-e", f"REDIS_PASSWORD={secret.reveal()}",
-               stack.images.standin, "sleep", "60")
+    # a container given the value in its environment that prints it: a leak in its inspect and in its logs
+    leaky = f"aisys-leak-{uuid.uuid4().hex[:6]}"
+    run_docker("run", "-d", "--name", leaky, "--label", f"{LABEL_STACK}={stack.stack_id}",
+               "-e", f"REDIS_PASSWORD={secret.reveal()}", stack.images.standin, "sh", "-c",
+               'echo "connecting with $REDIS_PASSWORD"; sleep 60')
     try:
         from aisys_verify.waiting import wait_until
 
-        wait_until(lambda: secret.reveal() in run_docker("logs", printer).stdout, 10, 0.1)
+        wait_until(lambda: secret.reveal() in run_docker("logs", leaky).stdout, 10, 0.1)
         # the session's scan as aisys_stack wires it: run before the stack stops, reported at the session's end
         scan = CanaryScan(SimpleNamespace(option=SimpleNamespace()))  # type: ignore[arg-type]
         watch_stack(None, stack, scan)()  # type: ignore[arg-type]  # no request: the test's own scan
         session = SimpleNamespace(exitstatus=0)
         scan.pytest_sessionfinish(session)  # type: ignore[arg-type]
     finally:
-        run_docker("rm", "-f", printer, holder, check=False)
+        run_docker("rm", "-f", leaky, check=False)
     assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
     assert isinstance(scan.leak, SecretLeak)
-    assert set(scan.leak.files) == {f"container {printer} logs", f"container {holder} inspect"}, scan.leak.files
+    assert set(scan.leak.files) == {f"container {leaky} logs", f"container {leaky} inspect"}, scan.leak.files
     assert secret.reveal() not in str(scan.leak)
