@@ -186,6 +186,9 @@ class ComposeRenderer:
 
         self.run_secrets = write_run_secrets(self.stack)
         self.curve_folder = curve_certificates(self.stack) if not self.stack.spec_images else None
+        if self.curve_folder is not None:
+            self.stack.progress(f"aisys-verify: CurveZMQ on (SECURE_ZMQ=1) in every group container, certificates "
+                                f"in {self.curve_folder}")
 
     def render(self, host: str) -> dict[str, Any]:
         """The host's compose files merged and interpolated by compose itself (``config``)."""
