@@ -146,3 +146,16 @@ def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect(stack:
     assert isinstance(scan.leak, SecretLeak)
     assert set(scan.leak.files) == {f"container {leaky} logs", f"container {leaky} inspect"}, scan.leak.files
     assert secret.reveal() not in str(scan.leak)
+
+
+@pytest.mark.exhaustive
+def test_a_stand_in_that_logs_its_redis_password_is_named_by_the_scan(tmp_path: Path, start_compose: StartCompose,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mutation: AISYS_STANDIN_LEAK_SECRETS=1 in memory_stack's container (its compose file passes it)."""
+    monkeypatch.setenv("AISYS_STANDIN_LEAK_SECRETS", "1")
+    monkeypatch.delenv("AISYS_SECRETS_DIR", raising=False)
+    monkeypatch.delenv("SECURE_ZMQ", raising=False)
+    with start_compose([str(SPEC)], StackOptions(health_timeout=120.0, workdir=tmp_path / "leaky")) as leaky:
+        leaks = scan_stack(leaky, leaky.run_secrets)
+    places = {leak.place for leak in leaks if leak.secret == "redis_password"}
+    assert str(tmp_path / "leaky" / "logs" / "pc2" / "MemoryOrchestratorService.log") in places, places
