@@ -243,8 +243,8 @@ class ComposeRoll:
     """A compose stack as ``rotate`` drives a LocalCluster (stack/compose_secrets.py: its Redis requires this
     run's ``redis_password``, the groups read the bind-mounted secret file, rewritten in place so the containers
     see the new value): each host's Redis where this process reaches it, its group containers, a group
-    "killed and started" by restarting its container (``all_at_once``: every container stopped, then each
-    restarted and waited for healthy)."""
+    "killed and started" by stopping and starting its container (``all_at_once``: every container stopped, all
+    started, then every group waited for healthy)."""
 
     def __init__(self, stack: Any) -> None:
         from types import SimpleNamespace
@@ -260,10 +260,12 @@ class ComposeRoll:
         self.stack.kill_group(host, group)
 
     def start_group(self, host: str, group: str) -> None:
-        self.stack.restart_group(host, group, timeout=120.0)
+        from aisys_verify.stack.docker import run_docker
+
+        run_docker("start", self.stack.group_container(host, group))  # all started first: they need each other
 
     def wait_ready(self, keys: list[tuple[str, str]], timeout: float) -> None:
-        """Nothing left to wait for: ``start_group`` waited for each container's health."""
+        self.stack.runner.wait_healthy(list(keys), timeout)
 
 
 def compose_rotation(stack: Any) -> RotationStand:

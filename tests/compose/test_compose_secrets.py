@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from aisys_verify.conformance.wire import read_ready_keys
+from aisys_verify.conformance.wire import redis_address as wire_redis_address
 from aisys_verify.errors import SecretLeak
 from aisys_verify.security.curve import HandshakeLog, check_curve_case, curve_attempt
 from aisys_verify.security.secrets import check_no_leaks, scan_containers
@@ -97,6 +99,9 @@ def test_the_hosts_redis_requires_the_password_and_the_groups_authenticate(stack
         keys = {k.decode() for k in client.keys("*")}
     # the stand-ins' readiness keys: written by both groups through REDIS_PASSWORD_FILE
     assert any("MemoryOrchestratorService" in k for k in keys) and any("ContextManager" in k for k in keys), keys
+    # the conformance wire check reads the same keys, authenticated with the stack's password
+    ready = read_ready_keys(wire_redis_address(stack, "pc2"), ["MemoryOrchestratorService", "ContextManager"])
+    assert all(key.exists for key in ready.values()), ready
     redis_cid = stack.runner.cid(stack.host_projects["pc2"], REDIS_SERVICE)
     command = " ".join(json.loads(run_docker("inspect", redis_cid).stdout)[0]["Config"]["Cmd"])
     assert "/run/secrets/redis_password" in command  # read from the mounted file, not given on the command line
