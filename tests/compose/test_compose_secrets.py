@@ -164,3 +164,36 @@ def test_a_stand_in_that_logs_its_redis_password_is_named_by_the_scan(tmp_path: 
         leaks = scan_stack(leaky, leaky.run_secrets)
     places = {leak.place for leak in leaks if leak.secret == "redis_password"}
     assert str(tmp_path / "leaky" / "logs" / "pc2" / "MemoryOrchestratorService.log") in places, places
+
+
+LEAKY_SESSION = '''
+from aisys_verify.stack.docker import LABEL_STACK, run_docker
+
+
+def test_plants_a_leak(aisys_stack):
+    secret = aisys_stack.redis_password("pc2")
+    run_docker("run", "-d", "--name", "{name}", "--label", f"{{LABEL_STACK}}={{aisys_stack.stack_id}}",
+               "-e", f"LEAKED={{secret.reveal()}}", aisys_stack.images.standin, "sleep", "60")
+'''
+
+
+@pytest.mark.exhaustive
+def test_a_compose_session_with_a_leak_fails_naming_the_container(tmp_path: Path) -> None:
+    """The plugin as a user runs it: ``pytest --aisys-backend=compose``; a test plants the run's canary in a
+    container of the session stack (its environment); the session fails at its end naming that container."""
+    import os
+    import subprocess
+    import sys
+
+    name = f"aisys-leak-session-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "test_leaky.py").write_text(LEAKY_SESSION.format(name=name), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("SECURE_ZMQ", "AISYS_SECRETS_DIR")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-m", "pytest", "test_leaky.py", "-q", "-p", "no:cacheprovider",
+                           "--aisys-backend=compose", f"--aisys-spec={SPEC}", "--junitxml=junit.xml"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "1 passed" in out and "aisys-verify: secret leak" in out, out[-3000:]
+    assert f"container {name} inspect: secret 'redis_password'" in out, out[-3000:]
+    assert "aisys-canary-redis_password-" not in out  # the place and the name, never the value
