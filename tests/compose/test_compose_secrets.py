@@ -89,7 +89,11 @@ def test_the_hosts_redis_requires_the_password_and_the_groups_authenticate(stack
     import redis
 
     address, port = stack.redis_address("pc2")
-    with redis.Redis(host=address, port=port, socket_timeout=5) as anonymous, \
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # no retry: redis-py retries an AuthenticationError (a ConnectionError) with backoff otherwise
+    with redis.Redis(host=address, port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0)) as anonymous, \
             pytest.raises(redis.AuthenticationError, match=r"(?i)authenticat"):
         anonymous.ping()
     password = stack.redis_password("pc2")
@@ -106,6 +110,16 @@ def test_the_hosts_redis_requires_the_password_and_the_groups_authenticate(stack
     command = " ".join(json.loads(run_docker("inspect", redis_cid).stdout)[0]["Config"]["Cmd"])
     assert "/run/secrets/redis_password" in command  # read from the mounted file, not given on the command line
     check_no_leaks(scan_containers(stack.run_secrets, [redis_cid]))
+
+
+def test_a_backup_reads_the_redis_with_the_stacks_password(stack: Any) -> None:
+    from aisys_verify.backup.stores import redis_bgsave
+    from aisys_verify.backup.volumes import compose_targets
+
+    target = next(t for t in compose_targets(stack) if t.kind == "redis")
+    assert target.password_file == stack.workdir / "secrets" / "redis_password"
+    dirname, dbfilename, _ = redis_bgsave(target)  # BGSAVE as the backup does it, authenticated
+    assert (str(dirname), dbfilename) == ("/data", "dump.rdb")  # (without the password: refused, test above)
 
 
 def test_every_group_serves_curvezmq_from_the_mounted_certificates(stack: Any, certificates: Path) -> None:
