@@ -281,7 +281,7 @@ def same_content(recorded: dict[str, Any], found: dict[str, Any]) -> bool:
     return (recorded.get("count"), recorded.get("sha256")) == (found.get("count"), found.get("sha256"))
 
 
-def redis_auth(password_file: Path | None) -> dict[str, str]:
+def redis_auth(password_file: Path | None) -> dict[str, Any]:
     """redis-py's arguments for a Redis that requires the password in ``password_file`` (none: no arguments).
     As the ``default`` user: a Redis without a password lets that in too."""
     if password_file is None or not password_file.is_file():

@@ -201,7 +201,7 @@ def redis_client(address: tuple[str, int]) -> Any:
     import redis
 
     secret = REDIS_PASSWORDS.get(address)
-    auth = {"username": "default", "password": secret.reveal()} if secret is not None else {}
+    auth: dict[str, Any] = {"username": "default", "password": secret.reveal()} if secret is not None else {}
     return redis.Redis(host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=1.0, **auth)
 
 
