@@ -59,6 +59,11 @@ def _search(data: bytes, place: str, secrets: Iterable[Secret]) -> list[Leak]:
     return found
 
 
+def scan_bytes(secrets: Iterable[Secret], data: bytes, place: str) -> list[Leak]:
+    """The secrets ``data`` holds (read from ``place``: a file in a volume, a stream), one Leak each."""
+    return _search(data, place, list(secrets))
+
+
 def scan_files(secrets: Iterable[Secret], paths: Iterable[Path]) -> list[Leak]:
     """Every file under ``paths`` (files or folders, missing ones skipped) that holds a secret."""
     secrets = list(secrets)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from aisys_verify.errors import SecretLeak, UsageError
-from aisys_verify.security.secrets import Leak, Secret, check_no_leaks, scan_containers, scan_files
+from aisys_verify.security.secrets import Leak, Secret, check_no_leaks, scan_bytes, scan_containers, scan_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -153,5 +153,36 @@ def scan_stack(stack: ComposeStack, secrets: list[Secret]) -> list[Leak]:
                      check=False, timeout=60).stdout.split()
     with ThreadPoolExecutor(max_workers=4) as pool:
         leaks = [leak for found in pool.map(lambda cid: scan_containers(secrets, [cid]), ids) for leak in found]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        volumes = run_docker("volume", "ls", "-q", "--filter", f"label={LABEL_STACK}={stack.stack_id}",
+                             check=False, timeout=60).stdout.split()
+        leaks += [leak for found in pool.map(lambda v: scan_volume(secrets, v, stack.images.base), volumes)
+                  for leak in found]
     places = [p for p in stack.workdir.iterdir() if p.name != "secrets"] if stack.workdir.is_dir() else []
     return leaks + scan_files(secrets, places)
+
+
+def scan_volume(secrets: list[Secret], volume: str, image: str) -> list[Leak]:
+    """Each file of a Docker volume (the agents' data, a Redis's RDB) that holds a secret: the volume mounted
+    read-only in a throwaway container that streams it as a tar (no secret goes into that container); the place
+    is ``volume NAME file PATH``."""
+    import io
+    import subprocess
+    import tarfile
+
+    from aisys_verify.stack.images import docker_cli
+
+    try:
+        proc = subprocess.run([docker_cli(), "run", "--rm", "--network", "none", "-v", f"{volume}:/v:ro", image,
+                               "tar", "-C", "/v", "-cf", "-", "."], capture_output=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        return []
+    if proc.returncode != 0:
+        return []
+    leaks: list[Leak] = []
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        for member in archive:
+            stream = archive.extractfile(member) if member.isfile() else None
+            if stream is not None:
+                leaks += scan_bytes(secrets, stream.read(), f"volume {volume} file {member.name}")
+    return leaks

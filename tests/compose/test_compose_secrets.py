@@ -142,7 +142,7 @@ def test_a_normal_compose_run_leaks_no_canary(stack: Any) -> None:
     assert scan_stack(stack, stack.run_secrets) == []
 
 
-def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect(stack: Any) -> None:
+def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect_and_a_volume(stack: Any) -> None:
     secret = stack.redis_password("pc2")
     assert secret is not None
     # a container given the value in its environment that prints it: a leak in its inspect and in its logs
@@ -150,6 +150,11 @@ def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect(stack:
     run_docker("run", "-d", "--name", leaky, "--label", f"{LABEL_STACK}={stack.stack_id}",
                "-e", f"REDIS_PASSWORD={secret.reveal()}", stack.images.standin, "sh", "-c",
                'echo "connecting with $REDIS_PASSWORD"; sleep 60')
+    # and a file on the agents' data volume holding it (copied from the mounted secret: no value on a command line)
+    volume = run_docker("volume", "ls", "-q", "--filter", f"label={LABEL_STACK}={stack.stack_id}",
+                        "--filter", "label=com.docker.compose.volume=aisys_data").stdout.split()[0]
+    run_docker("run", "--rm", "-v", f"{stack.workdir / 'secrets' / 'redis_password'}:/s:ro", "-v", f"{volume}:/d",
+               stack.images.standin, "sh", "-c", "cat /s > /d/leak.txt")
     try:
         from aisys_verify.waiting import wait_until
 
@@ -163,7 +168,8 @@ def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect(stack:
         run_docker("rm", "-f", leaky, check=False)
     assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
     assert isinstance(scan.leak, SecretLeak)
-    assert set(scan.leak.files) == {f"container {leaky} logs", f"container {leaky} inspect"}, scan.leak.files
+    assert set(scan.leak.files) == {f"container {leaky} logs", f"container {leaky} inspect",
+                                    f"volume {volume} file ./leak.txt"}, scan.leak.files
     assert secret.reveal() not in str(scan.leak)
 
 
