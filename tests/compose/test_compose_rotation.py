@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aisys_verify.errors import SecurityFailure
-from aisys_verify.secret_value import canary
+from aisys_verify.security import canary
 from aisys_verify.security.rotation import check_rotation, compose_rotation, rotate
 from aisys_verify.stack.base import StackOptions
 
