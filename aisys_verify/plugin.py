@@ -289,6 +289,9 @@ def aisys_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
             summary = stack_summary(stack, resolved.backend, started_at)
             attach_json("stack summary", summary)
         request.config.stash[_STACK_SUMMARY_KEY] = summary
+        from aisys_verify.security.session import watch_stack
+
+        teardown.callback(watch_stack(request, stack))  # the stack's own canaries (compose): scanned before it stops
         yield stack
         failure = session_residue(stack)
         if failure:

@@ -86,7 +86,10 @@ def _start_redis(stack: Any, host: str) -> None:
 
     run_docker("start", _redis_container(stack, host), timeout=60)
     address, port = stack.redis_address(host)
-    client = redis.Redis(host=address, port=int(port), socket_timeout=2)
+    from aisys_verify.backup.stores import redis_auth
+    from aisys_verify.backup.volumes import redis_password_file
+
+    client = redis.Redis(host=address, port=int(port), socket_timeout=2, **redis_auth(redis_password_file(stack)))
 
     def serving() -> bool:
         try:

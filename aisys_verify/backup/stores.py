@@ -51,6 +51,7 @@ class StoreTarget:
     address: str = ""
     port: int = 0
     volume: VolumeRef | None = None  # the store's files are on this Docker volume (the compose backend)
+    password_file: Path | None = None  # the Redis's password (the compose backend's redis_password secret)
 
     @property
     def source(self) -> str:
@@ -115,7 +116,7 @@ def redis_bgsave(target: StoreTarget) -> tuple[Path, str, Path | None]:
     server sees them (a container's paths on the compose backend)."""
     import redis
 
-    client = redis.Redis(host=target.address, port=target.port, socket_timeout=10)
+    client = redis.Redis(host=target.address, port=target.port, socket_timeout=10, **redis_auth(target.password_file))
     try:
         dirname = Path(str(client.config_get("dir")["dir"]))
         dbfilename = str(client.config_get("dbfilename")["dbfilename"])
@@ -278,3 +279,11 @@ def files_logical(folder: Path) -> dict[str, Any]:
 def same_content(recorded: dict[str, Any], found: dict[str, Any]) -> bool:
     """Logical equality: the counts and hashes (the capture-only ``volatile`` count is not compared)."""
     return (recorded.get("count"), recorded.get("sha256")) == (found.get("count"), found.get("sha256"))
+
+
+def redis_auth(password_file: Path | None) -> dict[str, Any]:
+    """redis-py's arguments for a Redis that requires the password in ``password_file`` (none: no arguments).
+    As the ``default`` user: a Redis without a password lets that in too."""
+    if password_file is None or not password_file.is_file():
+        return {}
+    return {"username": "default", "password": password_file.read_text(encoding="utf-8").strip()}

@@ -161,6 +161,7 @@ class RecordedComposeStack:
     host_projects: dict[str, str]
     redis: dict[str, tuple[str, int]]
     images: Any
+    workdir: Path | None = None  # its secrets folder holds the Redis password (stack/compose_secrets.py)
 
     def redis_address(self, host: str) -> tuple[str, int]:
         return self.redis[host]
@@ -180,10 +181,17 @@ class RecordedComposeStack:
                              f"endpoints.json ({type(exc).__name__}: {exc}): is it still running? "
                              "'aisys-verify status'") from exc
         return cls(stack_id, {h: f"aisys-{stack_id}-{slug(h)}" for h in sorted(redis)}, redis,
-                   ImageSet(base=os.environ.get("AISYS_BASE_IMAGE", ImageSet.base)))
+                   ImageSet(base=os.environ.get("AISYS_BASE_IMAGE", ImageSet.base)), workdir)
 
 
 # --- targets and capture --------------------------------------------------------------------------------
+
+
+def redis_password_file(stack: Any) -> Path | None:
+    """The compose stack's ``redis_password`` secret file (its Redis then requires it), or None."""
+    workdir = getattr(stack, "workdir", None)
+    path = Path(workdir) / "secrets" / "redis_password" if workdir else None
+    return path if path is not None and path.is_file() else None
 
 
 def compose_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[StoreTarget]:
@@ -205,7 +213,7 @@ def compose_targets(stack: Any, hosts: Iterable[str] | None = None) -> list[Stor
                               "a stack started before backups of the compose backend existed? start it again")
         address, port = stack.redis_address(host)
         targets.append(StoreTarget(host, "redis", "redis", address=address, port=int(port),
-                                   volume=by_key[REDIS_VOLUME]))
+                                   volume=by_key[REDIS_VOLUME], password_file=redis_password_file(stack)))
         targets += [StoreTarget(host, "volume", r.key, path=Path("."), volume=r) for r in refs
                     if r.key != REDIS_VOLUME]
     return targets

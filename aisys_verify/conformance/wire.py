@@ -60,6 +60,10 @@ def targets(stack: Stack) -> dict[str, Target]:
     return result
 
 
+# (address, port) -> the password its Redis requires, as redis_address found it (the compose backend's canary)
+REDIS_PASSWORDS: dict[tuple[str, int], Any] = {}
+
+
 def redis_address(stack: Stack, host: str) -> tuple[str, int] | None:
     """The host's Redis as this process reaches it: the backend's own answer where it has one (compose
     publishes it on the host's address), the run plan's (local), or an attached stack's plan file."""
@@ -67,6 +71,10 @@ def redis_address(stack: Stack, host: str) -> tuple[str, int] | None:
     if callable(own):
         with contextlib.suppress(Exception):
             address, port = own(host)
+            password = getattr(stack, "redis_password", None)  # compose: a Redis that requires its secret
+            secret = password(host) if callable(password) else None
+            if secret is not None:
+                REDIS_PASSWORDS[(str(address), int(port))] = secret
             return str(address), int(port)
     plan = getattr(stack, "plan", None)
     if plan is not None and host in getattr(plan, "redis", {}):
@@ -192,7 +200,9 @@ class ReadyKey:
 def redis_client(address: tuple[str, int]) -> Any:
     import redis
 
-    return redis.Redis(host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=1.0)
+    secret = REDIS_PASSWORDS.get(address)
+    auth: dict[str, Any] = {"username": "default", "password": secret.reveal()} if secret is not None else {}
+    return redis.Redis(host=address[0], port=address[1], socket_timeout=1.0, socket_connect_timeout=1.0, **auth)
 
 
 def read_ready_keys(address: tuple[str, int], names: list[str]) -> dict[str, ReadyKey]:

@@ -129,7 +129,8 @@ def _group_connections(admin: Any, name: str) -> list[int]:
     return [int(c["id"]) for c in admin.client_list() if c.get("name") == name]
 
 
-def _roll_group(cluster: LocalCluster, admins: dict[str, Any], host: str, group: str, timeout: float) -> None:
+def _roll_group(cluster: LocalCluster | ComposeRoll, admins: dict[str, Any], host: str, group: str,
+                timeout: float) -> None:
     """Close the group's connections to its host's Redis, then wait until it has connected again."""
     name = f"{host}/{group}"
     admin = admins[host]
@@ -145,8 +146,8 @@ def _roll_group(cluster: LocalCluster, admins: dict[str, Any], host: str, group:
         time.sleep(0.05)
 
 
-def rotate(cluster: LocalCluster, secret_file: Path, old_secret: Secret, new_secret: Secret, gateway_url: str, *,
-           strategy: str = "rolling", group_timeout: float = 20.0, settle_s: float = 0.5,
+def rotate(cluster: LocalCluster | ComposeRoll, secret_file: Path, old_secret: Secret, new_secret: Secret,
+           gateway_url: str, *, strategy: str = "rolling", group_timeout: float = 20.0, settle_s: float = 0.5,
            tls: Mapping[str, Any] | None = None) -> RotationReport:
     """Rotate every host's Redis password from ``old`` to ``new`` (see the module's steps) under dialogue load;
     ``tls``: redis-py's TLS arguments when the hosts' Redis serve TLS (security.redis_tls.admin_tls)."""
@@ -207,7 +208,7 @@ def check_rotation(report: RotationReport) -> str:
 
 @dataclass(frozen=True)
 class RotationStand:
-    cluster: LocalCluster
+    cluster: LocalCluster | ComposeRoll
     secret_file: Path
     password: Secret  # the current one (given at start)
     gateway_url: str  # POST /dialogue/process
@@ -238,3 +239,49 @@ def rotation_standins(spec: Sequence[str], workdir: Path, password: Secret,
         yield RotationStand(cluster, secret_file, password, url)
     finally:
         cluster.stop()
+
+
+class ComposeRoll:
+    """A compose stack as ``rotate`` drives a LocalCluster (stack/compose_secrets.py: its Redis requires this
+    run's ``redis_password``, the groups read the bind-mounted secret file, rewritten in place so the containers
+    see the new value): each host's Redis where this process reaches it, its group containers, a group
+    "killed and started" by stopping and starting its container (``all_at_once``: every container stopped, all
+    started, then every group waited for healthy)."""
+
+    def __init__(self, stack: Any) -> None:
+        from types import SimpleNamespace
+
+        self.stack = stack
+        self.plan = SimpleNamespace(redis={h: stack.redis_address(h) for h in stack.host_projects})
+        self.groups: list[tuple[str, str]] = list(stack.services)
+
+    def hosts(self) -> list[str]:
+        return list(self.stack.host_projects)
+
+    def kill_group(self, host: str, group: str) -> None:
+        self.stack.kill_group(host, group)
+
+    def start_group(self, host: str, group: str) -> None:
+        from aisys_verify.stack.docker import run_docker
+
+        run_docker("start", self.stack.group_container(host, group))  # all started first: they need each other
+
+    def wait_ready(self, keys: list[tuple[str, str]], timeout: float) -> None:
+        self.stack.runner.wait_healthy(list(keys), timeout)
+
+
+def compose_rotation(stack: Any) -> RotationStand:
+    """What ``rotate`` needs for a compose stack whose Redis requires ``redis_password`` (every host's): the
+    stack as a ComposeRoll, its secret file, the current password and the gateway's dialogue URL."""
+    from aisys_verify.plan.roles import role_for
+
+    password = next((stack.redis_password(h) for h in stack.host_projects if stack.redis_password(h)), None)
+    if password is None or any(stack.redis_password(h) is None for h in stack.host_projects):
+        raise InvalidValue("a rotation on the compose backend needs every host's Redis to require redis_password "
+                           "(declared in the hosts' compose overlays, values written by the stack)")
+    gateway = next((a for a in stack.topology.agents if role_for(a.name, a.role).role == "gateway"), None)
+    if gateway is None:
+        raise InvalidValue("the spec has no gateway agent (role gateway): no dialogue path to keep answering")
+    endpoint = stack.endpoint(gateway.name, gateway.host)
+    return RotationStand(ComposeRoll(stack), stack.workdir / "secrets" / "redis_password", password,
+                         f"{endpoint.http_url}/dialogue/process")

@@ -16,72 +16,21 @@ each place and the secret's name, never its value.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
-import os
-import secrets as _random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import quote
 
-from aisys_verify.errors import InvalidValue, SecretLeak
+from aisys_verify.errors import SecretLeak
+
+# the value type lives below both security and stack (the compose backend writes canaries): re-exported here
+from aisys_verify.secret_value import CANARY_PREFIX as CANARY_PREFIX
+from aisys_verify.secret_value import Secret as Secret
+from aisys_verify.secret_value import canary as canary
+from aisys_verify.secret_value import write_secret_file as write_secret_file
 
 MAX_FILE_BYTES = 64 << 20  # a larger file is read in its first 64 MiB
-CANARY_PREFIX = "aisys-canary"
-
-
-class Secret:
-    """A secret value; ``reveal()`` returns it, nothing else shows it."""
-
-    __slots__ = ("_value", "name")
-
-    def __init__(self, name: str, value: str) -> None:
-        if not isinstance(value, str) or not value:
-            raise InvalidValue(f"secret {name!r}: the value must be a non-empty str")
-        self.name = name
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({self.name!r}, '***')"
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return repr(self)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash((Secret, self.name))
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError(f"secret {self.name!r} cannot be pickled: pass reveal() where it is really needed")
-
-    def __getstate__(self) -> NoReturn:
-        raise TypeError(f"secret {self.name!r} cannot be copied out: pass reveal() where it is really needed")
-
-
-def canary(name: str) -> Secret:
-    """A random value for this run, recognisable (``aisys-canary-<name>-...``) and never seen before."""
-    return Secret(name, f"{CANARY_PREFIX}-{name}-{_random.token_hex(16)}")
-
-
-def write_secret_file(secret: Secret, folder: Path) -> Path:
-    """Write ``secret`` to ``folder/<name>`` (0600) for a ``*_FILE`` variable; return the path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / secret.name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(secret.reveal())
-    return path
 
 
 @dataclass(frozen=True)
@@ -108,6 +57,11 @@ def _search(data: bytes, place: str, secrets: Iterable[Secret]) -> list[Leak]:
                 found.append(Leak(place, secret.name, form))
                 break
     return found
+
+
+def scan_bytes(secrets: Iterable[Secret], data: bytes, place: str) -> list[Leak]:
+    """The secrets ``data`` holds (read from ``place``: a file in a volume, a stream), one Leak each."""
+    return _search(data, place, list(secrets))
 
 
 def scan_files(secrets: Iterable[Secret], paths: Iterable[Path]) -> list[Leak]:

@@ -8,6 +8,7 @@ JUnit XML is written) without touching the plugin's other hooks.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from aisys_verify.errors import SecretLeak, UsageError
-from aisys_verify.security.secrets import Secret, check_no_leaks, scan_files
+from aisys_verify.security.secrets import Leak, Secret, check_no_leaks, scan_bytes, scan_containers, scan_files
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aisys_verify.config import VerifyConfig
     from aisys_verify.security.curve import CurveStand
     from aisys_verify.security.stand import TlsStand
+    from aisys_verify.stack.base import Stack
+    from aisys_verify.stack.compose import ComposeStack
 
 PLUGIN_NAME = "aisys-verify-canary-scan"
 CURVE_HOSTS_ENV, DEFAULT_CURVE_HOSTS = "AISYS_CURVE_HOSTS", "pc2"
@@ -33,6 +38,8 @@ class CanaryScan:
         self.secrets: list[Secret] = []
         self.places: list[Path] = []
         self.leak: SecretLeak | None = None
+        self.found: list[Leak] = []  # leaks found before the session's end (a compose stack, before it stops)
+        self.trees: list[Path] = []  # folders scanned but their secrets folders (basetemp_files)
 
     def add_place(self, path: Path) -> None:
         self.places.append(path)
@@ -43,12 +50,12 @@ class CanaryScan:
         for value in (getattr(option, "xmlpath", None), getattr(option, "allure_report_dir", None)):
             if value:
                 places.append(Path(value))
-        return places
+        return places + [f for tree in self.trees for f in basetemp_files(tree)]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         try:
-            check_no_leaks(scan_files(self.secrets, self.session_places()))
+            check_no_leaks([*self.found, *scan_files(self.secrets, self.session_places())])
         except SecretLeak as exc:
             self.leak = exc
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -107,3 +114,82 @@ def curve_stand(resolved: VerifyConfig, tmp_path_factory: pytest.TempPathFactory
             yield stand
     except UsageError as exc:
         raise pytest.UsageError(f"{CURVE_HOSTS_ENV}: {exc}") from None
+
+
+def basetemp_files(root: Path) -> list[Path]:
+    """The files of pytest's temporary folder (load CSVs, chaos journals, SLO reports, work folders), but those
+    under a folder named ``secrets`` (a stack's or stand's secrets folder holds the values on purpose)."""
+    if not root.is_dir():
+        return []
+    return [p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+            and "secrets" not in p.relative_to(root).parts[:-1]]
+
+
+def watch_stack(request: pytest.FixtureRequest, stack: Stack, scan: CanaryScan | None = None) -> Callable[[], None]:
+    """For the plugin's ``aisys_stack``: a stack with canary secrets of its own (the compose backend's
+    ``run_secrets``) adds them to the session's canary scan (or to ``scan``, a test's own), with pytest's
+    temporary folder; the function returned scans the stack's containers and work folder
+    (``scan_stack``) and is run at teardown, before the stack stops (its containers' inspect
+    and logs go with them). A hit fails the session at its end, naming each place."""
+    own: list[Secret] = list(getattr(stack, "run_secrets", ()))
+    if not own:
+        return lambda: None
+    if scan is None:  # the session's (a test may give its own)
+        scan = canary_scan(request.config)
+        with contextlib.suppress(Exception):  # no temporary folder (-p no:tmpdir): the other places remain
+            scan.trees.append(request.getfixturevalue("tmp_path_factory").getbasetemp())
+    scan.secrets += own
+    found = scan
+
+    def before_stop() -> None:
+        found.found += scan_stack(stack, found.secrets)  # type: ignore[arg-type]  # a ComposeStack: it has run_secrets
+
+    return before_stop
+
+
+def scan_stack(stack: ComposeStack, secrets: list[Secret]) -> list[Leak]:
+    """Every place of a compose run where ``secrets`` must not be: each container's ``docker inspect`` and
+    ``docker logs`` (in parallel: one docker call each) and the work folder but its secrets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aisys_verify.stack.docker import LABEL_STACK, run_docker
+
+    if not secrets:
+        return []
+    ids = run_docker("ps", "-aq", "--no-trunc", "--filter", f"label={LABEL_STACK}={stack.stack_id}",
+                     check=False, timeout=60).stdout.split()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        leaks = [leak for found in pool.map(lambda cid: scan_containers(secrets, [cid]), ids) for leak in found]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        volumes = run_docker("volume", "ls", "-q", "--filter", f"label={LABEL_STACK}={stack.stack_id}",
+                             check=False, timeout=60).stdout.split()
+        leaks += [leak for found in pool.map(lambda v: scan_volume(secrets, v, stack.images.base), volumes)
+                  for leak in found]
+    places = [p for p in stack.workdir.iterdir() if p.name != "secrets"] if stack.workdir.is_dir() else []
+    return leaks + scan_files(secrets, places)
+
+
+def scan_volume(secrets: list[Secret], volume: str, image: str) -> list[Leak]:
+    """Each file of a Docker volume (the agents' data, a Redis's RDB) that holds a secret: the volume mounted
+    read-only in a throwaway container that streams it as a tar (no secret goes into that container); the place
+    is ``volume NAME file PATH``."""
+    import io
+    import subprocess
+    import tarfile
+
+    from aisys_verify.stack.images import docker_cli
+
+    try:
+        proc = subprocess.run([docker_cli(), "run", "--rm", "--network", "none", "-v", f"{volume}:/v:ro", image,
+                               "tar", "-C", "/v", "-cf", "-", "."], capture_output=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        return []
+    if proc.returncode != 0:
+        return []
+    leaks: list[Leak] = []
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        for member in archive:
+            stream = archive.extractfile(member) if member.isfile() else None
+            if stream is not None:
+                leaks += scan_bytes(secrets, stream.read(), f"volume {volume} file {member.name}")
+    return leaks

@@ -91,6 +91,7 @@ from aisys_verify.stack.toxiproxy import ToxiproxyClient
 from aisys_verify.waiting import wait_until
 
 if TYPE_CHECKING:
+    from aisys_verify.secret_value import Secret
     from aisys_verify.stack.spec_images import Interposition
 
 
@@ -291,6 +292,18 @@ class ComposeStack(OwnStack):
     def redis_address(self, host: str) -> tuple[str, int]:
         """Where a test reaches the host's Redis (published on the host's loopback address)."""
         return self.host_addresses[host], self.plan.redis[host][1]
+
+    def redis_password(self, host: str) -> Secret | None:
+        """The password the host's Redis requires (this run's canary), or None when it requires none (its compose
+        files declare no ``redis_password``, or the secrets are the user's own: AISYS_SECRETS_DIR)."""
+        from aisys_verify.stack.compose_secrets import REDIS_SECRET, redis_declared
+
+        return self.renderer.run_secrets.get(REDIS_SECRET) if redis_declared(self, host) else None
+
+    @property
+    def run_secrets(self) -> list[Secret]:
+        """This run's canary secrets (stack/compose_secrets.py): what the canary scan looks for."""
+        return list(self.renderer.run_secrets.values())
 
     def cross_host_proxies(self) -> list[ProxiedEdge]:
         return [p for p in self.proxies if p.cross_host]

@@ -24,7 +24,6 @@ from aisys_verify.plan.run import RunPlan
 from aisys_verify.stack.base import StackStartError
 from aisys_verify.stack.compose_names import (
     DATA_DIR,
-    DUMMY_SECRET,
     LABEL_GROUP,
     LABEL_HOST,
     LABEL_ROLE,
@@ -38,10 +37,12 @@ from aisys_verify.stack.compose_names import (
 )
 from aisys_verify.stack.compose_names import as_dict as _as_dict
 from aisys_verify.stack.compose_names import slug as _slug
+from aisys_verify.stack.compose_secrets import secure_group
 from aisys_verify.stack.docker import LABEL_OWNER, LABEL_STACK
 from aisys_verify.stack.interpose import FIRST_PROXY_PORT, ProxiedEdge, interpose
 
 if TYPE_CHECKING:
+    from aisys_verify.secret_value import Secret
     from aisys_verify.stack.compose import ComposeStack
 
 
@@ -52,6 +53,8 @@ class ComposeRenderer:
         self.stack = stack
         self.trace_dir: Path | None = None  # where the containers' spans land here, when exported to files
         self.engine: dict[str, Any] = {}  # the engine's facts (ncpu, api, gpu): set by the stack before prepare()
+        self.run_secrets: dict[str, Secret] = {}  # this run's canary per declared secret (write_secrets)
+        self.curve_folder: Path | None = None  # the containers' CurveZMQ certificates when SECURE_ZMQ=1
 
     def group_service(self, host: str, rendered: dict[str, Any]) -> dict[str, str]:
         """group -> service: the service running ``--group G`` (or AISYS_GROUP=G, or named G)."""
@@ -80,7 +83,7 @@ class ComposeRenderer:
             (stack.workdir / "logs" / host.name).mkdir(exist_ok=True)
             (stack.workdir / "logs" / host.name).chmod(0o777)
         (stack.workdir / "logs").chmod(0o777)
-        self.write_dummy_secrets()
+        self.write_secrets()
         rendered = {h.name: self.render(h.name) for h in stack.topology.hosts}
         aliases: dict[str, str] = {}
         for host in stack.topology.hosts:
@@ -176,18 +179,16 @@ class ComposeRenderer:
             env["PORT_OFFSET"] = stack.spec_vars["PORT_OFFSET"]
         return env
 
-    def write_dummy_secrets(self) -> None:
-        """Stand-ins read no secret, but compose needs every secret file it mounts: placeholders, not secrets."""
-        stack = self.stack
-        if os.environ.get("AISYS_SECRETS_DIR"):
-            return
-        folder = stack.workdir / "secrets"
-        for project in stack.topology.projects:
-            for secret in project.secrets:
-                if secret.file and not secret.external:
-                    path = folder / Path(secret.file).name
-                    path.write_text(DUMMY_SECRET, encoding="utf-8")
-                    path.chmod(0o600)
+    def write_secrets(self) -> None:
+        """A canary value per run for each secret the spec's compose files declare, and with SECURE_ZMQ=1 the
+        CurveZMQ certificates, in the stack's secrets folder (stack/compose_secrets.py)."""
+        from aisys_verify.stack.compose_secrets import curve_certificates, write_run_secrets
+
+        self.run_secrets = write_run_secrets(self.stack)
+        self.curve_folder = curve_certificates(self.stack) if not self.stack.spec_images else None
+        if self.curve_folder is not None:
+            self.stack.progress(f"aisys-verify: CurveZMQ on (SECURE_ZMQ=1) in every group container, certificates "
+                                f"in {self.curve_folder}")
 
     def render(self, host: str) -> dict[str, Any]:
         """The host's compose files merged and interpolated by compose itself (``config``)."""
@@ -241,14 +242,16 @@ class ComposeRenderer:
 
     def redis_service(self, host: str) -> dict[str, Any]:
         """The host's Redis service, without its networking (each image mode wires it its own way)."""
+        from aisys_verify.stack.compose_secrets import require_password
+
         port = self.stack.plan.redis[host][1]
-        return {"image": self.stack.images.redis,
+        return require_password(self.stack, host, {"image": self.stack.images.redis,
                 "command": ["redis-server", "--bind", "0.0.0.0", "--port", str(port), "--protected-mode", "no",
                             "--save", "", "--appendonly", "no", "--dir", REDIS_DATA_DIR],
                 # its files on a volume of the host's project: backups read them from a container mounting it
                 # read-only, a restore writes them back (aisys_verify/backup/volumes.py)
                 "volumes": [{"type": "volume", "source": REDIS_VOLUME, "target": REDIS_DATA_DIR}],
-                "labels": self.labels(**{LABEL_ROLE: "redis", LABEL_HOST: host})}
+                "labels": self.labels(**{LABEL_ROLE: "redis", LABEL_HOST: host})})
 
     def labels(self, **extra: str) -> dict[str, str]:
         stack = self.stack
@@ -304,6 +307,7 @@ class ComposeRenderer:
                                     "target": "/var/log/aisys-traces"})
                 service["volumes"] = volumes
                 self.tls_service(service)
+                secure_group(stack, host, service)  # redis_password, CurveZMQ (stack/compose_secrets.py)
                 check = self.healthcheck(service.get("healthcheck"), command_tail)
                 if check is not None:  # a generated group has none: compose refuses a null healthcheck
                     service["healthcheck"] = check

@@ -240,6 +240,9 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
         if group is not None:
             published += stack.renderer.published(host, group)
             service["environment"] = {**_environment(service.get("environment")), **env}
+            from aisys_verify.stack.compose_secrets import secure_group
+
+            secure_group(stack, host, service)  # redis_password where the files forget it (stack/compose_secrets.py)
             if group in as_standins or (host, name) in stack.generated:
                 _as_standin(stack, host, group, service)
             else:

@@ -308,3 +308,9 @@ QUICK.update({
                                                            "it; tests/security/test_provenance.py runs --stack "
                                                            "against a stack record naming a signed image"),
 })
+# docs/security.md "Secrets and CurveZMQ on compose" (issue 15): the compose backend's wiring, as the compose
+# commands before them
+PYTEST.update({
+    'pytest -m "e2e or security" --aisys-backend=compose suites/e2e': True,
+    ".venv/bin/python -m pytest tests/compose/test_compose_secrets.py": True,
+})
