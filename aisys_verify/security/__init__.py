@@ -44,12 +44,14 @@ _EXPORTS = {
 }
 __all__ = [
     "BAD_CASES", "CASES", "CASE_NAMES", "CURVE_CASES", "CURVE_CASE_NAMES", "DEFAULT_SELECTION", "KINDS",
-    "SELECTION_ENV", "STRATEGIES", "TLS_ENV", "WRONG_HOST", "Case", "ComposeRoll", "ContainerReport", "Credential", "CurveCase",
+    "SELECTION_ENV", "STRATEGIES", "TLS_ENV", "WRONG_HOST", "Case", "ComposeRoll", "ContainerReport", "Credential",
+    "CurveCase",
     "CurveOutcome", "CurveStand", "CurveTarget", "DialogueCounter", "Endpoint", "HandshakeLog", "ImageDigest", "Issue",
     "KeyPair", "Leak", "LocalRegistry", "Outcome", "RotationReport", "RotationStand", "Secret", "TestPki",
     "TlsEndpoint", "TlsScan", "TlsStand", "Verification", "accepts", "as_environment", "attempt", "canary",
     "check_case", "check_curve_case", "check_no_leaks", "check_reports", "check_rotation", "check_scan",
-    "check_verifications", "client_context", "compose_rotation", "container_images", "container_report", "count_refused_handshakes",
+    "check_verifications", "client_context", "compose_rotation", "container_images", "container_report",
+    "count_refused_handshakes",
     "curve_attempt", "curve_health", "curve_standins", "dockerfile_issue", "dockerfile_user", "generate_keys",
     "image_digests", "inspect_containers", "make_pki", "missing_tools", "parse_selection", "plaintext_health",
     "process_keys", "rotate", "rotation_standins", "run_case", "scan_containers", "scan_endpoint", "scan_files",
