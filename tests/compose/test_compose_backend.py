@@ -245,6 +245,19 @@ def test_the_chaos_engine_drives_containers(stack: Any, healed: None) -> None:
     assert hygiene.inspect(stack).clean
 
 
+def test_the_record_names_every_image_by_digest(stack: Any) -> None:
+    """Image provenance: the stack's record (and so the Allure stack summary and `up`'s output) names each image
+    its containers run by Docker's image ID, the same IDs docker inspect shows for the containers."""
+    from aisys_verify.report.allure import stack_summary
+    from aisys_verify.security.hardening import stack_reports
+
+    recorded = {image["image_id"]: image["tag"] for image in stack.record.images}
+    running = {r.image_id: r.image for r in stack_reports(stack.stack_id)}
+    assert recorded == running
+    assert all(i.startswith("sha256:") and len(i) == 71 for i in recorded), recorded
+    assert stack_summary(stack, "compose", 0.0)["images"] == stack.record.images
+
+
 def test_stop_leaves_no_container_network_or_volume(stack: Any, labelled: Labeller) -> None:
     before = labelled(stack.stack_id)
     # volumes: each host's data folder and its Redis's files (backup/volumes.py reads both read-only)
@@ -295,16 +308,3 @@ def test_the_leftovers_of_a_sigkilled_owner_are_reaped(tmp_path: Path, labelled:
 
         for leftover in labelled_objects(stack_id).values():
             remove_objects(leftover)
-
-
-def test_the_record_names_every_image_by_digest(stack: Any) -> None:
-    """Image provenance: the stack's record (and so the Allure stack summary and `up`'s output) names each image
-    its containers run by Docker's image ID, the same IDs docker inspect shows for the containers."""
-    from aisys_verify.report.allure import stack_summary
-    from aisys_verify.security.hardening import stack_reports
-
-    recorded = {image["image_id"]: image["tag"] for image in stack.record.images}
-    running = {r.image_id: r.image for r in stack_reports(stack.stack_id)}
-    assert recorded == running
-    assert all(i.startswith("sha256:") and len(i) == 71 for i in recorded), recorded
-    assert stack_summary(stack, "compose", 0.0)["images"] == stack.record.images
