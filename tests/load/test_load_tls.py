@@ -51,6 +51,43 @@ def test_locust_users_present_the_stack_certificate_and_without_it_are_refused(s
     assert REFUSED_NO_CERT in server.refused, server.refused
 
 
+TEAM_LOCUSTFILE = """
+from locust import HttpUser, constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+
+class RequestsUser(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def requests_health(self):
+        self.client.get("/health")
+
+
+class GeventUser(FastHttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def gevent_health(self):
+        self.client.get("/health")
+"""
+
+
+def test_a_teams_own_http_users_present_the_stack_certificate(server: MtlsServer, tmp_path: Path) -> None:
+    """A team's locustfile (scenario key ``locustfile``): its requests-based HttpUser and its FastHttpUser both
+    present the certificate (userfile.py wraps them with the same tls_attrs)."""
+    (tmp_path / "team.py").write_text(TEAM_LOCUSTFILE, encoding="utf-8")
+    scenario = parse_scenario({"name": "team-tls", "model": "closed", "users": 2, "timeout": 2,
+                               "locustfile": str(tmp_path / "team.py"),
+                               "shape": {"kind": "constant", "level": 2, "duration": 1}})
+    trust(server.client_file)
+    results = run_load(scenario, server.url, tmp_path / "team")
+    for task_name in ("requests_health", "gevent_health"):
+        total, failed = results.counts(endpoint=task_name)
+        assert total >= 1 and failed == 0, f"{task_name}: {total} requests, {failed} failed; {server.refused}"
+    assert set(server.answered) == {CLIENT}, server.answered
+
+
 def locust_like(name: str, module: str, **attrs: object) -> type:
     """A class whose MRO names Locust's class as tls_attrs reads it: Locust itself may not be imported here (it
     monkey-patches the process with gevent); the Locust run above exercises the real classes."""
