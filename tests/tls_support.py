@@ -78,7 +78,7 @@ def mtls_server(folder: Path) -> Iterator[MtlsServer]:
     client = pki.client(CLIENT)
     server.record = MtlsServer(pki, port, write_client_tls(folder / "tls-client.json", pki.ca, client.cert,
                                                            client.key, [("127.0.0.1", port)]))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)  # shutdown() waits a poll
     thread.start()
     saved = os.environ.get(TLS_CLIENT_ENV)
     try:
