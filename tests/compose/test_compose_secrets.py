@@ -144,28 +144,6 @@ def test_every_group_serves_curvezmq_from_the_mounted_certificates(stack: Any, c
     print(check_curve_case("plaintext_client", plaintext, url))
 
 
-def test_each_agent_serves_mtls_and_the_probe_and_prometheus_see_it_up(stack: Any) -> None:
-    assert stack.tls is not None and set(stack.tls.served) == {a.key for a in stack.topology.agents}
-    seen = []
-    for ep in stack.endpoints():
-        assert ep.http_url.startswith("https://"), ep.http_url
-        where = f"{ep.host}/{ep.agent} {ep.http_url}/health (compose, published port)"
-        for case in ("valid", "no_client_cert"):  # judged after a read: a TLS 1.3 refusal comes after the handshake
-            outcome = run_case(case, stack.tls.pki, ep.address, ep.http_port, "/health", server_name=ep.address)
-            seen.append(check_case(case, outcome, where))
-        result = probe(f"{ep.http_url}/health", timeout=5.0)  # the framework's client: the stack's certificate
-        assert result.status == UP, result.line()
-    print("\n".join(seen))
-    observability = getattr(stack, "observability", None)
-    if observability is None:  # no Prometheus installed here: the probe above is the check
-        return
-    observability.wait_targets(timeout=15.0)  # every agent scraped and up, else PrometheusError naming them
-    scraped = {t["labels"]["instance"]: t for t in observability.prometheus.targets()}
-    for ep in stack.endpoints():
-        target = scraped[f"{ep.host}/{ep.agent}"]
-        assert target["health"] == "up" and target["scrapeUrl"].startswith("https://"), target
-
-
 def test_a_normal_compose_run_leaks_no_canary(stack: Any) -> None:
     stack.collect_logs()  # the containers' output into the work folder too: scanned as files as well
     assert scan_stack(stack, stack.run_secrets) == []
@@ -200,6 +178,28 @@ def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect_and_a_
     assert set(scan.leak.files) == {f"container {leaky} logs", f"container {leaky} inspect",
                                     f"volume {volume} file ./leak.txt"}, scan.leak.files
     assert secret.reveal() not in str(scan.leak)
+
+
+def test_each_agent_serves_mtls_and_the_probe_and_prometheus_see_it_up(stack: Any) -> None:
+    assert stack.tls is not None and set(stack.tls.served) == {a.key for a in stack.topology.agents}
+    seen = []
+    for ep in stack.endpoints():
+        assert ep.http_url.startswith("https://"), ep.http_url
+        where = f"{ep.host}/{ep.agent} {ep.http_url}/health (compose, published port)"
+        for case in ("valid", "no_client_cert"):  # judged after a read: a TLS 1.3 refusal comes after the handshake
+            outcome = run_case(case, stack.tls.pki, ep.address, ep.http_port, "/health", server_name=ep.address)
+            seen.append(check_case(case, outcome, where))
+        result = probe(f"{ep.http_url}/health", timeout=5.0)  # the framework's client: the stack's certificate
+        assert result.status == UP, result.line()
+    print("\n".join(seen))
+    observability = getattr(stack, "observability", None)  # this test runs late: Prometheus has discovered them
+    if observability is None:  # no Prometheus installed here: the probe above is the check
+        return
+    observability.wait_targets(timeout=15.0)  # every agent scraped and up, else PrometheusError naming them
+    scraped = {t["labels"]["instance"]: t for t in observability.prometheus.targets()}
+    for ep in stack.endpoints():
+        target = scraped[f"{ep.host}/{ep.agent}"]
+        assert target["health"] == "up" and target["scrapeUrl"].startswith("https://"), target
 
 
 @pytest.mark.exhaustive
