@@ -319,5 +319,5 @@ PYTEST.update({
 # tests/load/test_load_tls.py)
 PYTEST.update({
     "AISYS_TLS=all=required pytest suites/load -m load -k spike": True,
-    "AISYS_TLS=all=required pytest -m conformance -x -q": True,
+    "AISYS_TLS=all=required pytest -m conformance -x": True,
 })
