@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aisys_verify.errors import UsageError
 
-__all__ = ["TLS_CLIENT_ENV", "ClientTls", "context_for", "forget", "trust", "write_client_tls"]
+__all__ = ["TLS_CLIENT_ENV", "ClientTls", "client_for", "context_for", "forget", "trust", "write_client_tls"]
 
 TLS_CLIENT_ENV = "AISYS_TLS_CLIENT"
 
@@ -40,8 +40,9 @@ class ClientTls:
     key: Path
     peers: frozenset[tuple[str, int]]
 
-    def context(self) -> ssl.SSLContext:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name (SAN)
+    def context(self, kind: type[ssl.SSLContext] = ssl.SSLContext) -> ssl.SSLContext:
+        """``kind``: the context class (gevent's in a Locust process, whose sockets are gevent's)."""
+        ctx = kind(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name (SAN)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_verify_locations(self.ca)
         ctx.load_cert_chain(self.cert, self.key)
@@ -71,15 +72,27 @@ def _files() -> list[str]:
     return [p for p in os.environ.get(TLS_CLIENT_ENV, "").split(os.pathsep) if p.strip()]
 
 
-def context_for(address: str, port: int | None) -> ssl.SSLContext | None:
-    """The client context for a TLS peer of a stack this process knows, else None (plain HTTP there)."""
+def _peer(address: str, port: int | None) -> tuple[ClientTls, ssl.SSLContext] | None:
     if port is None:
         return None
     for path in _files():
         tls, ctx = _load(path)
         if (address, port) in tls.peers:
-            return ctx
+            return tls, ctx
     return None
+
+
+def context_for(address: str, port: int | None) -> ssl.SSLContext | None:
+    """The client context for a TLS peer of a stack this process knows, else None (plain HTTP there)."""
+    found = _peer(address, port)
+    return None if found is None else found[1]
+
+
+def client_for(address: str, port: int | None) -> ClientTls | None:
+    """The files a client presents to a TLS peer of a stack this process knows (for a client that builds its own
+    context, such as the Locust users), else None."""
+    found = _peer(address, port)
+    return None if found is None else found[0]
 
 
 def trust(path: Path) -> ClientTls:

@@ -18,6 +18,7 @@ import gevent  # type: ignore[import-untyped]
 from locust import LoadTestShape, constant, events
 
 from aisys_verify.load import users
+from aisys_verify.load.locust_tls import tls_attrs
 from aisys_verify.load.recorder import Pacer, Recorder
 from aisys_verify.load.shapes import Shape
 
@@ -47,7 +48,8 @@ for _name, _options in SCENARIO["workloads"].items():
                                           "host": PLAN.get("host"), "__module__": __name__,
                                           "network_timeout": float(SCENARIO["timeout"]),
                                           "connection_timeout": float(SCENARIO["timeout"]),
-                                          "wait_time": constant(0 if OPEN else float(SCENARIO.get("think_time") or 0))})
+                                          "wait_time": constant(0 if OPEN else float(SCENARIO.get("think_time") or 0)),
+                                          **tls_attrs(_base, PLAN.get("host"))})  # mTLS to a stack's TLS peer
     globals()[_base.__name__] = _cls  # Locust runs the User classes it finds in this module's namespace
     del _name, _options, _base, _cls  # ... so no second name may point at one
 

@@ -67,7 +67,7 @@ def run_load(scenario: LoadScenario, target: Any, run_dir: str | os.PathLike[str
     say = progress or (lambda line: None)
     say(f"load {scenario.name}: {scenario.shape.kind} ({scenario.model} model) for {scenario.shape.duration:g} s, "
         f"{'1 process' if not workers else f'a master and {workers} workers'}; results in {folder}")
-    procs = _start(plan_path, folder, workers, options)
+    procs = _start(plan_path, folder, workers, options, _client_tls_files(target))
     samples = _watch(procs, scenario, options, folder, say)
     expected_parts = 1 + workers + options.remote_workers if workers or options.remote_workers else 1
     parts = _read_parts(folder, expected_parts, wait_s=30.0 if options.remote_workers else 2.0)
@@ -146,11 +146,27 @@ def _free_port() -> int:
 _Procs = list[tuple[str, "subprocess.Popen[bytes]"]]  # (name, process)
 
 
-def _start(plan_path: Path, folder: Path, workers: int, options: RunOptions) -> _Procs:
+def _client_tls_files(target: Any) -> str:
+    """``AISYS_TLS_CLIENT`` for the Locust processes: this process's, plus the target stack's own client file (a
+    stack with TLS on names it there already; an attached or external one may not have): its users present the
+    stack's client certificate to its TLS peers (load/locust_tls.py)."""
+    from aisys_verify.tlsclient import TLS_CLIENT_ENV
+
+    files = [p for p in os.environ.get(TLS_CLIENT_ENV, "").split(os.pathsep) if p]
+    own = getattr(getattr(target, "tls", None), "client_file", None)
+    if own is not None and str(own) not in files:
+        files.append(str(own))
+    return os.pathsep.join(files)
+
+
+def _start(plan_path: Path, folder: Path, workers: int, options: RunOptions, client_tls: str = "") -> _Procs:
+    from aisys_verify.tlsclient import TLS_CLIENT_ENV
+
     base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
             "--loglevel", "WARNING", "--exit-code-on-error", "0"]
-    env = {**os.environ, "AISYS_LOAD_PLAN": str(plan_path), "PYTHONUNBUFFERED": "1",
-           "AISYS_LOAD_RAW": "1" if options.raw else "0"}
+    env = {**{k: v for k, v in os.environ.items() if k != TLS_CLIENT_ENV}, "AISYS_LOAD_PLAN": str(plan_path),
+           "PYTHONUNBUFFERED": "1", "AISYS_LOAD_RAW": "1" if options.raw else "0",
+           **({TLS_CLIENT_ENV: client_tls} if client_tls else {})}
     if options.csv:
         base += ["--csv", str(folder / "locust")]
     commands: list[tuple[str, list[str], dict[str, str]]] = []

@@ -20,6 +20,7 @@ from locust import User, constant, events
 from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
 
 from aisys_verify.errors import LoadError
+from aisys_verify.load.locust_tls import tls_attrs
 from aisys_verify.load.users import Context, _Paced
 
 MODULE = "aisys_user_locustfile"
@@ -93,6 +94,7 @@ def user_classes(scenario: dict[str, Any], host: str | None, open_model: bool, m
             attrs["weight"] = int(weight)
         if open_model:
             attrs["wait_time"] = constant(0)  # the Pacer's slots set the arrivals
+        attrs |= tls_attrs(base, host)  # mTLS when a running stack serves the host with TLS
         cls: Any = type(name, (base,), attrs)
         wrapped: dict[Any, Callable[[Any], None]] = {}
         cls.tasks = [wrapped.setdefault(t, _wrap(t)) for t in functions]  # after the metaclass, which appends

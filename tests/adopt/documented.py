@@ -314,3 +314,10 @@ PYTEST.update({
     'pytest -m "e2e or security" --aisys-backend=compose suites/e2e': True,
     ".venv/bin/python -m pytest tests/compose/test_compose_secrets.py": True,
 })
+# docs/security.md "mTLS on the whole stack", load and conformance (issue 15): the option's wiring, as the e2e
+# spellings before them; the runs are reported in the issue (the load suite's users over mTLS:
+# tests/load/test_load_tls.py)
+PYTEST.update({
+    "AISYS_TLS=all=required pytest suites/load -m load -k spike": True,
+    "AISYS_TLS=all=required pytest -m conformance -x": True,
+})

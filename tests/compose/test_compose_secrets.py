@@ -1,10 +1,13 @@
-"""Secrets and CurveZMQ on the compose backend, against one real compose stack of a small spec with a secrets
-overlay (tests/compose/secrets_spec), started with ``SECURE_ZMQ=1``: each declared secret is this run's canary
+"""Secrets, CurveZMQ and mTLS on the compose backend, against one real compose stack of a small spec with a secrets
+overlay (tests/compose/secrets_spec), started with ``SECURE_ZMQ=1`` and ``--aisys-tls=all=required`` (one stack for
+all three: CI time): each declared secret is this run's canary
 in a 0600 file the containers read through ``*_FILE``; the host's Redis requires ``redis_password`` without the
 value in any command line or environment; every group container serves CurveZMQ from the mounted certificates
 (a plaintext client is refused, as the server's handshake log shows); a normal run leaks nothing, and the scan
 of a compose run finds a canary planted in a container's ``docker logs`` and in its ``docker inspect``
-environment, naming the container and the place, through the session-end plugin as ``aisys_stack`` wires it.
+environment, naming the container and the place, through the session-end plugin as ``aisys_stack`` wires it;
+each agent's https /health answers a client with the stack's certificate and refuses one without (security.matrix's
+judgement, after a read), and the probe and the stack's own Prometheus see every agent up over https.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import pytest
 from aisys_verify.conformance.wire import read_ready_keys
 from aisys_verify.conformance.wire import redis_address as wire_redis_address
 from aisys_verify.errors import SecretLeak
+from aisys_verify.probe import UP, probe
+from aisys_verify.security import check_case, run_case
 from aisys_verify.security.curve import HandshakeLog, check_curve_case, curve_attempt
 from aisys_verify.security.secrets import check_no_leaks, scan_containers
 from aisys_verify.security.session import CanaryScan, scan_stack, watch_stack
@@ -35,6 +40,7 @@ from aisys_verify.standin.curve import load_keys, make_certificates
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 SPEC = Path(__file__).resolve().parent / "secrets_spec"
+TLS = {"all": "required"}  # --aisys-tls=all=required: every agent's HTTP side over mTLS
 StartCompose = Callable[[list[str], StackOptions], AbstractContextManager[Any]]
 
 
@@ -51,7 +57,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def stack(certificates: Path, tmp_path_factory: pytest.TempPathFactory, start_compose: StartCompose) -> Iterator[Any]:
-    with start_compose([str(SPEC)], StackOptions(health_timeout=120.0,
+    with start_compose([str(SPEC)], StackOptions(health_timeout=120.0, tls=TLS,
                                                  workdir=tmp_path_factory.mktemp("compose-secrets"))) as s:
         yield s
 
@@ -71,7 +77,8 @@ def test_each_declared_secret_is_a_canary_the_groups_read_through_their_file_var
     assert all(s.reveal().startswith(f"aisys-canary-{name}-") for name, s in secrets.items())
     folder = stack.workdir / "secrets"
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir() if p.is_file()} == {
-        "database_password": "0o600", "redis_password": "0o600"}
+        "database_password": "0o600", "redis_password": "0o600",
+        "tls-plan.json": "0o644", "tls-client.json": "0o644"}  # TLS's: paths only, no key (those are in pki/)
     digest = hashlib.sha256(secrets["redis_password"].reveal().encode()).hexdigest()
     for group in ("memory_stack", "context"):  # context: the overlay forgets it, the backend gives it the same way
         cid = stack.group_container("pc2", group)
@@ -171,6 +178,28 @@ def test_the_session_scan_names_a_canary_in_a_containers_logs_and_inspect_and_a_
     assert set(scan.leak.files) == {f"container {leaky} logs", f"container {leaky} inspect",
                                     f"volume {volume} file ./leak.txt"}, scan.leak.files
     assert secret.reveal() not in str(scan.leak)
+
+
+def test_each_agent_serves_mtls_and_the_probe_and_prometheus_see_it_up(stack: Any) -> None:
+    assert stack.tls is not None and set(stack.tls.served) == {a.key for a in stack.topology.agents}
+    seen = []
+    for ep in stack.endpoints():
+        assert ep.http_url.startswith("https://"), ep.http_url
+        where = f"{ep.host}/{ep.agent} {ep.http_url}/health (compose, published port)"
+        for case in ("valid", "no_client_cert"):  # judged after a read: a TLS 1.3 refusal comes after the handshake
+            outcome = run_case(case, stack.tls.pki, ep.address, ep.http_port, "/health", server_name=ep.address)
+            seen.append(check_case(case, outcome, where))
+        result = probe(f"{ep.http_url}/health", timeout=5.0)  # the framework's client: the stack's certificate
+        assert result.status == UP, result.line()
+    print("\n".join(seen))
+    observability = getattr(stack, "observability", None)  # this test runs late: Prometheus has discovered them
+    if observability is None:  # no Prometheus installed here: the probe above is the check
+        return
+    observability.wait_targets(timeout=15.0)  # every agent scraped and up, else PrometheusError naming them
+    scraped = {t["labels"]["instance"]: t for t in observability.prometheus.targets()}
+    for ep in stack.endpoints():
+        target = scraped[f"{ep.host}/{ep.agent}"]
+        assert target["health"] == "up" and target["scrapeUrl"].startswith("https://"), target
 
 
 @pytest.mark.exhaustive

@@ -4,24 +4,23 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tls_support import mtls_server
 
 from aisys_verify.config import ENV_TLS, VerifyConfig, parse_tls
 from aisys_verify.errors import UsageError
 from aisys_verify.httpjson import http_direct, http_raw
 from aisys_verify.spec.loader import load_spec
 from aisys_verify.stack.tls import CLIENT_NAME, mint_stack_tls
-from aisys_verify.standin.tls import auth_for, endpoint_for, parse_selection, server_context
+from aisys_verify.standin.tls import auth_for, endpoint_for, parse_selection
 from aisys_verify.tlsclient import TLS_CLIENT_ENV, context_for, forget, trust
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,40 +104,10 @@ def test_the_stack_mints_plan_and_client_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[Path, int, Path]]:
-    """A real HTTPS server on 127.0.0.1 requiring a client certificate from the run's CA; (secrets, port, the
-    client file naming it as a peer)."""
-    from aisys_verify.pki_mint import make_pki
-    from aisys_verify.standin.tls import TlsEndpoint
-    from aisys_verify.tlsclient import write_client_tls
-
-    pki = make_pki(tmp_path / "pki", {"srv": ["127.0.0.1"]}, clients=("aisys-verify",))
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b'{"status": "ok"}')
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = server_context(TlsEndpoint(pki.server("srv").cert, pki.server("srv").key, pki.ca, "required"))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client = pki.client("aisys-verify")
-    path = write_client_tls(tmp_path / "tls-client.json", pki.ca, client.cert, client.key, [("127.0.0.1", port)])
-    saved = os.environ.get(TLS_CLIENT_ENV)
-    try:
-        yield tmp_path, port, path
-    finally:
-        server.shutdown()
-        server.server_close()
-        forget(path)
-        if saved is not None:
-            os.environ[TLS_CLIENT_ENV] = saved
+    """A real HTTPS server on 127.0.0.1 requiring a client certificate from the run's CA (tests/tls_support.py);
+    (secrets, port, the client file naming it as a peer)."""
+    with mtls_server(tmp_path) as server:
+        yield tmp_path, server.port, server.client_file
 
 
 def test_the_http_client_presents_the_stack_certificate(tls_server: tuple[Path, int, Path]) -> None:
