@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aisys_verify.errors import ImageError as ImageError
+from aisys_verify.errors import ToxiproxyError
 from aisys_verify.stack.apt_sources import APT_ETC, apt_proxies, pick_archive, read_sources, source_files
 from aisys_verify.stack.toxiproxy import TOXIPROXY_VERSION, find_server
 
@@ -166,6 +167,17 @@ STANDIN_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "requirements
 
 def standin_hash(base_id: str, repo: Path = REPO) -> str:
     return tree_hash(repo, STANDIN_INPUTS, "standin", base_id)
+
+
+def redis_hash(base_id: str, repo: Path = REPO) -> str:
+    """The Redis image's inputs: its folder (the Dockerfile: its user, its data folder) and the base."""
+    return tree_hash(repo, ("docker/redis",), "redis", base_id)
+
+
+def toxiproxy_hash(base_id: str, binary: Path, repo: Path = REPO) -> str:
+    """The Toxiproxy image's inputs: its Dockerfile, the host's toxiproxy-server and the base."""
+    dockerfile = (repo / "docker" / "toxiproxy" / "Dockerfile").read_bytes()
+    return _hash(["toxiproxy", base_id, dockerfile, hashlib.sha256(binary.read_bytes()).hexdigest()])
 
 
 # --- the mirror ---------------------------------------------------------------------------------------
@@ -353,14 +365,14 @@ def build_all(images: ImageSet | None = None, ca_bundle: str | None = None, forc
                                       ca_bundle, no_cache))
     if wanted("redis"):
         redis_file = repo / "docker" / "redis" / "Dockerfile"
-        want = tree_hash(repo, ("docker/redis",), "redis", base_id)
+        want = redis_hash(base_id, repo)
         redis_args = {**args, **build_proxies(apt_proxies())}  # proxy args: in no layer, not in the hash
         step(images.redis, want, lambda: build_dockerfile(images.redis, redis_file, redis_file.parent, want,
                                                           redis_args, no_cache=no_cache))
     if wanted("toxiproxy"):
         binary = Path(find_server())
         tox_file = repo / "docker" / "toxiproxy" / "Dockerfile"
-        want = _hash(["toxiproxy", base_id, tox_file.read_bytes(), hashlib.sha256(binary.read_bytes()).hexdigest()])
+        want = toxiproxy_hash(base_id, binary, repo)
 
         def build_toxiproxy() -> None:
             with tempfile.TemporaryDirectory(prefix="aisys-toxiproxy-") as ctx:
@@ -373,13 +385,23 @@ def build_all(images: ImageSet | None = None, ca_bundle: str | None = None, forc
 
 
 def missing_or_stale(images: ImageSet, repo: Path = REPO) -> list[str]:
-    """Images a compose stack would run that are missing, or (the stand-in) older than the source."""
+    """Images a compose stack would run that are missing, or older than their inputs: the stand-in's source,
+    the Redis and Toxiproxy Dockerfiles (a machine holding images built before a Dockerfile changed, e.g.
+    when they stopped running as root, gets them rebuilt), the host's toxiproxy-server."""
     problems = [tag for tag in (images.base, images.standin, images.toxiproxy, images.redis) if image_id(tag) is None]
     base_id = image_id(images.base)
-    if not problems and base_id and (repo / "Dockerfile").is_file() \
-            and image_hash(images.standin) != standin_hash(base_id, repo):
-        problems.append(f"{images.standin} (older than the source)")
-    return problems
+    if problems or not base_id or not (repo / "Dockerfile").is_file():
+        return problems
+    wanted = {images.standin: standin_hash(base_id, repo)}
+    if (repo / "docker" / "redis").is_dir():
+        wanted[images.redis] = redis_hash(base_id, repo)
+    if (repo / "docker" / "toxiproxy" / "Dockerfile").is_file():
+        try:
+            wanted[images.toxiproxy] = toxiproxy_hash(base_id, Path(find_server()), repo)
+        except (OSError, ToxiproxyError):  # no toxiproxy-server here: the image present is the one there is
+            pass
+    return [f"{tag} (older than {'the source' if tag == images.standin else 'its Dockerfile'})"
+            for tag, want in wanted.items() if image_hash(tag) != want]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -405,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             problems = missing_or_stale(images)
             for tag in (images.base, images.standin, images.toxiproxy, images.redis):
                 print(f"{tag}: {'present' if image_id(tag) else 'missing'} (hash {image_hash(tag) or '-'})")
+            for problem in problems:
+                print(f"to build: {problem} (scripts/build-images)")
             return 1 if problems else 0
         why = docker_usable()
         if why:

@@ -255,6 +255,7 @@ def host_file(stack: ComposeStack, host: str, rendered: dict[str, Any]) -> dict[
     services[ANCHOR_SERVICE] = {
         "image": stack.images.base,
         "command": ANCHOR_COMMAND,
+        "user": "10001:10001",  # it only holds the namespace: not root (HRD005), as the stack's other images
         "labels": stack.renderer.labels(**{LABEL_ROLE: "anchor", LABEL_HOST: host}),
         "networks": {net_key: {"aliases": [anchor_alias(host), host_name(host)]}},
         # the host's own name is its loopback, from /etc/hosts (shared by every container of the namespace):

@@ -224,6 +224,17 @@ def test_containers_are_configured_only_as_real_agents(stack: Any) -> None:
     assert not (stack.workdir / "plan.json").exists()
 
 
+def test_no_container_of_the_spec_stack_runs_as_root(stack: Any) -> None:
+    """The anchors (compose user 10001), Redis and Toxiproxy (their images' USER) and the spec's image (the
+    stand-in's): the live hardening check finds no root container; the MPS groups' ipc: host is accepted."""
+    from aisys_verify.security.hardening import check_reports, container_report
+
+    reports = [container_report(info) for info in inspect_stack(stack.stack_id)]
+    assert len(reports) == 18 + 2 * 2 + 1
+    assert {r.user for r in reports} == {"10001:10001"}, sorted((r.name, r.user) for r in reports)
+    print(check_reports(reports, allowed={"HRD003", "HRD007"}))
+
+
 def test_the_reference_profile_answers_and_every_agent_is_ok(stack: Any) -> None:
     deadline = time.monotonic() + 30
     while True:
