@@ -149,22 +149,19 @@ def watch_stack(request: pytest.FixtureRequest, stack: Stack, scan: CanaryScan |
 
 def scan_stack(stack: ComposeStack, secrets: list[Secret]) -> list[Leak]:
     """Every place of a compose run where ``secrets`` must not be: each container's ``docker inspect`` and
-    ``docker logs`` (in parallel: one docker call each) and the work folder but its secrets."""
+    ``docker logs`` and each volume's files (the stack's labelled objects, scanned in parallel) and the work
+    folder but its secrets."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from aisys_verify.stack.docker import LABEL_STACK, run_docker
+    from aisys_verify.stack.docker import Leftover, labelled_objects
 
     if not secrets:
         return []
-    ids = run_docker("ps", "-aq", "--no-trunc", "--filter", f"label={LABEL_STACK}={stack.stack_id}",
-                     check=False, timeout=60).stdout.split()
+    objects = labelled_objects(stack.stack_id).get(stack.stack_id) or Leftover(stack.stack_id, "")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        leaks = [leak for found in pool.map(lambda cid: scan_containers(secrets, [cid]), ids) for leak in found]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        volumes = run_docker("volume", "ls", "-q", "--filter", f"label={LABEL_STACK}={stack.stack_id}",
-                             check=False, timeout=60).stdout.split()
-        leaks += [leak for found in pool.map(lambda v: scan_volume(secrets, v, stack.images.base), volumes)
-                  for leak in found]
+        scans = [*(pool.submit(scan_containers, secrets, [cid]) for cid in objects.containers),
+                 *(pool.submit(scan_volume, secrets, volume, stack.images.base) for volume in objects.volumes)]
+        leaks = [leak for scan in scans for leak in scan.result()]
     places = [p for p in stack.workdir.iterdir() if p.name != "secrets"] if stack.workdir.is_dir() else []
     return leaks + scan_files(secrets, places)
 
